@@ -1,0 +1,159 @@
+"""Ingest LLaVA-style conversation data (LLaVA-665k, ShareGPT4V, ALLaVA shape) into docforge shards.
+
+Input: one or more JSON files holding a list of records (or JSONL, one record per line)
+`{"id", "image": "relative/path.jpg", "conversations": [{"from": "human"|"gpt"|"system", "value"}]}`
+plus the image folder the paths are relative to. One sample per record, family `conversation`: the
+image (absent for text-only records) and `KEY.json` with the turns kept as LLaVA wrote them.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Iterator
+from typing import Any
+
+from pipelines.images import check_image
+from pipelines.job import InputError, Job, Plan, chunk_into_tasks, code_version, safe_key
+from pipelines.storage import Folder, join_url, open_url
+
+GENERATOR = "docforge.ingest.llava"
+ROLES = ("human", "gpt", "system")
+IMAGE_TOKEN = "<image>"
+
+
+def read_records(url: str) -> list[Any]:
+    """The records of one LLaVA JSON (a list) or JSONL file; raises `InputError` naming the file."""
+    try:
+        with open_url(url, "rb") as f:
+            raw = f.read()
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exn:
+        raise InputError(url, "read json", f"not UTF-8 ({exn.reason} at byte {exn.start})",
+                         exception="UnicodeDecodeError") from exn
+    except OSError as exn:
+        raise InputError(url, "read json", str(exn), exception=type(exn).__name__) from exn
+    if url.endswith(".jsonl"):
+        records = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except ValueError as exn:
+                raise InputError(f"{url}:{number}", "parse json", str(exn), exception="JSONDecodeError") from exn
+        return records
+    try:
+        data = json.loads(text)
+    except ValueError as exn:
+        raise InputError(url, "parse json", str(exn), exception="JSONDecodeError") from exn
+    if not isinstance(data, list):
+        raise InputError(url, "parse json", f"expected a JSON list of records, got {type(data).__name__}")
+    return data
+
+
+def check_conversations(record: Any, name: str) -> list[dict[str, str]]:
+    if not isinstance(record, dict):
+        raise InputError(name, "check record", f"record is {type(record).__name__}, expected an object")
+    turns = record.get("conversations")
+    if not isinstance(turns, list) or not turns:
+        raise InputError(name, "check record", "'conversations' is missing or not a non-empty list")
+    checked = []
+    for i, turn in enumerate(turns):
+        if not isinstance(turn, dict) or turn.get("from") not in ROLES or not isinstance(turn.get("value"), str):
+            raise InputError(name, "check record",
+                             f"turn {i} must be {{'from': one of {list(ROLES)}, 'value': text}}, got {str(turn)[:120]}")
+        checked.append({"from": turn["from"], "value": turn["value"]})
+    if not any(t["from"] == "gpt" for t in checked):
+        raise InputError(name, "check record", "no 'gpt' turn to learn from")
+    image_tokens = sum(t["value"].count(IMAGE_TOKEN) for t in checked)
+    if image_tokens > 1:
+        raise InputError(name, "check record", f"{image_tokens} {IMAGE_TOKEN} tokens; one image per record is supported")
+    if image_tokens and not record.get("image"):
+        raise InputError(name, "check record", f"has an {IMAGE_TOKEN} token but no 'image'")
+    return checked
+
+
+class LlavaIngest(Job):
+    name = "ingest-llava"
+
+    def __init__(self, inputs: list[str], images_url: str | None, source: str, lang: str = "en",
+                 items_per_task: int = 1000):
+        self.inputs = [u.rstrip("/") for u in inputs]
+        self.images_url = images_url.rstrip("/") if images_url else None
+        self.source = source
+        self.lang = lang
+        self.items_per_task = items_per_task
+
+    def config(self) -> dict[str, Any]:
+        return {"format": "llava", "inputs": self.inputs, "images": self.images_url, "source": self.source,
+                "lang": self.lang, "items_per_task": self.items_per_task}
+
+    def input_files(self) -> list[str]:
+        files = []
+        for url in self.inputs:
+            folder = Folder(url)
+            if folder.fs.isdir(folder.root):
+                files += [folder.url_of(rel) for rel in folder.find() if rel.endswith((".json", ".jsonl"))]
+            elif folder.fs.exists(folder.root):
+                files.append(url)
+            else:
+                raise FileNotFoundError(f"{url}: no such file or folder")
+        return files
+
+    def plan(self) -> Plan:
+        files = self.input_files()
+        items, errors = [], []
+        for url in files:
+            try:
+                records = read_records(url)
+            except InputError as exn:
+                errors.append(exn)
+                continue
+            stem = posixpath.splitext(posixpath.basename(url))[0]
+            prefix = safe_key(self.source) if len(files) == 1 else f"{safe_key(self.source)}-{safe_key(stem)}"
+            items += [{"file": url, "index": i, "key": f"{prefix}-{i:09d}", "record": r} for i, r in enumerate(records)]
+        return Plan(chunk_into_tasks(items, self.items_per_task), errors)
+
+    def describe(self, item: dict[str, Any]) -> str:
+        return f"{item['file']}#{item['index']}"
+
+    def process(self, item: dict[str, Any], task_index: int) -> Iterator[dict[str, Any]]:
+        name = self.describe(item)
+        record = item["record"]
+        turns = check_conversations(record, name)
+        image_path = record.get("image")
+        if isinstance(image_path, list):
+            if len(image_path) != 1:
+                raise InputError(name, "check record", f"{len(image_path)} images; one image per record is supported")
+            image_path = image_path[0]
+        sample: dict[str, Any] = {"__key__": item["key"]}
+        image_record = None
+        image_url = None
+        if image_path:
+            if not isinstance(image_path, str):
+                raise InputError(name, "check record", f"'image' is {type(image_path).__name__}, expected a path")
+            if self.images_url is None:
+                raise InputError(name, "read image", "record names an image but no --images folder was given")
+            image_url = join_url(self.images_url, image_path)
+            try:
+                with open_url(image_url, "rb") as f:
+                    data = f.read()
+            except FileNotFoundError as exn:
+                raise InputError(name, "read image", f"missing image file {image_url}",
+                                 exception="FileNotFoundError") from exn
+            image = check_image(data, image_url)
+            sample[image.ext] = image.data
+            image_record = image.record()
+        sample["json"] = {
+            "family": "conversation",
+            "lang": self.lang,
+            "source": self.source,
+            "id": str(record.get("id", "")),
+            "conversations": turns,
+            "image": image_record,
+            "provenance": {"input": item["file"], "record": item["index"], "image_file": image_url,
+                           "generator": GENERATOR, "version": code_version()},
+            "meta": {k: v for k, v in record.items() if k not in ("id", "image", "conversations")},
+        }
+        yield sample

@@ -1,0 +1,267 @@
+"""Runs a `Job` on Ray with exactly-once output: the heart of every `docforge build`.
+
+Driver side (`run_job`): plan the tasks, skip the ones whose commit marker exists, submit the rest as
+Ray tasks with a bounded number in flight (Ray retries crashed or failing tasks), show progress, then
+build `index.json`, `errors.jsonl`, `stats.json` and `report.html` from the markers alone.
+Worker side (`run_task`): clear what an earlier attempt left, write the task's shards, its error log and
+finally its commit marker. Output folder layout:
+
+    DST/_job.json                   job name, config, plan fingerprint (a rerun must match it)
+    DST/shard-TTTTTT-NN.tar         the shards
+    DST/_tasks/task-TTTTTT.json     commit markers (shards with counts and hashes, error counts)
+    DST/_errors/task-TTTTTT.jsonl   per-task error logs; DST/_errors/plan.jsonl for planning errors
+    DST/index.json, errors.jsonl, stats.json, report.html
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipelines.job import InputError, Job, Plan, Task, code_version
+from pipelines.shards import ShardError, ShardWriter, build_index, write_index
+from pipelines.storage import Folder, json_bytes
+
+JOB_FILE = "_job.json"
+MARKERS = "_tasks"
+ERRORS = "_errors"
+
+
+class JobConfigMismatch(RuntimeError):
+    """The output folder holds a different job's (or another config's) partial output."""
+
+
+@dataclass
+class RunOptions:
+    address: str | None = None
+    num_cpus: int | None = None  # CPUs of the embedded local Ray (ignored with an address)
+    max_in_flight: int | None = None  # default: twice the cluster's CPUs
+    max_retries: int = 3
+    shard_max_count: int = 10_000
+    shard_max_bytes: int = 1 << 30
+    progress: bool = True
+    report_samples: int = 12
+
+
+@dataclass
+class RunResult:
+    output: str
+    tasks_total: int
+    tasks_run: int
+    tasks_skipped: int
+    failed_tasks: list[int]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed_tasks
+
+
+def marker_name(task_index: int) -> str:
+    return f"{MARKERS}/task-{task_index:06d}.json"
+
+
+def errors_name(task_index: int) -> str:
+    return f"{ERRORS}/task-{task_index:06d}.jsonl"
+
+
+def jsonl_bytes(records: list[dict[str, Any]]) -> bytes:
+    return b"".join(json_bytes(r) + b"\n" for r in records)
+
+
+def read_jsonl(folder: Folder, rel: str) -> list[dict[str, Any]]:
+    if not folder.exists(rel):
+        return []
+    return [json.loads(line) for line in folder.read_bytes(rel).decode("utf-8").splitlines() if line.strip()]
+
+
+def clear_task_output(folder: Folder, task_index: int) -> None:
+    """Remove a task's marker first, then any shard or temporary file an earlier attempt left."""
+    folder.remove(marker_name(task_index))
+    prefix = f"shard-{task_index:06d}-"
+    for name in folder.list():
+        if name.startswith(prefix) or name.startswith("." + prefix):
+            folder.remove(name)
+    folder.remove(errors_name(task_index))
+
+
+def run_task(job: Job, task: Task, output_url: str, max_count: int, max_bytes: int) -> dict[str, Any]:
+    """Run one task to its commit marker. Per-input errors are logged; anything else raises (Ray retries)."""
+    started = time.time()
+    folder = Folder(output_url)
+    clear_task_output(folder, task.index)
+    errors: list[dict[str, Any]] = []
+    samples = 0
+    with ShardWriter(folder, task.index, max_count=max_count, max_bytes=max_bytes) as writer:
+        for item in task.items:
+            name = job.describe(item)
+            try:
+                for result in job.process(item, task.index):
+                    if isinstance(result, InputError):
+                        errors.append(result.to_record(task.index))
+                        continue
+                    try:
+                        writer.write(result)
+                        samples += 1
+                    except ShardError as exn:
+                        errors.append(InputError.wrap(name, "write", exn).to_record(task.index))
+            except Exception as exn:  # one bad input must not sink its task
+                errors.append(InputError.wrap(name, "process", exn).to_record(task.index))
+        shards = writer.close()
+    if errors:
+        folder.write_bytes(errors_name(task.index), jsonl_bytes(errors))
+    marker = {
+        "task": task.index,
+        "items": len(task.items),
+        "samples": samples,
+        "errors": len(errors),
+        "errors_by_cause": dict(Counter(f"{e['step']}: {e['exception']}" for e in errors)),
+        "shards": [s.to_dict() for s in shards],
+        "elapsed_s": round(time.time() - started, 3),
+        "attempt": uuid.uuid4().hex[:12],
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+    }
+    folder.write_json(marker_name(task.index), marker)
+    return marker
+
+
+def ensure_ray(options: RunOptions):
+    """Connect to `--address`/`RAY_ADDRESS` if given, else start (or reuse) an embedded local Ray."""
+    import ray
+
+    if not ray.is_initialized():
+        address = options.address or os.environ.get("RAY_ADDRESS")
+        if address:
+            ray.init(address=address, log_to_driver=True)
+        else:
+            ray.init(num_cpus=options.num_cpus, include_dashboard=False, log_to_driver=True)
+    return ray
+
+
+def check_job_manifest(folder: Folder, job: Job, plan: Plan) -> dict[str, Any]:
+    """Record which job writes this folder; refuse to mix outputs of different jobs or configs."""
+    manifest = {
+        "job": job.name,
+        "config": job.config(),
+        "plan": plan.fingerprint(),
+        "tasks": len(plan.tasks),
+        "code_version": code_version(),
+    }
+    if folder.exists(JOB_FILE):
+        previous = folder.read_json(JOB_FILE)
+        for field_name in ("job", "config", "plan"):
+            if previous.get(field_name) != manifest[field_name]:
+                raise JobConfigMismatch(
+                    f"{folder.url}: holds output of a different {field_name} "
+                    f"({json.dumps(previous.get(field_name))[:200]}); use a new --output or delete the folder"
+                )
+    else:
+        folder.write_json(JOB_FILE, manifest)
+    return manifest
+
+
+def committed_tasks(folder: Folder) -> set[int]:
+    done = set()
+    for name in folder.list(MARKERS):
+        if name.startswith("task-") and name.endswith(".json"):
+            done.add(int(name[len("task-"):-len(".json")]))
+    return done
+
+
+def run_job(job: Job, output_url: str, options: RunOptions | None = None) -> RunResult:
+    """Plan, run the uncommitted tasks on Ray, and write the index, error log, stats and report."""
+    from pipelines.progress import JobProgress
+
+    options = options or RunOptions()
+    started = time.time()
+    folder = Folder(output_url)
+    folder.makedirs()
+    plan = job.plan()
+    manifest = check_job_manifest(folder, job, plan)
+    folder.write_bytes(f"{ERRORS}/plan.jsonl", jsonl_bytes([e.to_record(None) for e in plan.errors]))
+
+    done_before = committed_tasks(folder)
+    todo = [t for t in plan.tasks if t.index not in done_before]
+    failed: dict[int, str] = {}
+    progress = JobProgress(job.name, total_items=sum(len(t.items) for t in todo), enabled=options.progress)
+    if todo:
+        ray = ensure_ray(options)
+        remote = ray.remote(run_task).options(
+            num_cpus=1, max_retries=options.max_retries, retry_exceptions=True
+        )
+        job_ref = ray.put(job)
+        limit = options.max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        in_flight: dict[Any, Task] = {}
+        pending = list(todo)
+        with progress:
+            while pending or in_flight:
+                while pending and len(in_flight) < limit:
+                    task = pending.pop(0)
+                    ref = remote.remote(job_ref, task, folder.url, options.shard_max_count, options.shard_max_bytes)
+                    in_flight[ref] = task
+                ready, _ = ray.wait(list(in_flight), num_returns=1)
+                for ref in ready:
+                    task = in_flight.pop(ref)
+                    try:
+                        marker = ray.get(ref)
+                        progress.task_done(len(task.items), marker["samples"], marker["errors"])
+                    except Exception as exn:  # retries exhausted: the task stays uncommitted
+                        failed[task.index] = f"{type(exn).__name__}: {str(exn).strip().splitlines()[-1][:500]}"
+                        progress.task_done(len(task.items), 0, 0, failed=True)
+    return finalize(folder, job, plan, manifest, options, started, len(todo), len(plan.tasks) - len(todo),
+                    failed, progress.samples)
+
+
+def finalize(folder: Folder, job: Job, plan: Plan, manifest: dict, options: RunOptions, started: float,
+             tasks_run: int, tasks_skipped: int, failed: dict[int, str], samples_this_run: int) -> RunResult:
+    """Build index.json, errors.jsonl, stats.json and report.html from the commit markers."""
+    from pipelines.report import write_report
+    from pipelines.summary import print_summary
+
+    markers = [folder.read_json(marker_name(t.index)) for t in plan.tasks if folder.exists(marker_name(t.index))]
+    missing = sorted(set(t.index for t in plan.tasks) - {m["task"] for m in markers})
+    shards = [shard for m in markers for shard in m["shards"]]
+    index = build_index(shards, manifest, {"complete": not missing, "missing_tasks": missing})
+    write_index(folder, index)
+
+    errors = read_jsonl(folder, f"{ERRORS}/plan.jsonl")
+    for m in markers:
+        if m["errors"]:
+            errors.extend(read_jsonl(folder, errors_name(m["task"])))
+    for task_index, reason in sorted(failed.items()):
+        errors.append({"task": task_index, "input": f"task {task_index}", "step": "task",
+                       "exception": "TaskFailed", "message": reason})
+    folder.write_bytes("errors.jsonl", jsonl_bytes(errors))
+
+    elapsed = time.time() - started
+    stats = {
+        "job": job.name,
+        "output": folder.url,
+        "complete": not missing,
+        "tasks": {"total": len(plan.tasks), "run": tasks_run, "skipped": tasks_skipped, "failed": len(failed),
+                  "missing": missing},
+        "inputs": sum(m["items"] for m in markers),
+        "samples": index["totals"]["samples"],
+        "shards": index["totals"]["shards"],
+        "bytes": index["totals"]["bytes"],
+        "families": index["families"],
+        "errors": len(errors),
+        "errors_by_cause": dict(Counter(f"{e['step']}: {e['exception']}" for e in errors).most_common()),
+        "this_run": {
+            "elapsed_s": round(elapsed, 3),
+            "samples": samples_this_run,
+            "samples_per_s": round(samples_this_run / elapsed, 2) if elapsed > 0 else 0.0,
+        },
+    }
+    folder.write_json("stats.json", stats)
+    write_report(folder, index, stats, errors, options.report_samples)
+    if options.progress:
+        print_summary(stats, folder.url_of("report.html"))
+    return RunResult(folder.url, len(plan.tasks), tasks_run, tasks_skipped, sorted(failed), stats)
