@@ -182,6 +182,9 @@ def run_job(job: Job, output_url: str, options: RunOptions | None = None) -> Run
     options = options or RunOptions()
     started = time.time()
     folder = Folder(output_url)
+    if folder.protocol == "memory":
+        raise ValueError(f"{output_url}: memory:// lives inside one process and Ray workers are other processes; "
+                         "write to a local folder or shared storage (s3://, gs://, NFS)")
     folder.makedirs()
     plan = job.plan()
     manifest = check_job_manifest(folder, job, plan)
