@@ -180,7 +180,10 @@ class ShardWriter:
         """Drop the shard being written (its temporary file) after a failure."""
         if self._current is not None:
             try:
+                self._tar.close()  # so the tar stream does not flush into a closed file later
                 self._file.close()
+            except Exception:  # the shard is being thrown away; the original error is what matters
+                pass
             finally:
                 self.folder.remove(self._tmp)
                 self._current = None
