@@ -13,6 +13,7 @@ from typing import IO, Any
 from webdataset.tariterators import group_by_keys, tar_file_expander
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
+TAR_BLOCK = 512
 
 
 class HashingReader:
@@ -35,10 +36,37 @@ class HashingReader:
             pass
 
 
-def iter_tar_samples(stream: IO, url: str) -> Iterator[dict[str, Any]]:
-    """Samples (`__key__` + extension -> bytes) of one tar stream, grouped by webdataset's own rules."""
-    files = tar_file_expander([{"url": url, "stream": stream}])
+def iter_tar_samples(stream: IO, url: str, errors: list[Exception] | None = None) -> Iterator[dict[str, Any]]:
+    """Samples (`__key__` + extension -> bytes) of one tar stream, grouped by webdataset's own rules.
+
+    Without `errors`, a damaged tar raises. With it, reading stops at the damage, the exception is
+    appended to `errors` and the samples read so far are yielded (the last one may lack members).
+    """
+    if errors is None:
+        files = tar_file_expander([{"url": url, "stream": stream}])
+    else:
+        def stop(exn: Exception) -> bool:
+            errors.append(exn)
+            return False
+
+        files = tar_file_expander([{"url": url, "stream": stream}], handler=stop)
     yield from group_by_keys(files)
+
+
+def tar_truncation(folder, rel: str) -> str | None:
+    """Why the tar `rel` looks cut short, or None. Python's tarfile silently stops at a truncated header,
+    so a tar cut at the wrong place reads as a shorter valid one; its size and its end-of-archive
+    marker (two zero blocks) tell the truth."""
+    size = folder.size(rel)
+    if size % TAR_BLOCK:
+        return f"size {size} is not a multiple of {TAR_BLOCK} bytes (truncated)"
+    if size < 2 * TAR_BLOCK:
+        return f"only {size} bytes (truncated)"
+    with folder.open(rel, "rb") as f:
+        f.seek(size - 2 * TAR_BLOCK)
+        if any(f.read(2 * TAR_BLOCK)):
+            return "no end-of-archive marker (truncated)"
+    return None
 
 
 def first_samples(folder, shard_names: list[str], count: int) -> list[dict[str, Any]]:

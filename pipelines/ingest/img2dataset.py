@@ -15,7 +15,7 @@ from typing import Any
 
 from pipelines.images import IMAGE_SUFFIXES, check_image
 from pipelines.job import InputError, Job, Plan, Task, chunk_into_tasks, code_version, safe_key
-from pipelines.shard_reader import iter_tar_samples
+from pipelines.shard_reader import iter_tar_samples, tar_truncation
 from pipelines.storage import Folder
 
 GENERATOR = "docforge.ingest.img2dataset"
@@ -64,11 +64,11 @@ class Img2datasetIngest(Job):
         files = folder.find()
         if not files:
             raise FileNotFoundError(f"{self.input_url}: no files found")
+        # hidden files (temporaries) and img2dataset's per-shard statistics are not samples
+        files = [f for f in files if not posixpath.basename(f).startswith(".") and not f.endswith("_stats.json")]
         tars = [f for f in files if f.endswith(".tar")]
         groups: dict[str, dict[str, str]] = defaultdict(dict)
         for rel in files:
-            if posixpath.basename(rel).startswith(".") or rel.endswith("_stats.json"):
-                continue  # hidden files and img2dataset's per-shard statistics
             stem, ext = posixpath.splitext(rel)
             ext = ext.lstrip(".").lower()
             if ext in IMAGE_EXTS:
@@ -96,40 +96,49 @@ class Img2datasetIngest(Job):
             raise InputError(name, "read caption", f"no caption file {item['stem']}.txt beside the image")
         meta_bytes = folder.read_bytes(item["json"]) if "json" in item else None
         yield self.make_sample(item["stem"], folder.read_bytes(item["image"]), item["image"],
-                               folder.read_bytes(item["txt"]), meta_bytes, folder.url_of(item["image"]))
+                               folder.read_bytes(item["txt"]), item["txt"], meta_bytes, folder.url_of(item["image"]))
 
     def process_tar(self, folder: Folder, rel: str) -> Iterator[dict[str, Any] | InputError]:
+        """Samples of one input tar. A damaged tar keeps every sample before the damage; the sample the
+        damage falls in (or just before, as tarfile cannot always tell) is dropped, never written partial."""
         url = folder.url_of(rel)
-        tar_stem = posixpath.splitext(posixpath.basename(rel))[0]
+        damage = tar_truncation(folder, rel)
+        read_errors: list[Exception] = []
         count = 0
-        try:
-            with folder.open(rel, "rb") as stream:
-                for member in iter_tar_samples(stream, url):
-                    count += 1
-                    key = member["__key__"]
-                    name = f"{url}:{key}"
-                    image_ext = next((e for e in IMAGE_EXTS if e in member), None)
-                    try:
-                        if image_ext is None:
-                            raise InputError(name, "read image", "no image member in this sample")
-                        if "txt" not in member:
-                            raise InputError(name, "read caption", "no .txt caption member in this sample")
-                        yield self.make_sample(f"{tar_stem}/{key}", member[image_ext], f"{rel}:{key}.{image_ext}",
-                                               member["txt"], member.get("json"), url)
-                    except InputError as exn:
-                        yield exn
-        except InputError:
-            raise
-        except Exception as exn:
-            raise InputError(url, "read tar", f"unreadable after {count} samples: {exn}",
-                             exception=type(exn).__name__) from exn
+        last = None
+        with folder.open(rel, "rb") as stream:
+            for member in iter_tar_samples(stream, url, read_errors):
+                count += 1
+                if last is not None:
+                    yield self.tar_sample(rel, last)
+                last = member
+        if read_errors:
+            damage = f"{read_errors[0].args[0] if read_errors[0].args else read_errors[0]}".split(" @ ")[0]
+        if damage:
+            raise InputError(url, "read tar", f"{damage}; kept {max(count - 1, 0)} samples before it",
+                             exception=type(read_errors[0]).__name__ if read_errors else "TruncatedTar")
+        if last is not None:
+            yield self.tar_sample(rel, last)
 
-    def make_sample(self, stem: str, image_bytes: bytes, image_name: str, caption_bytes: bytes,
+    def tar_sample(self, rel: str, member: dict[str, Any]) -> dict[str, Any] | InputError:
+        key = member["__key__"]
+        tar_stem = posixpath.splitext(posixpath.basename(rel))[0]
+        image_ext = next((e for e in IMAGE_EXTS if e in member), None)
+        try:
+            if image_ext is None:
+                raise InputError(f"{self.input_url}/{rel}:{key}", "read image", "no image member in this sample")
+            if "txt" not in member:
+                raise InputError(f"{self.input_url}/{rel}:{key}", "read caption", "no .txt caption member in this sample")
+            return self.make_sample(f"{tar_stem}/{key}", member[image_ext], f"{rel}:{key}.{image_ext}",
+                                    member["txt"], f"{rel}:{key}.txt", member.get("json"), f"{self.input_url}/{rel}")
+        except InputError as exn:
+            return exn
+
+    def make_sample(self, stem: str, image_bytes: bytes, image_name: str, caption_bytes: bytes, caption_name: str,
                     meta_bytes: bytes | None, input_url: str) -> dict[str, Any]:
-        name = f"{self.input_url}/{image_name}"
-        image = check_image(image_bytes, name)
-        caption = decode_caption(caption_bytes, name)
-        meta = decode_metadata(meta_bytes, name)
+        image = check_image(image_bytes, f"{self.input_url}/{image_name}")
+        caption = decode_caption(caption_bytes, f"{self.input_url}/{caption_name}")
+        meta = decode_metadata(meta_bytes, f"{self.input_url}/{caption_name.removesuffix('.txt')}.json")
         key = f"{safe_key(self.source)}-{safe_key(stem)}"
         record = {
             "family": "caption",

@@ -142,7 +142,10 @@ class LlavaIngest(Job):
             except FileNotFoundError as exn:
                 raise InputError(name, "read image", f"missing image file {image_url}",
                                  exception="FileNotFoundError") from exn
-            image = check_image(data, image_url)
+            try:
+                image = check_image(data, image_url)
+            except InputError as exn:
+                raise InputError(name, exn.step, f"{image_url}: {exn.message}", exn.exception) from exn
             sample[image.ext] = image.data
             image_record = image.record()
         sample["json"] = {

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# `make demo`: ingest the bundled samples (captions + LLaVA conversations) into shards and verify them.
+# Usage: bash samples/run-demo.sh DEMO_OUT   (run from the repository root; DEMO_OUT is deleted and rewritten)
+set -euo pipefail
+
+if [ $# -ne 1 ] || [ -z "$1" ]; then
+    echo "usage: bash samples/run-demo.sh DEMO_OUT" >&2
+    exit 2
+fi
+OUT=${1%/}
+DOCFORGE=.venv/bin/docforge
+if [ ! -x "$DOCFORGE" ]; then
+    echo "$DOCFORGE not found: run this from the repository root after 'make install'" >&2
+    exit 2
+fi
+
+rm -rf -- "$OUT"
+mkdir -p -- "$OUT"
+
+echo "==> img2dataset captions: samples/img2dataset -> $OUT/captions"
+"$DOCFORGE" build ingest --format img2dataset --input samples/img2dataset \
+    --output "$OUT/captions" --source demo-captions
+
+echo "==> LLaVA conversations: samples/llava/conversations.json -> $OUT/conversations"
+"$DOCFORGE" build ingest --format llava --input samples/llava/conversations.json --images samples/llava/images \
+    --output "$OUT/conversations" --source demo-llava
+
+echo "==> verify"
+"$DOCFORGE" shards verify "$OUT/captions"
+"$DOCFORGE" shards verify "$OUT/conversations"
+
+echo
+echo "Demo done. Reports:"
+for report in "$OUT"/*/report.html; do
+    echo "  $report"
+done
+echo "Look at a few samples: $DOCFORGE shards show $OUT/conversations -n 2"
