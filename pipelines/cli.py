@@ -91,10 +91,10 @@ def cmd_build(args: argparse.Namespace, console: Console) -> int:
         job = args.make_job(args)
         result = run_job(job, args.output, run_options(args))
     except (JobConfigMismatch, FileNotFoundError, ValueError) as exn:
-        console.print(f"[red]docforge build {args.job}: {exn}")
+        Console(stderr=True).print(f"[red]docforge build {args.job}: {exn}", highlight=False)
         return 2
     if not result.ok:
-        console.print(f"[red]{len(result.failed_tasks)} task(s) failed after retries: {result.failed_tasks}; "
+        Console(stderr=True).print(f"[red]{len(result.failed_tasks)} task(s) failed after retries: {result.failed_tasks}; "
                       f"rerun the same command to finish them (committed tasks are skipped)")
         return 1
     return 0
@@ -121,7 +121,7 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
     try:
         index = read_index(folder)
     except (FileNotFoundError, ValueError) as exn:
-        console.print(f"[red]{exn}")
+        Console(stderr=True).print(f"[red]{exn}", highlight=False)
         return 1
     totals = index["totals"]
     console.print(f"{folder.url}: {totals['shards']} shards, {totals['samples']} samples, {totals['bytes']} bytes; "

@@ -8,6 +8,7 @@ remove. Paths inside a folder are always relative, with `/` separators.
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import uuid
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ class Folder:
     """A folder addressed by an fsspec URL."""
 
     def __init__(self, url: str, **storage_options: Any):
-        self.url = str(url).rstrip("/") or str(url)
+        self.url = absolute_url(str(url))
         self.fs, self.root = url_to_fs(self.url, **storage_options)
         self.root = self.root.rstrip("/") or "/"
         self.protocol = self.url.split("://", 1)[0] if "://" in self.url else "file"
@@ -130,6 +131,14 @@ def json_bytes(obj: Any, indent: int | None = None) -> bytes:
 def open_url(url: str, mode: str = "rb", **storage_options: Any) -> IO:
     """Open a single file by URL (used for inputs that are not inside a dataset folder)."""
     return fsspec.open(url, mode, **storage_options).open()
+
+
+def absolute_url(url: str) -> str:
+    """A local relative path made absolute (Ray workers may not share the driver's working directory);
+    URLs with a protocol are kept, minus a trailing slash."""
+    if "://" not in url:
+        url = os.path.abspath(url)
+    return url.rstrip("/") or url
 
 
 def join_url(base: str, rel: str) -> str:

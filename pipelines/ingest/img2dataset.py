@@ -16,7 +16,7 @@ from typing import Any
 from pipelines.images import IMAGE_SUFFIXES, check_image
 from pipelines.job import InputError, Job, Plan, Task, chunk_into_tasks, code_version, safe_key
 from pipelines.shard_reader import iter_tar_samples, tar_truncation
-from pipelines.storage import Folder
+from pipelines.storage import Folder, absolute_url
 
 GENERATOR = "docforge.ingest.img2dataset"
 IMAGE_EXTS = tuple(s.lstrip(".") for s in IMAGE_SUFFIXES)
@@ -50,7 +50,7 @@ class Img2datasetIngest(Job):
     name = "ingest-img2dataset"
 
     def __init__(self, input_url: str, source: str, lang: str = "en", items_per_task: int = 1000):
-        self.input_url = input_url.rstrip("/")
+        self.input_url = absolute_url(input_url)
         self.source = source
         self.lang = lang
         self.items_per_task = items_per_task

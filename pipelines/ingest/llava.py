@@ -15,7 +15,7 @@ from typing import Any
 
 from pipelines.images import check_image
 from pipelines.job import InputError, Job, Plan, chunk_into_tasks, code_version, safe_key
-from pipelines.storage import Folder, join_url, open_url
+from pipelines.storage import Folder, absolute_url, join_url, open_url
 
 GENERATOR = "docforge.ingest.llava"
 ROLES = ("human", "gpt", "system")
@@ -79,8 +79,8 @@ class LlavaIngest(Job):
 
     def __init__(self, inputs: list[str], images_url: str | None, source: str, lang: str = "en",
                  items_per_task: int = 1000):
-        self.inputs = [u.rstrip("/") for u in inputs]
-        self.images_url = images_url.rstrip("/") if images_url else None
+        self.inputs = [absolute_url(u) for u in inputs]
+        self.images_url = absolute_url(images_url) if images_url else None
         self.source = source
         self.lang = lang
         self.items_per_task = items_per_task

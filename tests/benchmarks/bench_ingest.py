@@ -22,7 +22,9 @@ What it measures
     and warm-up seconds, the median sum of the tasks' own elapsed times (from their commit markers:
     the work that parallelises; the rest of the job time is driver-side planning, scheduling and
     finalisation); and the 2-vs-1 speedup, both as the ratio of medians and as the median of
-    the per-round paired ratios.
+    the per-round paired ratios. Each round also measures the machine's own ceiling for that ratio
+    (unless `--no-calibrate`): the throughput of 2 processes fully decoding the same 200 JPEGs at
+    once relative to 1 process (2.0 on two free cores; a shared VM may give much less).
 
 How to run (from the repository root)
     .venv/bin/python tests/benchmarks/bench_ingest.py                      # 600 images, 50 per task, 3 rounds
@@ -34,7 +36,10 @@ Prints a markdown table on stdout (progress on stderr).
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import io
 import json
+import multiprocessing
 import os
 import shutil
 import statistics
@@ -73,6 +78,30 @@ def make_img2dataset_folder(root: str, images: int, per_folder: int, width: int,
         with open(stem + ".json", "w", encoding="utf-8") as f:
             json.dump(meta, f)
     return total
+
+
+def decode_files(paths: list[str], passes: int) -> float:
+    """Seconds this process takes to fully decode every JPEG in `paths`, `passes` times (pure CPU work)."""
+    from PIL import Image
+
+    blobs = []
+    for path in paths:
+        with open(path, "rb") as f:
+            blobs.append(f.read())
+    start = time.perf_counter()
+    for _ in range(passes):
+        for blob in blobs:
+            with Image.open(io.BytesIO(blob)) as image:
+                image.load()
+    return time.perf_counter() - start
+
+
+def calibrate(pool, paths: list[str], passes: int) -> float:
+    """Throughput of 2 processes decoding at once relative to 1 process: 2.0 on two free cores."""
+    one = pool.submit(decode_files, paths, passes).result()
+    both = [pool.submit(decode_files, paths, passes) for _ in range(2)]
+    two = max(f.result() for f in both)
+    return 2 * one / two
 
 
 def one_run(args: argparse.Namespace) -> None:
@@ -150,6 +179,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="rounds of (1 CPU, 2 CPUs) runs (default 3)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dir", default=None, help="parent of the temporary dir (default: system temp)")
+    parser.add_argument("--no-calibrate", action="store_true",
+                        help="skip the per-round pure-CPU 2-vs-1-process JPEG decode ceiling measurement")
     parser.add_argument("--no-warmup", action="store_true", help="do not start the Ray workers before timing")
     # internal: one timed run in this process
     parser.add_argument("--one-run", action="store_true", help=argparse.SUPPRESS)
@@ -172,7 +203,16 @@ def main() -> None:
               file=sys.stderr)
 
         runs: dict[int, list[dict]] = {1: [], 2: []}
+        ceiling: list[float] = []
+        pool = None
+        if not args.no_calibrate:
+            pool = concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+            paths = sorted(os.path.join(d, n) for d, _, names in os.walk(args.input) for n in names
+                           if n.endswith(".jpg"))[:200]
+            calibrate(pool, paths, 1)  # start both pool processes (untimed)
         for r in range(args.repeats):
+            if pool is not None and r % 2 == 1:
+                ceiling.append(calibrate(pool, paths, 4))
             for workers in ((1, 2) if r % 2 == 0 else (2, 1)):
                 output = os.path.join(base, f"out-{r}-{workers}")
                 res = spawn(args, workers, output)
@@ -182,6 +222,13 @@ def main() -> None:
                 runs[workers].append(res)
                 print(f"round {r + 1}/{args.repeats} W={workers}: job {res['job_s']:.2f}s "
                       f"(ray init {res['ray_init_s']:.1f}s, warm-up {res['warmup_s']:.2f}s)", file=sys.stderr)
+            if pool is not None and r % 2 == 0:
+                ceiling.append(calibrate(pool, paths, 4))
+            if ceiling and len(ceiling) == r + 1:
+                print(f"round {r + 1}/{args.repeats} machine ceiling (2 vs 1 processes decoding JPEGs): "
+                      f"{ceiling[-1]:.2f}x", file=sys.stderr)
+        if pool is not None:
+            pool.shutdown()
 
         med = {w: statistics.median(x["job_s"] for x in rs) for w, rs in runs.items()}
         sample = runs[1][0]
@@ -201,6 +248,9 @@ def main() -> None:
         print(f"\nSpeedup 2 vs 1 worker CPUs: ratio of medians {med[1] / med[2]:.2f}x, "
               f"median of paired ratios {statistics.median(paired):.2f}x "
               f"(range {min(paired):.2f}x .. {max(paired):.2f}x)")
+        if ceiling:
+            print(f"Machine ceiling, 2 vs 1 processes fully decoding the same JPEGs (no Ray, no I/O): median "
+                  f"{statistics.median(ceiling):.2f}x (range {min(ceiling):.2f}x .. {max(ceiling):.2f}x)")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
