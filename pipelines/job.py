@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 from pipelines.storage import json_bytes
@@ -94,11 +97,21 @@ class Job(ABC):
         return str(item)
 
 
+@lru_cache(maxsize=1)
 def code_version() -> str:
+    """The package version, plus the git commit (`0.1.0+g1a2b3c4`, `-dirty` when changed) in a checkout."""
     try:
-        return version("docforge")
+        release = version("docforge")
     except PackageNotFoundError:
-        return "0+unknown"
+        release = "0"
+    checkout = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "-C", str(checkout), "describe", "--always", "--dirty", "--abbrev=10"],
+                                capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return release
+    sha = commit.stdout.strip()
+    return f"{release}+g{sha}" if commit.returncode == 0 and sha else release
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")

@@ -7,7 +7,7 @@ Worker side (`run_task`): clear what an earlier attempt left, write the task's s
 finally its commit marker. Output folder layout:
 
     DST/_job.json                   job name, config, plan fingerprint (a rerun must match it)
-    DST/shard-TTTTTT-NN.tar         the shards
+    DST/shard-TTTTTT-NN.tar         the shards (written in DST/_staging/, then renamed)
     DST/_tasks/task-TTTTTT.json     commit markers (shards with counts and hashes, error counts)
     DST/_errors/task-TTTTTT.jsonl   per-task error logs; DST/_errors/plan.jsonl for planning errors
     DST/index.json, errors.jsonl, stats.json, report.html
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.job import InputError, Job, Plan, Task, code_version
-from pipelines.shards import ShardError, ShardWriter, build_index, write_index
+from pipelines.shards import STAGING, ShardError, ShardWriter, build_index, shard_name, write_index
 from pipelines.storage import Folder, json_bytes
 
 JOB_FILE = "_job.json"
@@ -82,12 +82,18 @@ def read_jsonl(folder: Folder, rel: str) -> list[dict[str, Any]]:
 
 
 def clear_task_output(folder: Folder, task_index: int) -> None:
-    """Remove a task's marker first, then any shard or temporary file an earlier attempt left."""
+    """Undo an earlier attempt of this task: its marker first, then its temporary files, then its shards
+    (last first, so an interrupted clean-up still leaves a run 00, 01, ... of final names)."""
     folder.remove(marker_name(task_index))
     prefix = f"shard-{task_index:06d}-"
-    for name in folder.list():
-        if name.startswith(prefix) or name.startswith("." + prefix):
-            folder.remove(name)
+    for name in folder.list(STAGING):
+        if name.lstrip(".").startswith(prefix):
+            folder.remove(f"{STAGING}/{name}")
+    written = []
+    while folder.exists(shard_name(task_index, len(written))):
+        written.append(shard_name(task_index, len(written)))
+    for name in reversed(written):
+        folder.remove(name)
     folder.remove(errors_name(task_index))
 
 

@@ -25,6 +25,7 @@ TAR_MTIME = 0  # fixed member mtime: identical samples give byte-identical shard
 TAR_BLOCK = 512
 INDEX_NAME = "index.json"
 INDEX_FORMAT = "docforge-shards/1"
+STAGING = "_staging"  # shards being written live here under temporary names until they are renamed
 
 
 class ShardError(ValueError):
@@ -110,8 +111,8 @@ class ShardWriter:
     """Writes one task's samples into rolling shards `shard-TTTTTT-NN.tar` inside `folder`.
 
     Keys must be unique within the writer (a duplicate raises `ShardError` before anything is written).
-    Each shard is written to a hidden temporary name and renamed when it is closed, so a reader never
-    sees a partial shard under its final name.
+    Each shard is written under a temporary name in `_staging/` and renamed when it is closed, so a
+    reader never sees a partial shard under its final name, and final names always form a run 00, 01, ...
     """
 
     def __init__(self, folder: Folder, task_index: int, max_count: int = 10_000, max_bytes: int = 1 << 30):
@@ -150,7 +151,7 @@ class ShardWriter:
     def _open_next(self) -> None:
         name = shard_name(self.task_index, len(self.shards))
         self._current = ShardInfo(name=name)
-        self._tmp = temp_name(name)
+        self._tmp = temp_name(f"{STAGING}/{name}")
         self._file = self.folder.open(self._tmp, "wb")
         self._sink = _HashingSink(self._file)
         self._tar = wds.TarWriter(

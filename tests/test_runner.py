@@ -25,7 +25,7 @@ def keys_in_dataset(out: Path) -> list[str]:
 
 
 def leftover_temp_files(out: Path) -> list[str]:
-    return [p.name for p in out.rglob(".*tmp-*")]
+    return [p.name for p in out.rglob("*tmp-*")]
 
 
 def test_job_writes_every_input_once_and_logs_bad_inputs(ray_local, tmp_path):

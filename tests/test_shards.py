@@ -44,8 +44,7 @@ def test_writer_rolls_over_by_count_and_webdataset_reads_every_sample(tmp_path):
     read = list(wds.WebDataset([str(tmp_path / s["name"]) for s in index["shards"]], shardshuffle=False))
     assert [r["__key__"] for r in read] == [f"s-{i:04d}" for i in range(10)]
     assert read[3]["txt"] == b"caption 3" and json.loads(read[3]["json"]) == {"family": "caption", "i": 3}
-    assert folder.list()  # nothing but shards and the index
-    assert not [n for n in folder.list() if n.startswith(".")]
+    assert folder.list("_staging") == []  # every temporary shard was renamed
 
 
 def test_writer_rolls_over_by_bytes(tmp_path):
@@ -75,10 +74,10 @@ def test_shard_appears_under_its_final_name_only_when_closed(tmp_path):
     folder = Folder(str(tmp_path))
     writer = ShardWriter(folder, 3)
     writer.write(sample(1))
-    names = folder.list()
-    assert names and all(n.startswith(".shard-000003-00.tar.tmp-") for n in names)
+    assert folder.list() == ["_staging"]
+    assert [n.split(".tmp-")[0] for n in folder.list("_staging")] == [".shard-000003-00.tar"]
     writer.close()
-    assert folder.list() == ["shard-000003-00.tar"]
+    assert folder.list() == ["_staging", "shard-000003-00.tar"] and folder.list("_staging") == []
 
 
 def test_writer_aborted_by_an_exception_leaves_nothing(tmp_path):
@@ -87,7 +86,7 @@ def test_writer_aborted_by_an_exception_leaves_nothing(tmp_path):
         with ShardWriter(folder, 0) as writer:
             writer.write(sample(1))
             raise RuntimeError("disk full")
-    assert folder.list() == []
+    assert folder.list("_staging") == [] and not [n for n in folder.list() if n.endswith(".tar")]
 
 
 @pytest.mark.parametrize("bad,match", [

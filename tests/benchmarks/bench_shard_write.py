@@ -22,7 +22,9 @@ What it measures
     (the more robust figure on a noisy machine). Target (issue): overhead <= 10%.
 
     `--profile` also runs ShardWriter once under cProfile and prints the functions with the most
-    own time, plus a breakdown of the main per-byte costs measured in isolation.
+    own time, then attributes the overhead: raw plus only ShardWriter's sha256/byte-count sink, raw
+    plus only its per-sample encoding (`encode_sample`, duplicate-key set, size estimate), and ours,
+    all alternating, each as a paired ratio against raw.
 
 How to run (from the repository root)
     .venv/bin/python tests/benchmarks/bench_shard_write.py                 # 2000 x 50 KB, 7 repeats
@@ -37,7 +39,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
-import hashlib
 import io
 import json
 import os
@@ -51,7 +52,7 @@ import time
 import numpy as np
 import webdataset as wds
 
-from pipelines.shards import ShardWriter, encode_sample
+from pipelines.shards import ShardWriter, _HashingSink, encode_sample, tar_member_bytes
 from pipelines.storage import Folder
 
 
@@ -133,51 +134,60 @@ def profile_ours(samples: list[dict], base: str, max_count: int, max_bytes: int,
     print(out.getvalue().strip())
     print("```")
 
-    # The per-byte work ShardWriter adds, each timed alone over the same data (median of 5).
-    encoded = [encode_sample(s)[0] for s in samples]
-    tar_bytes = io.BytesIO()
-    tar = wds.TarWriter(tar_bytes, user="docforge", group="docforge", mtime=0, format="PAX_FORMAT", encoder=False)
-    for members in encoded:
-        tar.write(members)
-    tar.close()
-    blob = tar_bytes.getvalue()
-    chunks = [blob[i:i + 10240] for i in range(0, len(blob), 10240)]
 
-    def sha_all():
-        h = hashlib.sha256()
-        for c in chunks:
-            h.update(c)
-        return h.hexdigest()
 
-    def encode_all():
-        for s in samples:
-            encode_sample(s)
+def attribute(samples: list[dict], base: str, max_count: int, max_bytes: int, repeats: int) -> None:
+    """Split ours/raw - 1 into its parts: raw plus one piece of ShardWriter's work at a time, alternating."""
+    tar_options = dict(user="docforge", group="docforge", mtime=0, format="PAX_FORMAT", encoder=False)
 
-    def fsspec_write():
-        folder = Folder(os.path.join(base, "fsspec"))
-        with folder.open("x.bin", "wb") as f:
-            for c in chunks:
-                f.write(c)
+    def raw_plus(outdir: str, sink: bool = False, encode: bool = False) -> tuple[int, int]:
+        os.makedirs(outdir, exist_ok=True)
+        fileobj = tar = None
+        keys: set = set()
+        estimated = 0
+        for i, sample in enumerate(samples):
+            if i % max_count == 0:
+                if tar is not None:
+                    tar.close()
+                    fileobj.close()
+                fileobj = open(os.path.join(outdir, f"raw-{i:08d}.tar"), "wb")
+                tar = wds.TarWriter(_HashingSink(fileobj) if sink else fileobj, **tar_options)
+            if encode:
+                members, _family = encode_sample(sample)
+                if members["__key__"] in keys:
+                    raise ValueError("duplicate key")
+                estimated += tar_member_bytes(members)
+                keys.add(members["__key__"])
+            else:
+                members = {"__key__": sample["__key__"], "jpg": sample["jpg"], "txt": sample["txt"].encode("utf-8"),
+                           "json": json.dumps(sample["json"]).encode("utf-8")}
+            tar.write(members)
+        tar.close()
+        fileobj.close()
+        return 0, 0
 
-    def plain_write():
-        os.makedirs(os.path.join(base, "plain"), exist_ok=True)
-        with open(os.path.join(base, "plain", "x.bin"), "wb") as f:
-            for c in chunks:
-                f.write(c)
-
-    print(f"\n### Isolated costs over the same {len(blob) / 1e6:.1f} MB ({len(chunks)} writes of 10 KiB)\n")
-    print("| step | median s |")
-    print("|---|---:|")
-    for label, fn in [("sha256 of every tar byte", sha_all), ("encode_sample (checks + canonical JSON)", encode_all),
-                      ("write through fsspec LocalFileOpener", fsspec_write), ("write through builtin open()", plain_write)]:
-        times = []
-        for _ in range(5):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        print(f"| {label} | {statistics.median(times):.4f} |")
-    shutil.rmtree(os.path.join(base, "fsspec"), ignore_errors=True)
-    shutil.rmtree(os.path.join(base, "plain"), ignore_errors=True)
+    variants = {
+        "raw (TarWriter on open())": lambda d: raw_plus(d),
+        "raw + ShardWriter's sha256/count sink": lambda d: raw_plus(d, sink=True),
+        "raw + encode_sample, key set, size estimate": lambda d: raw_plus(d, encode=True),
+        "ours (ShardWriter on Folder)": lambda d: write_ours(samples, d, max_count, max_bytes),
+    }
+    names = list(variants)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(-1, repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            outdir = os.path.join(base, "attribution")
+            seconds = timed(variants[name], outdir)[0]
+            shutil.rmtree(outdir)
+            if r >= 0:
+                times[name].append(seconds)
+    raw = times[names[0]]
+    print(f"\n### Where the overhead goes ({repeats} alternating repeats, paired against raw)\n")
+    print("| variant | median s | vs raw (median of paired ratios) |")
+    print("|---|---:|---:|")
+    for name in names:
+        paired = statistics.median(t / w - 1 for t, w in zip(times[name], raw))
+        print(f"| {name} | {statistics.median(times[name]):.3f} | {100 * paired:+.1f}% |")
 
 
 def main() -> None:
@@ -237,6 +247,7 @@ def main() -> None:
 
         if args.profile:
             profile_ours(samples, base, args.max_count, args.max_bytes, args.profile_top)
+            attribute(samples, base, args.max_count, args.max_bytes, args.repeats)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
