@@ -181,12 +181,22 @@ def committed_tasks(folder: Folder) -> set[int]:
     return done
 
 
+@dataclass
+class RunTally:
+    """What one invocation did (as opposed to what the output holds): for stats.json and the summary."""
+
+    started: float
+    work_started: float = 0.0  # after Ray is up
+    tasks_run: int = 0
+    tasks_skipped: int = 0
+    failed: dict[int, str] = field(default_factory=dict)
+    samples: int = 0
+
+
 def run_job(job: Job, output_url: str, options: RunOptions | None = None) -> RunResult:
     """Plan, run the uncommitted tasks on Ray, and write the index, error log, stats and report."""
-    from pipelines.progress import JobProgress
-
     options = options or RunOptions()
-    started = time.time()
+    tally = RunTally(started=time.time())
     folder = Folder(output_url)
     if folder.protocol == "memory":
         raise ValueError(f"{output_url}: memory:// lives inside one process and Ray workers are other processes; "
@@ -198,38 +208,43 @@ def run_job(job: Job, output_url: str, options: RunOptions | None = None) -> Run
 
     done_before = committed_tasks(folder)
     todo = [t for t in plan.tasks if t.index not in done_before]
-    failed: dict[int, str] = {}
-    progress = JobProgress(job.name, total_items=sum(len(t.items) for t in todo), enabled=options.progress)
+    tally.tasks_run, tally.tasks_skipped = len(todo), len(plan.tasks) - len(todo)
+    tally.work_started = tally.started
     if todo:
-        ray = ensure_ray(options)
-        remote = ray.remote(run_task).options(
-            num_cpus=1, max_retries=options.max_retries, retry_exceptions=True
-        )
-        job_ref = ray.put(job)
-        limit = options.max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
-        in_flight: dict[Any, Task] = {}
-        pending = list(todo)
-        with progress:
-            while pending or in_flight:
-                while pending and len(in_flight) < limit:
-                    task = pending.pop(0)
-                    ref = remote.remote(job_ref, task, folder.url, options.shard_max_count, options.shard_max_bytes)
-                    in_flight[ref] = task
-                ready, _ = ray.wait(list(in_flight), num_returns=1)
-                for ref in ready:
-                    task = in_flight.pop(ref)
-                    try:
-                        marker = ray.get(ref)
-                        progress.task_done(len(task.items), marker["samples"], marker["errors"])
-                    except Exception as exn:  # retries exhausted: the task stays uncommitted
-                        failed[task.index] = f"{type(exn).__name__}: {str(exn).strip().splitlines()[-1][:500]}"
-                        progress.task_done(len(task.items), 0, 0, failed=True)
-    return finalize(folder, job, plan, manifest, options, started, len(todo), len(plan.tasks) - len(todo),
-                    failed, progress.samples)
+        execute_tasks(job, todo, folder, options, tally)
+    return finalize(folder, job, plan, manifest, options, tally)
 
 
-def finalize(folder: Folder, job: Job, plan: Plan, manifest: dict, options: RunOptions, started: float,
-             tasks_run: int, tasks_skipped: int, failed: dict[int, str], samples_this_run: int) -> RunResult:
+def execute_tasks(job: Job, todo: list[Task], folder: Folder, options: RunOptions, tally: RunTally) -> None:
+    """Submit `todo` as Ray tasks, at most `max_in_flight` at once, and count what each one committed."""
+    from pipelines.progress import JobProgress
+
+    ray = ensure_ray(options)
+    tally.work_started = time.time()
+    remote = ray.remote(run_task).options(num_cpus=1, max_retries=options.max_retries, retry_exceptions=True)
+    job_ref = ray.put(job)
+    limit = options.max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+    in_flight: dict[Any, Task] = {}
+    pending = list(todo)
+    with JobProgress(job.name, sum(len(t.items) for t in todo), enabled=options.progress) as progress:
+        while pending or in_flight:
+            while pending and len(in_flight) < limit:
+                task = pending.pop(0)
+                ref = remote.remote(job_ref, task, folder.url, options.shard_max_count, options.shard_max_bytes)
+                in_flight[ref] = task
+            ready, _ = ray.wait(list(in_flight), num_returns=1)
+            for ref in ready:
+                task = in_flight.pop(ref)
+                try:
+                    marker = ray.get(ref)
+                    progress.task_done(len(task.items), marker["samples"], marker["errors"])
+                except Exception as exn:  # retries exhausted: the task stays uncommitted
+                    tally.failed[task.index] = f"{type(exn).__name__}: {str(exn).strip().splitlines()[-1][:500]}"
+                    progress.task_done(len(task.items), 0, 0, failed=True)
+    tally.samples = progress.samples
+
+
+def finalize(folder: Folder, job: Job, plan: Plan, manifest: dict, options: RunOptions, tally: RunTally) -> RunResult:
     """Build index.json, errors.jsonl, stats.json and report.html from the commit markers."""
     from pipelines.report import write_report
     from pipelines.summary import print_summary
@@ -244,18 +259,19 @@ def finalize(folder: Folder, job: Job, plan: Plan, manifest: dict, options: RunO
     for m in markers:
         if m["errors"]:
             errors.extend(read_jsonl(folder, errors_name(m["task"])))
-    for task_index, reason in sorted(failed.items()):
+    for task_index, reason in sorted(tally.failed.items()):
         errors.append({"task": task_index, "input": f"task {task_index}", "step": "task",
                        "exception": "TaskFailed", "message": reason})
     folder.write_bytes("errors.jsonl", jsonl_bytes(errors))
 
-    elapsed = time.time() - started
+    now = time.time()
+    working = now - tally.work_started
     stats = {
         "job": job.name,
         "output": folder.url,
         "complete": not missing,
-        "tasks": {"total": len(plan.tasks), "run": tasks_run, "skipped": tasks_skipped, "failed": len(failed),
-                  "missing": missing},
+        "tasks": {"total": len(plan.tasks), "run": tally.tasks_run, "skipped": tally.tasks_skipped,
+                  "failed": len(tally.failed), "missing": missing},
         "inputs": sum(m["items"] for m in markers),
         "samples": index["totals"]["samples"],
         "shards": index["totals"]["shards"],
@@ -264,13 +280,14 @@ def finalize(folder: Folder, job: Job, plan: Plan, manifest: dict, options: RunO
         "errors": len(errors),
         "errors_by_cause": dict(Counter(f"{e['step']}: {e['exception']}" for e in errors).most_common()),
         "this_run": {
-            "elapsed_s": round(elapsed, 3),
-            "samples": samples_this_run,
-            "samples_per_s": round(samples_this_run / elapsed, 2) if elapsed > 0 else 0.0,
+            "elapsed_s": round(now - tally.started, 3),
+            "ray_start_s": round(tally.work_started - tally.started, 3),
+            "samples": tally.samples,
+            "samples_per_s": round(tally.samples / working, 2) if working > 0 else 0.0,
         },
     }
     folder.write_json("stats.json", stats)
     write_report(folder, index, stats, errors, options.report_samples)
     if options.progress:
         print_summary(stats, folder.url_of("report.html"))
-    return RunResult(folder.url, len(plan.tasks), tasks_run, tasks_skipped, sorted(failed), stats)
+    return RunResult(folder.url, len(plan.tasks), tally.tasks_run, tally.tasks_skipped, sorted(tally.failed), stats)

@@ -33,8 +33,8 @@ def print_summary(stats: dict[str, Any], report_url: str, console: Console | Non
     for cause, count in list(stats["errors_by_cause"].items())[:10]:
         table.add_row("", f"{count} × {cause}")
     run = stats["this_run"]
-    table.add_row("this run", f"{run['samples']} samples in {run['elapsed_s']:.1f} s "
-                              f"({run['samples_per_s']:.1f} samples/s)")
+    table.add_row("this run", f"{run['samples']} samples in {run['elapsed_s']:.1f} s, {run['ray_start_s']:.1f} s "
+                              f"of it starting Ray ({run['samples_per_s']:.1f} samples/s after that)")
     table.add_row("report", report_url)
     console.print(table)
     if tasks["missing"]:
