@@ -21,6 +21,7 @@ import socket
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +98,15 @@ def clear_task_output(folder: Folder, task_index: int) -> None:
     folder.remove(errors_name(task_index))
 
 
+def results_of(job: Job, item: Any, task_index: int) -> Iterator[dict[str, Any] | InputError]:
+    """The job's results for one input, with an exception it raises turned into a final `InputError`:
+    one bad input must not sink its task."""
+    try:
+        yield from job.process(item, task_index)
+    except Exception as exn:
+        yield InputError.wrap(job.describe(item), "process", exn)
+
+
 def run_task(job: Job, task: Task, output_url: str, max_count: int, max_bytes: int) -> dict[str, Any]:
     """Run one task to its commit marker. Per-input errors are logged; anything else raises (Ray retries)."""
     started = time.time()
@@ -106,19 +116,15 @@ def run_task(job: Job, task: Task, output_url: str, max_count: int, max_bytes: i
     samples = 0
     with ShardWriter(folder, task.index, max_count=max_count, max_bytes=max_bytes) as writer:
         for item in task.items:
-            name = job.describe(item)
-            try:
-                for result in job.process(item, task.index):
-                    if isinstance(result, InputError):
-                        errors.append(result.to_record(task.index))
-                        continue
-                    try:
-                        writer.write(result)
-                        samples += 1
-                    except ShardError as exn:
-                        errors.append(InputError.wrap(name, "write", exn).to_record(task.index))
-            except Exception as exn:  # one bad input must not sink its task
-                errors.append(InputError.wrap(name, "process", exn).to_record(task.index))
+            for result in results_of(job, item, task.index):
+                if isinstance(result, InputError):
+                    errors.append(result.to_record(task.index))
+                    continue
+                try:
+                    writer.write(result)
+                    samples += 1
+                except ShardError as exn:  # a bad sample; storage errors propagate and Ray retries the task
+                    errors.append(InputError.wrap(job.describe(item), "write", exn).to_record(task.index))
         shards = writer.close()
     if errors:
         folder.write_bytes(errors_name(task.index), jsonl_bytes(errors))
