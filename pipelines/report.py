@@ -25,6 +25,7 @@ STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
 .sample{display:flex;gap:1.5em;border-top:1px solid #ddd;padding:1em 0}
+.sample>div:last-child{flex:1}
 .sample img{max-width:320px;border:1px solid #aaa}
 pre{white-space:pre-wrap;max-width:70em;background:#f6f6f6;padding:.5em;margin:.3em 0}
 .key{font-family:monospace;font-weight:bold}
@@ -61,7 +62,8 @@ def render_sample(sample: dict[str, Any]) -> str:
             pretty = json.dumps(json.loads(sample["json"]), indent=1, ensure_ascii=False)
         except ValueError:
             pretty = sample["json"].decode("utf-8", errors="replace")
-        parts.append(f"<b>.json</b><pre>{html.escape(preview_text(pretty.encode('utf-8')))}</pre>")
+        parts.append(f"<details><summary><b>.json</b></summary><pre>{html.escape(preview_text(pretty.encode('utf-8')))}"
+                     "</pre></details>")
     parts.append("</div></div>")
     return "".join(parts)
 
