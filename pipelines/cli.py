@@ -90,6 +90,10 @@ def cmd_build(args: argparse.Namespace, console: Console) -> int:
     try:
         job = args.make_job(args)
         result = run_job(job, args.output, run_options(args))
+    except KeyboardInterrupt:
+        Console(stderr=True).print(f"[yellow]interrupted: committed tasks are kept in {args.output}; "
+                                   "rerun the same command to finish the rest")
+        return 130
     except (JobConfigMismatch, FileNotFoundError, ValueError) as exn:
         Console(stderr=True).print(f"[red]docforge build {args.job}: {exn}", highlight=False)
         return 2

@@ -31,6 +31,9 @@ class InputError(Exception):
         self.message = message
         self.exception = exception or "InputError"
 
+    def __reduce__(self):
+        return (InputError, (self.input, self.step, self.message, self.exception))
+
     def to_record(self, task: int | None) -> dict[str, Any]:
         return {
             "task": task,
