@@ -52,7 +52,8 @@ import time
 import numpy as np
 import webdataset as wds
 
-from pipelines.shards import ShardWriter, _HashingSink, encode_sample, tar_member_bytes
+import pipelines.shards as shards_module
+from pipelines.shards import HashingSink, ShardWriter, encode_sample, tar_member_bytes
 from pipelines.storage import Folder
 
 
@@ -136,6 +137,25 @@ def profile_ours(samples: list[dict], base: str, max_count: int, max_bytes: int,
 
 
 
+class CountingSink(HashingSink):
+    """HashingSink without the sha256: what ShardWriter costs apart from the integrity hash."""
+
+    def write(self, data) -> int:
+        self.fileobj.write(data)
+        self.bytes += len(data)
+        return len(data)
+
+
+def write_ours_unhashed(samples: list[dict], outdir: str, max_count: int, max_bytes: int):
+    """ShardWriter with its sink swapped for CountingSink (benchmark-only patch of the module global)."""
+    original = shards_module.HashingSink
+    shards_module.HashingSink = CountingSink
+    try:
+        return write_ours(samples, outdir, max_count, max_bytes)
+    finally:
+        shards_module.HashingSink = original
+
+
 def attribute(samples: list[dict], base: str, max_count: int, max_bytes: int, repeats: int) -> None:
     """Split ours/raw - 1 into its parts: raw plus one piece of ShardWriter's work at a time, alternating."""
     tar_options = dict(user="docforge", group="docforge", mtime=0, format="PAX_FORMAT", encoder=False)
@@ -151,7 +171,7 @@ def attribute(samples: list[dict], base: str, max_count: int, max_bytes: int, re
                     tar.close()
                     fileobj.close()
                 fileobj = open(os.path.join(outdir, f"raw-{i:08d}.tar"), "wb")
-                tar = wds.TarWriter(_HashingSink(fileobj) if sink else fileobj, **tar_options)
+                tar = wds.TarWriter(HashingSink(fileobj) if sink else fileobj, **tar_options)
             if encode:
                 members, _family = encode_sample(sample)
                 if members["__key__"] in keys:
@@ -171,6 +191,7 @@ def attribute(samples: list[dict], base: str, max_count: int, max_bytes: int, re
         "raw + ShardWriter's sha256/count sink": lambda d: raw_plus(d, sink=True),
         "raw + encode_sample, key set, size estimate": lambda d: raw_plus(d, encode=True),
         "ours (ShardWriter on Folder)": lambda d: write_ours(samples, d, max_count, max_bytes),
+        "ours with a count-only sink (no sha256)": lambda d: write_ours_unhashed(samples, d, max_count, max_bytes),
     }
     names = list(variants)
     times: dict[str, list[float]] = {n: [] for n in names}
