@@ -98,18 +98,20 @@ def write_llava_inputs(root: Path) -> None:
     images = root / "images" / "coco"
     images.mkdir(parents=True)
     (images / "a.jpg").write_bytes(jpeg(1, (64, 64)))
-    (images / "b.png").write_bytes(jpeg(2))  # a JPEG named .png: the content decides
+    gif = io.BytesIO()
+    Image.new("P", (40, 20), 3).save(gif, "GIF")
+    (images / "b.jpg").write_bytes(gif.getvalue())  # a GIF named .jpg, as in LLaVA-665k's ocr_vqa images
     (images / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
     human = {"from": "human", "value": "<image>\nWhat colour is the square?"}
     gpt = {"from": "gpt", "value": "Blue."}
     records = [
         {"id": "1", "image": "coco/a.jpg", "conversations": [human, gpt]},
-        {"id": "2", "image": "coco/b.png", "conversations": [human, gpt, {"from": "human", "value": "Sure?"},
+        {"id": "2", "image": "coco/b.jpg", "conversations": [human, gpt, {"from": "human", "value": "Sure?"},
                                                              {"from": "gpt", "value": "Yes."}], "model": "gpt-4v"},
-        {"id": "3", "conversations": [{"from": "human", "value": "Say hi."}, {"from": "gpt", "value": "Hi."}]},
+        {"id": "3", "conversations": [{"from": "user", "value": "Say hi."}, {"from": "assistant", "value": "Hi."}]},
         {"id": "4", "image": "coco/missing.jpg", "conversations": [human, gpt]},
         {"id": "5", "image": "coco/broken.jpg", "conversations": [human, gpt]},
-        {"id": "6", "image": "coco/a.jpg", "conversations": [{"from": "user", "value": "hi"}]},
+        {"id": "6", "image": "coco/a.jpg", "conversations": [{"from": "human", "value": "hi"}, {"from": "bot", "value": "?"}]},
         "not a record",
     ]
     (root / "mix.json").write_text(json.dumps(records))
@@ -127,10 +129,14 @@ def test_llava_conversations_keep_good_records_and_log_bad_files_and_records(ray
     first = json.loads(samples["llava665k-mix-000000000"]["json"])
     assert first["family"] == "conversation" and first["id"] == "1"
     assert first["conversations"][0] == {"from": "human", "value": "<image>\nWhat colour is the square?"}
-    assert "jpg" in samples["llava665k-mix-000000001"]  # content sniffed, not the file name
-    assert json.loads(samples["llava665k-mix-000000001"]["json"])["meta"] == {"model": "gpt-4v"}
+    second = samples["llava665k-mix-000000001"]
+    assert "png" in second and "jpg" not in second  # the content decides, not the name: GIF re-encoded to PNG
+    assert Image.open(io.BytesIO(second["png"])).size == (40, 20)
+    assert json.loads(second["json"])["image"]["source_format"] == "GIF"
+    assert json.loads(second["json"])["meta"] == {"model": "gpt-4v"}
     text_only = samples["llava665k-mix-000000002"]
     assert set(text_only) - {"__key__", "__url__", "__local_path__"} == {"json"}
+    assert [t["from"] for t in json.loads(text_only["json"])["conversations"]] == ["human", "gpt"]
     errors = {(e["input"].rsplit("/", 1)[-1], e["step"]) for e in read_errors(out)}
     assert errors == {("not-a-list.json", "parse json"), ("mix.json#3", "read image"),
                       ("mix.json#4", "decode image"), ("mix.json#5", "check record"), ("mix.json#6", "check record")}

@@ -61,6 +61,8 @@ class Img2datasetIngest(Job):
 
     def plan(self) -> Plan:
         folder = Folder(self.input_url)
+        if folder.fs.isfile(folder.root):
+            raise ValueError(f"{self.input_url}: --input must be the img2dataset output folder (image files or .tar shards)")
         files = folder.find()
         if not files:
             raise FileNotFoundError(f"{self.input_url}: no files found")

@@ -19,6 +19,7 @@ from pipelines.storage import Folder, absolute_url, join_url, open_url
 
 GENERATOR = "docforge.ingest.llava"
 ROLES = ("human", "gpt", "system")
+ROLE_ALIASES = {"user": "human", "assistant": "gpt"}  # OpenAI-style turns found in some LLaVA-shaped sets
 IMAGE_TOKEN = "<image>"
 
 
@@ -60,10 +61,11 @@ def check_conversations(record: Any, name: str) -> list[dict[str, str]]:
         raise InputError(name, "check record", "'conversations' is missing or not a non-empty list")
     checked = []
     for i, turn in enumerate(turns):
-        if not isinstance(turn, dict) or turn.get("from") not in ROLES or not isinstance(turn.get("value"), str):
+        role = ROLE_ALIASES.get(turn.get("from"), turn.get("from")) if isinstance(turn, dict) else None
+        if role not in ROLES or not isinstance(turn.get("value"), str):
             raise InputError(name, "check record",
                              f"turn {i} must be {{'from': one of {list(ROLES)}, 'value': text}}, got {str(turn)[:120]}")
-        checked.append({"from": turn["from"], "value": turn["value"]})
+        checked.append({"from": role, "value": turn["value"]})
     if not any(t["from"] == "gpt" for t in checked):
         raise InputError(name, "check record", "no 'gpt' turn to learn from")
     image_tokens = sum(t["value"].count(IMAGE_TOKEN) for t in checked)
