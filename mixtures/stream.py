@@ -1,0 +1,322 @@
+"""The resumable weighted stream: what a training rank's data-loader worker reads from a `Mixture`.
+
+Per source, the shards are shuffled per epoch by a seeded RNG and split across (rank, worker) slots:
+whole shards when there are at least as many shards as slots, otherwise every slot reads every shard
+and keeps every G-th sample, so no slot is empty and none overlap. A small seeded shuffle buffer mixes
+samples within a slot; a seeded RNG interleaves the sources by weight; each sample gets its task and
+conversation from `mixtures.tasks`, seeded by (seed, source, epoch, key) so any sample's conversation
+can be rebuilt alone. `state_dict()` records positions (not data): `load_state_dict()` re-opens the
+shards at those positions and refills the shuffle buffer, so the next sample is exactly the one that
+would have come. A missing or truncated shard is logged, counted and skipped.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import posixpath
+import random
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from mixtures.manifest import Mixture, Source
+from mixtures.tasks import TaskError, render_conversation
+from pipelines.shard_reader import IMAGE_EXTENSIONS, iter_tar_samples, tar_truncation
+from pipelines.storage import Folder, open_url
+
+log = logging.getLogger("docforge.mixtures")
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Which reader this is: the rank in the job and the data-loader worker within the rank."""
+
+    rank: int = 0
+    world_size: int = 1
+    worker: int = 0
+    num_workers: int = 1
+
+    @property
+    def index(self) -> int:
+        return self.rank * self.num_workers + self.worker
+
+    @property
+    def count(self) -> int:
+        return self.world_size * self.num_workers
+
+
+def current_slot() -> Slot:
+    """The slot of the calling process: rank from torchrun's RANK/WORLD_SIZE, worker from torch's DataLoader."""
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    try:
+        from torch.utils.data import get_worker_info
+
+        info = get_worker_info()
+    except ImportError:
+        info = None
+    return Slot(rank, world, info.id if info else 0, info.num_workers if info else 1)
+
+
+def rng_state(rng: random.Random) -> list:
+    version, internal, gauss = rng.getstate()
+    return [version, list(internal), gauss]
+
+
+def set_rng_state(rng: random.Random, state: list) -> None:
+    rng.setstate((state[0], tuple(state[1]), state[2]))
+
+
+class SourceReader:
+    """One source's samples for one slot, one pass (epoch) after another, with a restorable position."""
+
+    def __init__(self, source: Source, seed: int, slot: Slot, buffer_size: int):
+        self.source = source
+        self.seed = seed
+        self.slot = slot
+        self.buffer_size = max(1, buffer_size)
+        self.epoch = 0
+        self.passes_done = 0
+        self.dead = False
+        self.errors = 0
+        self._start_epoch()
+
+    # -- a pass over the shards -------------------------------------------------------------
+    def _start_epoch(self) -> None:
+        count = len(self.source.shards)
+        order = list(range(count))
+        random.Random(f"{self.seed}:{self.source.name}:{self.epoch}:order").shuffle(order)
+        self.slicing = count < self.slot.count
+        self.mine = order if self.slicing else order[self.slot.index::self.slot.count]
+        quota = self.source.max_samples
+        if quota is not None:
+            quota = quota // self.slot.count + (1 if self.slot.index < quota % self.slot.count else 0)
+        self.quota = quota
+        self.rng = random.Random(f"{self.seed}:{self.source.name}:{self.epoch}:{self.slot.index}:buffer")
+        self.pos = 0  # index into self.mine of the shard being read
+        self.offset = 0  # raw samples already read from that shard
+        self.raw_index = 0  # raw samples read this epoch (all shards): the slicing filter's counter
+        self.admitted = 0  # samples taken into the buffer this epoch
+        self.buffer: list[tuple[tuple[int, int], dict]] = []
+        self._shard_iter: Iterator[dict] | None = None
+
+    def _shard_url(self, pos: int) -> str:
+        return self.source.shards[self.mine[pos]].url
+
+    def _open(self, pos: int, skip: int) -> Iterator[dict]:
+        """Samples of shard `pos` from raw offset `skip`. Damage ends the shard early (logged, counted); a
+        tar cut short also loses its last sample read, which may be missing members."""
+        ref = self.source.shards[self.mine[pos]]
+        errors: list[Exception] = []
+        read = 0
+        try:
+            damage = tar_truncation(Folder(posixpath.dirname(ref.url)), posixpath.basename(ref.url))
+            with open_url(ref.url, "rb") as stream:
+                samples = iter_tar_samples(stream, ref.url, errors)
+                if damage:
+                    samples = all_but_last(samples)
+                for sample in samples:
+                    read += 1
+                    if read > skip:
+                        yield sample
+        except (OSError, ValueError) as exn:
+            damage = f"{type(exn).__name__}: {exn}"
+        if errors or damage:
+            self.errors += 1
+            log.warning("source %s: shard %s: skipped after %d samples: %s", self.source.name, ref.url, read,
+                        damage or errors[0])
+        elif ref.samples is not None and read != ref.samples:
+            self.errors += 1
+            log.warning("source %s: shard %s: read %d samples, index.json says %d", self.source.name, ref.url, read,
+                        ref.samples)
+
+    def _read_raw(self) -> tuple[tuple[int, int], dict] | None:
+        while self.pos < len(self.mine):
+            if self._shard_iter is None:
+                self._shard_iter = self._open(self.pos, self.offset)
+            sample = next(self._shard_iter, None)
+            if sample is not None:
+                ref = (self.pos, self.offset)
+                self.offset += 1
+                return ref, sample
+            self.pos, self.offset, self._shard_iter = self.pos + 1, 0, None
+        return None
+
+    def _fill(self) -> None:
+        while len(self.buffer) < self.buffer_size and (self.quota is None or self.admitted < self.quota):
+            raw = self._read_raw()
+            if raw is None:
+                return
+            index = self.raw_index
+            self.raw_index += 1
+            if self.slicing and index % self.slot.count != self.slot.index:
+                continue
+            self.buffer.append(raw)
+            self.admitted += 1
+
+    def next_sample(self) -> tuple[dict, int] | None:
+        """The next sample and its epoch; None once the source's passes are done (or it has no data)."""
+        while not self.dead:
+            self._fill()
+            if self.buffer:
+                j = self.rng.randrange(len(self.buffer))
+                self.buffer[j], self.buffer[-1] = self.buffer[-1], self.buffer[j]
+                return self.buffer.pop()[1], self.epoch
+            empty_pass = self.admitted == 0
+            self.passes_done += 1
+            if empty_pass:
+                self.dead = True
+                log.error("source %s: a whole pass gave no sample for slot %s; source dropped", self.source.name,
+                          self.slot)
+                break
+            if self.source.passes is not None and self.passes_done >= self.source.passes:
+                break
+            self.epoch += 1
+            self._start_epoch()
+        return None
+
+    @property
+    def finished(self) -> bool:
+        return self.dead or (self.source.passes is not None and self.passes_done >= self.source.passes)
+
+    # -- exact resume -------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "passes_done": self.passes_done, "dead": self.dead, "errors": self.errors,
+                "pos": self.pos, "offset": self.offset, "raw_index": self.raw_index, "admitted": self.admitted,
+                "buffer": [list(ref) for ref, _ in self.buffer], "rng": rng_state(self.rng)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.epoch = state["epoch"]
+        self._start_epoch()
+        self.passes_done, self.dead, self.errors = state["passes_done"], state["dead"], state["errors"]
+        self.pos, self.offset = state["pos"], state["offset"]
+        self.raw_index, self.admitted = state["raw_index"], state["admitted"]
+        set_rng_state(self.rng, state["rng"])
+        self.buffer = self._reread([tuple(ref) for ref in state["buffer"]])
+
+    def _reread(self, refs: list[tuple[int, int]]) -> list[tuple[tuple[int, int], dict]]:
+        """The buffered samples again, read back from their shards, in buffer order."""
+        wanted: dict[int, set[int]] = {}
+        for pos, offset in refs:
+            wanted.setdefault(pos, set()).add(offset)
+        found: dict[tuple[int, int], dict] = {}
+        for pos, offsets in wanted.items():
+            for offset, sample in enumerate(self._open(pos, 0)):
+                if offset in offsets:
+                    found[(pos, offset)] = sample
+                if offset >= max(offsets):
+                    break
+        missing = [ref for ref in refs if ref not in found]
+        if missing:
+            raise RuntimeError(f"source {self.source.name}: cannot restore buffered samples {missing[:5]}: "
+                               "the shards changed since the state was saved")
+        return [(ref, found[ref]) for ref in refs]
+
+
+def all_but_last(items: Iterator[dict]) -> Iterator[dict]:
+    previous = None
+    for item in items:
+        if previous is not None:
+            yield previous
+        previous = item
+
+
+def image_member(sample: dict) -> str | None:
+    return next((ext for ext in IMAGE_EXTENSIONS if ext in sample), None)
+
+
+class MixtureStream:
+    """Weighted, seeded interleave of a mixture's sources for one slot; iterate it, save it, restore it."""
+
+    def __init__(self, mixture: Mixture, slot: Slot | None = None, buffer_size: int = 256,
+                 decode_images: bool = False, token_counter: Callable[[list[dict]], int] | None = None):
+        self.mixture = mixture
+        self.slot = slot or current_slot()
+        self.decode_images = decode_images
+        self.token_counter = token_counter
+        self.readers = {s.name: SourceReader(s, mixture.seed, self.slot, buffer_size) for s in mixture.sources}
+        self.weights = {s.name: s.weight for s in mixture.sources}
+        self.rng = random.Random(f"{mixture.seed}:{self.slot.index}:interleave")
+        self.samples: Counter = Counter()
+        self.tokens: Counter = Counter()
+        self.template_errors: Counter = Counter()
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        while (sample := self.next()) is not None:
+            yield sample
+
+    def next(self) -> dict[str, Any] | None:
+        """The next training sample, or None when every source has finished its passes."""
+        while True:
+            active = [name for name, reader in self.readers.items() if not reader.finished]
+            if not active:
+                return None
+            name = self.rng.choices(active, weights=[self.weights[n] for n in active])[0]
+            drawn = self.readers[name].next_sample()
+            if drawn is None:
+                continue
+            sample = self.make_training_sample(self.readers[name].source, *drawn)
+            if sample is not None:
+                return sample
+
+    def make_training_sample(self, source: Source, raw: dict, epoch: int) -> dict[str, Any] | None:
+        key = raw["__key__"]
+        rng = random.Random(f"{self.mixture.seed}:{source.name}:{epoch}:{key}")
+        names, weights = zip(*source.tasks)
+        task = rng.choices(names, weights=weights)[0]
+        try:
+            conversation = render_conversation(task, raw, rng, lang=source.lang, prompts=source.prompts)
+        except TaskError as exn:
+            self.template_errors[source.name] += 1
+            log.warning("source %s: %s", source.name, exn)
+            return None
+        ext = image_member(raw)
+        image: Any = raw[ext] if ext else None
+        if image is not None and self.decode_images:
+            from PIL import Image
+
+            image = Image.open(io.BytesIO(image)).convert("RGB")
+        self.samples[source.name] += 1
+        if self.token_counter is not None:
+            self.tokens[source.name] += self.token_counter(conversation)
+        record = json.loads(raw["json"]) if "json" in raw else {}
+        return {"key": key, "source": source.name, "task": task, "epoch": epoch,
+                "lang": source.lang or record.get("lang", "en"), "conversation": conversation, "image": image,
+                "image_format": ext, "record": record}
+
+    def delivered(self) -> dict[str, dict[str, Any]]:
+        """Realised vs target mix so far: samples, tokens, share, target share, shard and template errors."""
+        total = sum(self.samples.values()) or 1
+        targets = self.mixture.weight_shares()
+        return {name: {"samples": self.samples[name], "tokens": self.tokens[name],
+                       "share": self.samples[name] / total, "target_share": targets[name],
+                       "epoch": reader.epoch, "shard_errors": reader.errors,
+                       "template_errors": self.template_errors[name]}
+                for name, reader in self.readers.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"version": STATE_VERSION, "mixture": self.mixture.name, "seed": self.mixture.seed,
+                "slot": [self.slot.rank, self.slot.world_size, self.slot.worker, self.slot.num_workers],
+                "rng": rng_state(self.rng), "sources": {n: r.state() for n, r in self.readers.items()},
+                "samples": dict(self.samples), "tokens": dict(self.tokens),
+                "template_errors": dict(self.template_errors)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        slot = [self.slot.rank, self.slot.world_size, self.slot.worker, self.slot.num_workers]
+        if state.get("version") != STATE_VERSION or state["mixture"] != self.mixture.name \
+                or state["seed"] != self.mixture.seed or state["slot"] != slot:
+            raise ValueError(f"stream state is for mixture {state.get('mixture')} seed {state.get('seed')} slot "
+                             f"{state.get('slot')}, this stream is {self.mixture.name} seed {self.mixture.seed} "
+                             f"slot {slot}")
+        if set(state["sources"]) != set(self.readers):
+            raise ValueError(f"stream state has sources {sorted(state['sources'])}, the mixture {sorted(self.readers)}")
+        set_rng_state(self.rng, state["rng"])
+        for name, reader in self.readers.items():
+            reader.restore(state["sources"][name])
+        self.samples = Counter(state["samples"])
+        self.tokens = Counter(state["tokens"])
+        self.template_errors = Counter(state["template_errors"])
