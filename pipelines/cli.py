@@ -1,4 +1,4 @@
-"""The `docforge` command line: `build` jobs, `shards verify`/`show`.
+"""The `docforge` command line: `build` jobs, `shards verify`/`show`, `mix check`/`preview`.
 
 Each subcommand parses its flags, builds a `Job` (or opens a dataset) and hands it to the runner;
 no logic lives here beyond wiring and exit codes (0 ok, 1 failed tasks or bad shards, 2 bad usage).
@@ -20,6 +20,7 @@ MAIN_EXAMPLES = """examples:
   docforge build ingest --format img2dataset --input samples/img2dataset --output out/captions
   docforge shards verify out/captions
   docforge shards show out/captions -n 2
+  docforge mix check mixtures/demo/stage2.yaml
 
 Ray: jobs start an embedded local Ray by default; --address (or RAY_ADDRESS) targets a cluster.
 Storage: every input and output is an fsspec URL (local path, s3://, gs://, memory://).
@@ -83,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("dataset", metavar="DIR_OR_URL")
     show.add_argument("-n", "--samples", type=int, default=3, help="samples to print (default: 3)")
     show.set_defaults(func=cmd_show)
+
+    from mixtures.cli import add_mix_commands  # the CLI is the one place that composes every layer
+
+    add_mix_commands(commands, FORMATTER)
     return parser
 
 
@@ -132,7 +137,7 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
                   f"job {index['job'].get('job')} ({'complete' if index.get('complete', True) else 'INCOMPLETE'})",
                   highlight=False)
     console.print(f"families: {json.dumps(index['families'], ensure_ascii=False)}", highlight=False)
-    for sample in first_samples(folder, [s["name"] for s in index["shards"]], args.samples):
+    for sample in first_samples([folder.url_of(s["name"]) for s in index["shards"]], args.samples):
         console.rule(sample["__key__"])
         for ext, value in sample.items():
             if ext.startswith("__"):

@@ -97,5 +97,5 @@ def render_report(index: dict[str, Any], stats: dict[str, Any], errors: list[dic
 
 def write_report(folder: Folder, index: dict[str, Any], stats: dict[str, Any], errors: list[dict[str, Any]],
                  sample_count: int) -> None:
-    samples = first_samples(folder, [s["name"] for s in index["shards"]], sample_count)
+    samples = first_samples([folder.url_of(s["name"]) for s in index["shards"]], sample_count)
     folder.write_bytes("report.html", render_report(index, stats, errors, samples).encode("utf-8"))

@@ -12,6 +12,8 @@ from typing import IO, Any
 
 from webdataset.tariterators import group_by_keys, tar_file_expander
 
+from pipelines.storage import open_url
+
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 TAR_BLOCK = 512
 
@@ -69,20 +71,24 @@ def tar_truncation(folder, rel: str) -> str | None:
     return None
 
 
-def first_samples(folder, shard_names: list[str], count: int) -> list[dict[str, Any]]:
-    """Up to `count` samples spread over the given shards (a few from each, in order)."""
-    if count <= 0 or not shard_names:
+def first_samples(urls: list[str], count: int) -> list[dict[str, Any]]:
+    """Up to `count` samples spread over the given shard URLs (a few from each, in order). A shard that
+    cannot be read contributes what it could; previews must not fail on one bad shard."""
+    if count <= 0 or not urls:
         return []
-    per_shard = max(1, -(-count // len(shard_names)))
+    per_shard = max(1, -(-count // len(urls)))
     picked: list[dict[str, Any]] = []
-    for name in shard_names:
+    for url in urls:
         if len(picked) >= count:
             break
-        with folder.open(name, "rb") as f:
-            for i, sample in enumerate(iter_tar_samples(f, folder.url_of(name))):
-                if i >= per_shard or len(picked) >= count:
-                    break
-                picked.append(sample)
+        try:
+            with open_url(url, "rb") as f:
+                for i, sample in enumerate(iter_tar_samples(f, url, errors=[])):
+                    if i >= per_shard or len(picked) >= count:
+                        break
+                    picked.append(sample)
+        except OSError:
+            continue
     return picked
 
 
