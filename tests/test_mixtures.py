@@ -88,7 +88,8 @@ def test_two_ranks_two_workers_see_disjoint_samples_covering_the_whole_set(data)
 
 def test_realised_mix_is_within_two_percent_of_the_weights(data):
     root, _ = data
-    stream = MixtureStream(load_manifest(str(write_manifest(root, MIX.format(repeat="true")))), Slot(), buffer_size=8)
+    stream = MixtureStream(load_manifest(str(write_manifest(root, MIX.format(repeat="true")))), Slot(), buffer_size=8,
+                           token_counter=lambda turns: sum(len(t["content"].split()) for t in turns))
     drawn = Counter(stream.next()["source"] for _ in range(10_000))
     assert abs(drawn["alpha"] / 10_000 - 0.5) < 0.02
     assert abs(drawn["beta"] / 10_000 - 0.3) < 0.02
@@ -96,6 +97,7 @@ def test_realised_mix_is_within_two_percent_of_the_weights(data):
     report = stream.delivered()
     assert report["alpha"]["samples"] == drawn["alpha"] and report["alpha"]["target_share"] == 0.5
     assert report["gamma"]["epoch"] > 5  # 50 samples per pass, cycled
+    assert report["beta"]["tokens"] > 3 * report["beta"]["samples"]  # prompt + "caption of KEY" words
 
 
 def test_samples_carry_a_conversation_from_the_task_template(data):
