@@ -66,7 +66,8 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
                       "-" if r.epochs is None else f"{r.epochs:.2f}",
                       "-" if r.tokens_per_sample is None else f"{r.tokens_per_sample:.0f}",
                       "-" if r.tokens is None else f"{r.tokens:,.0f}")
-    console.print(table)
+    wide = console if console.is_terminal else Console(width=200)  # a log or a pipe: no 80-column squeeze
+    wide.print(table)
     problems = [(r.name, p) for r in reports for p in r.problems]
     for name, problem in problems:
         console.print(f"[red]{name}: {problem}", highlight=False)

@@ -11,7 +11,8 @@ for `json`, are accepted too). The record is a JSON object with `family` and usu
 
 Record contract per task (what a data job writes so that a task can read its samples):
 
-- `caption` (family `caption` only): `KEY.txt` = the caption. Answer: the caption.
+- `caption` (family `caption`, or a record with no `family`: raw img2dataset tars, whose `.json` is
+  img2dataset's own metadata, are caption data): `KEY.txt` = the caption. Answer: the caption.
 - `ocr` (family `ocr` only): `KEY.txt` = all the text of the image in reading order, lines joined by
   "\\n". Answer: that text. (Both read `.txt`, so the family tells a caption from OCR text.)
 - `doc2md`: `KEY.md` = the page as Markdown. Answer: the Markdown.
@@ -138,6 +139,7 @@ class TaskTemplate:
     families: frozenset[str]
     prompts: dict[str, tuple[str, ...]]
     build: Callable[[TaskInput], list[Turn]]
+    reads_unlabelled: bool = False  # also reads records that carry no "family" at all
 
 
 def user(content: str) -> Turn:
@@ -250,7 +252,7 @@ TASKS: dict[str, TaskTemplate] = {template.name: template for template in (
                "请为这张图片写一句简短的说明。",
                "这张图片展示了什么？请用一句话回答。",
                "请简单描述一下图中的内容。"),
-    }, member_target("txt", "the caption")),
+    }, member_target("txt", "the caption"), reads_unlabelled=True),
     TaskTemplate("conversation", frozenset(), {}, build_conversation),
     TaskTemplate("doc2md", frozenset(), {
         "en": ("Please convert the document to markdown.",
@@ -386,7 +388,7 @@ def render_conversation(task: str, sample: dict[str, Any], rng: random.Random, l
         raise TaskError(key, task, f"unknown task; known tasks: {', '.join(task_names())}")
     record = read_record(sample, key, task)
     family = record.get("family")
-    if template.families and family not in template.families:
+    if template.families and family not in template.families and not (family is None and template.reads_unlabelled):
         raise TaskError(key, task, f"record family {family!r} is not one this task reads "
                                    f"({', '.join(sorted(template.families))})")
     prompt_lang = prompt_language(lang or record.get("lang") or "en")

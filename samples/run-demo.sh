@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make demo`: ingest the bundled samples (captions + LLaVA conversations) into shards and verify them.
+# `make demo`: ingest the bundled samples (captions + LLaVA conversations) into shards, verify them,
+# then check and preview the demo stage-2 mixture over them.
 # Usage: bash samples/run-demo.sh DEMO_OUT   (run from the repository root; DEMO_OUT is deleted and rewritten)
 set -euo pipefail
 
@@ -29,8 +30,14 @@ echo "==> verify"
 "$DOCFORGE" shards verify "$OUT/captions"
 "$DOCFORGE" shards verify "$OUT/conversations"
 
+echo "==> mixtures over the demo shards"
+export DOCFORGE_DEMO_OUT="$(cd "$OUT" && pwd)"
+"$DOCFORGE" mix check mixtures/demo/stage2.yaml --samples 1000
+"$DOCFORGE" mix preview mixtures/demo/stage2.yaml -n 12 --out "$OUT/preview-stage2.html"
+
 echo
-echo "Demo done. Reports:"
+echo "Demo done. Mixture preview: $OUT/preview-stage2.html"
+echo "Reports:"
 for report in "$OUT"/*/report.html; do
     echo "  $report"
 done

@@ -251,7 +251,7 @@ GOOD_TURNS = [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"
     ("caption", make_sample("k-2", {"family": "caption"}), "no .txt member (the caption)"),
     ("caption", make_sample("k-3", {"family": "caption"}, txt="  \n"), ".txt is empty"),
     ("ocr", make_sample("k-4", {"family": "caption"}, txt="a dog"), "record family 'caption' is not one this task reads (ocr)"),
-    ("caption", make_sample("k-5", None, txt="a dog"), "record family None"),
+    ("ocr", make_sample("k-5", None, txt="a dog"), "record family None"),
     ("caption", {**make_sample("k-6", {"family": "caption"}), "txt": "légende".encode("latin-1")}, ".txt is not UTF-8"),
     ("doc2md", {**make_sample("k-7", None, md="# x"), "json": b"{not json"}, ".json is not a JSON record"),
     ("doc2md", {**make_sample("k-8", None, md="# x"), "json": b"[1, 2]"}, ".json must be a JSON object, got list"),
@@ -299,3 +299,10 @@ def test_malformed_prompt_overrides_are_task_errors(prompts, expected):
 def test_task_error_survives_pickling():
     error = TaskError("cc3m-1", "caption", "no .txt member")
     assert str(pickle.loads(pickle.dumps(error))) == str(error) == "sample cc3m-1: task caption: no .txt member"
+
+
+def test_caption_reads_raw_img2dataset_samples_whose_record_has_no_family():
+    raw = make_sample("000000042", {"url": "https://example.com/x.jpg", "status": "success", "key": "000000042"},
+                      txt="a red bicycle")
+    turns = render_conversation("caption", raw, random.Random(0))
+    assert turns[-1] == {"role": "assistant", "content": "a red bicycle"}
