@@ -226,3 +226,12 @@ def test_demo_streams_every_source_without_template_errors(demo_out, monkeypatch
     assert {s["source"] for s in samples} == {s.name for s in mixture.sources}
     assert all(s["conversation"] for s in samples)
     assert not any(stream.template_errors.values()), dict(stream.template_errors)
+
+
+@pytest.mark.parametrize("path", DEMO, ids=lambda p: p.name)
+def test_demo_passes_mix_check(demo_out, monkeypatch, path, capsys):
+    from pipelines.cli import main
+
+    monkeypatch.setenv("DOCFORGE_DEMO_OUT", str(demo_out))
+    assert main(["mix", "check", str(path), "--samples", "100"]) == 0
+    assert f"{path}: OK" in capsys.readouterr().out
