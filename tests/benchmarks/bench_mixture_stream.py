@@ -20,7 +20,8 @@ What it measures
            .shuffle(256, initial=256, seed=...).map(prepare).repeat()` (`.repeat()` re-runs the pipeline
            forever, with a fresh shard shuffle and buffer each pass, so N draws never exhaust it), mixed
            by weight with a seeded `random.Random.choices` loop over the per-source iterators (the
-           same draw ours makes; not `wds.RandomMix`, whose rng is not seedable per call in 1.0.2).
+           same draw ours makes; not `wds.RandomMix`, which in 1.0.2 draws from the global `random`
+           module and takes no seed).
            `prepare` does the same per-sample work as ours, in the same order: `render_conversation(
            "caption", raw_sample, rng)` on the raw bytes sample, then `Image.open(...).convert("RGB")`
            and `json.loads` of the record, returning the same dict fields. It uses one seeded rng per
@@ -35,8 +36,11 @@ What it measures
 
     `--no-decode` leaves the images as bytes in both methods (`decode_images=False` for ours), which
     isolates the reading/mixing overhead from the PIL decode that dominates the default run.
+    A CPU-seconds column (`time.process_time`, this process only) is also given, as it is less
+    sensitive than wall time to other tenants of a shared host.
+
     `--profile` also runs ours once under cProfile and prints the functions with the most own time
-    and the most cumulative time.
+    and the most cumulative time, then the same run of plain (cumulative) for comparison.
 
 How to run (from the repository root)
     .venv/bin/python tests/benchmarks/bench_mixture_stream.py                   # 2000 samples, 5 repeats
@@ -164,11 +168,12 @@ def read_plain(sources: dict[str, list[str]], weights: list[float], n: int, deco
     return got
 
 
-def timed(fn, *args) -> tuple[float, Counter]:
+def timed(fn, *args) -> tuple[float, float, Counter]:
+    """Wall seconds, CPU seconds of this process (less sensitive to a busy host) and the result."""
     gc.collect()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     got = fn(*args)
-    return time.perf_counter() - start, got
+    return time.perf_counter() - start, time.process_time() - cpu, got
 
 
 def check_equivalent(manifest: str, sources: dict[str, list[str]]) -> None:
@@ -185,15 +190,15 @@ def check_equivalent(manifest: str, sources: dict[str, list[str]]) -> None:
         assert sample["key"] in turns[-1]["content"] and sample["record"]["family"] == "caption"
 
 
-def profile_ours(manifest: str, n: int, decode: bool, top: int) -> None:
+def profile(label: str, fn, sorts: tuple[str, ...], top: int) -> None:
     profiler = cProfile.Profile()
     profiler.enable()
-    read_ours(manifest, n, decode)
+    fn()
     profiler.disable()
-    for key, title in (("tottime", "own time"), ("cumulative", "cumulative time")):
+    for key in sorts:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats(key).print_stats(top)
-        print(f"\n### cProfile of one MixtureStream run of {n} samples (sorted by {title})\n\n```")
+        print(f"\n### cProfile: {label} (sorted by {key})\n\n```")
         print(out.getvalue().strip())
         print("```")
 
@@ -235,12 +240,14 @@ def main() -> None:
         methods = {"ours": lambda: read_ours(manifest, args.samples, decode),
                    "plain": lambda: read_plain(sources, weights, args.samples, decode, args.seed)}
         results: dict[str, list[float]] = {m: [] for m in methods}
+        cpu: dict[str, list[float]] = {m: [] for m in methods}
         mix: dict[str, Counter] = {}
         for r in range(-1, args.repeats):  # r == -1: untimed warm-up of both
             for method in (["ours", "plain"] if r % 2 == 0 else ["plain", "ours"]):
-                seconds, mix[method] = timed(methods[method])
+                seconds, cpu_seconds, mix[method] = timed(methods[method])
                 if r >= 0:
                     results[method].append(seconds)
+                    cpu[method].append(cpu_seconds)
             if r >= 0:
                 print(f"repeat {r + 1}/{args.repeats}: ours {results['ours'][-1]:.3f}s  "
                       f"plain {results['plain'][-1]:.3f}s", file=sys.stderr)
@@ -253,19 +260,25 @@ def main() -> None:
               f"JPEG {width}x{height} ~{1000 * mb_per_sample:.0f} KB per sample, "
               f"{'PIL decode to RGB' if decode else 'no image decode'}, shuffle buffer {BUFFER}, "
               f"{args.repeats} alternating repeats\n")
-        print("| method | median s | min s | max s | samples/s | sample MB/s | mix (last run) |")
-        print("|---|---:|---:|---:|---:|---:|---|")
+        med_cpu = {m: statistics.median(t) for m, t in cpu.items()}
+        paired_cpu = [p / o for o, p in zip(cpu["ours"], cpu["plain"])]
+        print("| method | median s | min s | max s | samples/s | sample MB/s | median CPU s | mix (last run) |")
+        print("|---|---:|---:|---:|---:|---:|---:|---|")
         for m in methods:
             t = results[m]
             shares = " / ".join(f"{mix[m][n] / args.samples:.2f}" for n in names)
             print(f"| {m} | {med[m]:.3f} | {min(t):.3f} | {max(t):.3f} | {args.samples / med[m]:,.0f} | "
-                  f"{args.samples * mb_per_sample / med[m]:,.0f} | {shares} |")
+                  f"{args.samples * mb_per_sample / med[m]:,.0f} | {med_cpu[m]:.3f} | {shares} |")
         print(f"\nThroughput ours/plain: ratio of medians {med['plain'] / med['ours']:.3f}x, median of paired ratios "
               f"{statistics.median(paired):.3f}x (paired range {min(paired):.3f}x .. {max(paired):.3f}x); "
+              f"by CPU time: {med_cpu['plain'] / med_cpu['ours']:.3f}x, paired {statistics.median(paired_cpu):.3f}x; "
               "goal >= 1.0x")
 
         if args.profile:
-            profile_ours(manifest, args.samples, decode, args.profile_top)
+            profile(f"one MixtureStream run, {args.samples} samples", methods["ours"], ("tottime", "cumulative"),
+                    args.profile_top)
+            profile(f"one plain webdataset run, {args.samples} samples, for comparison", methods["plain"],
+                    ("cumulative",), args.profile_top)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
