@@ -7,7 +7,7 @@ PACKAGES=(
   latexml
   texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended
   texlive-xetex texlive-lang-chinese
-  fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-wqy-microhei
+  fonts-dejavu-core fonts-dejavu-extra fonts-noto-core fonts-noto-cjk fonts-wqy-microhei
 )
 
 missing=()

@@ -14,6 +14,8 @@ from rich.console import Console
 
 from pipelines.ingest import EXAMPLES as INGEST_EXAMPLES
 from pipelines.ingest import add_ingest_arguments, make_ingest_job
+from pipelines.ocr import EXAMPLES as OCR_EXAMPLES
+from pipelines.ocr import add_ocr_arguments, make_ocr_job
 from pipelines.runner import JobConfigMismatch, RunOptions, run_job
 
 MAIN_EXAMPLES = """examples:
@@ -71,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_ingest_arguments(ingest)
     add_run_arguments(ingest)
     ingest.set_defaults(func=cmd_build, make_job=make_ingest_job)
+    ocr = jobs.add_parser("ocr", help="synthetic OCR pages (SynthDoG-style, en/zh) with word and line boxes",
+                          epilog=OCR_EXAMPLES, formatter_class=FORMATTER)
+    add_ocr_arguments(ocr)
+    add_run_arguments(ocr)
+    ocr.set_defaults(func=cmd_build, make_job=make_ocr_job)
 
     shards = commands.add_parser("shards", help="inspect and verify shard datasets", epilog=VERIFY_EXAMPLES,
                                  formatter_class=FORMATTER)

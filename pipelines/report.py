@@ -1,7 +1,8 @@
 """`report.html`: a self-contained page a person opens after a build to see what was made.
 
 Totals and error causes from `stats.json`, the first error-log lines, and a few samples read back from
-the shards: a thumbnail of each image beside its targets (text, markdown, HTML, LaTeX, the JSON record).
+the shards: a thumbnail of each image (with its word boxes drawn, when the record has them) beside its
+targets (text, markdown, HTML, LaTeX, the JSON record).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import io
 import json
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from pipelines.shard_reader import first_samples, image_member
 from pipelines.storage import Folder
@@ -26,21 +27,37 @@ body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
 .sample{display:flex;gap:1.5em;border-top:1px solid #ddd;padding:1em 0}
 .sample>div:last-child{flex:1}
-.sample img{max-width:320px;border:1px solid #aaa}
+.sample img{max-width:640px;border:1px solid #aaa}
 pre{white-space:pre-wrap;max-width:70em;background:#f6f6f6;padding:.5em;margin:.3em 0}
 .key{font-family:monospace;font-weight:bold}
 """
 
 
-def thumbnail_data_uri(data: bytes) -> str | None:
+def thumbnail_data_uri(data: bytes, boxes: list[list[list[float]]] = (), size: int = THUMBNAIL) -> str | None:
+    """A JPEG data URI of the image shrunk to `size`, with `boxes` (pixel quadrilaterals) outlined in red."""
     try:
         with Image.open(io.BytesIO(data)) as image:
-            image.thumbnail((THUMBNAIL, THUMBNAIL))
+            image = image.convert("RGB")
+            if boxes:
+                draw = ImageDraw.Draw(image)
+                width = max(1, round(max(image.size) / 400))
+                for quad in boxes:
+                    draw.polygon([tuple(point) for point in quad], outline=(230, 20, 20), width=width)
+            image.thumbnail((size, size))
             out = io.BytesIO()
-            image.convert("RGB").save(out, "JPEG", quality=85)
+            image.save(out, "JPEG", quality=85)
     except Exception:  # an unreadable image shows as "no preview", the report still renders
         return None
     return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+
+
+def word_quads(sample: dict[str, Any]) -> list:
+    """The word boxes a record carries (OCR and doc2md pages), to draw on the preview."""
+    try:
+        record = json.loads(sample["json"]) if "json" in sample else {}
+        return [word["quad"] for word in record.get("words", [])]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return []
 
 
 def preview_text(data: bytes) -> str:
@@ -51,7 +68,8 @@ def preview_text(data: bytes) -> str:
 def render_sample(sample: dict[str, Any]) -> str:
     parts = [f'<div class="sample"><div><div class="key">{html.escape(sample["__key__"])}</div>']
     ext = image_member(sample)
-    uri = thumbnail_data_uri(sample[ext]) if ext else None
+    quads = word_quads(sample)
+    uri = thumbnail_data_uri(sample[ext], quads, THUMBNAIL * 2 if quads else THUMBNAIL) if ext else None
     parts.append(f'<img src="{uri}" alt="{ext}">' if uri else "<p>(no image)</p>")
     parts.append("</div><div>")
     for target in TEXT_TARGETS:
