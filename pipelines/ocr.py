@@ -138,7 +138,8 @@ class OcrJob(Job):
         probe = corpus[:2000]
         try:
             if not usable_fonts(self.fonts, probe):
-                raise ValueError(f"none of the {len(self.fonts)} fonts can render the corpus's first 2,000 characters")
+                names = ", ".join(Path(f).name for f in self.fonts[:8]) + (" ..." if len(self.fonts) > 8 else "")
+                raise ValueError(f"none of the fonts ({names}) can render the corpus's first 2,000 characters")
         except SynthError as exn:
             raise ValueError(str(exn)) from exn
         return Plan(chunk_into_tasks(list(range(self.count)), self.pages_per_task))
