@@ -22,10 +22,18 @@ Record contract per task (what a data job writes so that a task can read its sam
   as LLaVA writes them (roles become user/assistant/system), with at least one human and one gpt turn
   and at most one `<image>` in all, in a human turn, only if the sample has an image. It stays where
   the data put it; an image sample without one gets it before its first human turn.
-- `positional`: `record["positional"]` = `{"kind": str, "question": str, "answer": str}`, or a
-  non-empty list of them (one user/assistant pair each, in order). The data job has already written
-  coordinates in question and answer as integers 0-1000; `kind` ("region_to_text", "text_to_region",
-  "point_to_text", "colour", ...) is for statistics and is not read here.
+- `positional`: `record["positional"]` = one structured item or a non-empty list of them (one
+  user/assistant pair each, in order), coordinates integers 0-1000 (x by width, y by height), as
+  `synth.positional` makes them (`docforge build positional`):
+  `{"kind": "region_to_text", "region": [x1, y1, x2, y2], "text"}` (asks for the text inside the region:
+  the words whose boxes lie in it, in reading order, lines joined by "\\n"),
+  `{"kind": "text_to_region", "text", "region"}` (asks where the text is; answer `[x1,y1,x2,y2]`),
+  `{"kind": "point_to_text", "point": [x, y], "text"}` (asks for the line at the point),
+  `{"kind": "colour_to_text", "colour": "red"|"green"|"blue", "text", "region"}` (asks for the text
+  inside the rectangle of that colour drawn on the sample's image). The question is a variant from
+  `POSITIONAL_PROMPTS[kind]`; the answer is `text`, or the region for `text_to_region`. A record with no
+  `positional` but with `words` (+ `lines`) and `image` `{"width", "height"}` in pixels (OCR and
+  doc2md pages) gets one region/text/point item made on the fly with the rng.
 - `layout`: `record["layout"]` = non-empty `[{"label": str, "bbox": [x1, y1, x2, y2]}, ...]` in
   reading order, labels DocLayNet class names (Caption, Footnote, Formula, List-item, Page-footer,
   Page-header, Picture, Section-header, Table, Text, Title), bbox in pixels; `record["image"]` =
@@ -43,7 +51,8 @@ Record contract per task (what a data job writes so that a task can read its sam
 Prompts: the language is `lang`, else the record's `lang`, else "en"; `zh` (and `zh-CN`, `zh_Hant`, ...)
 picks the Chinese variants, any other language the English ones. An override replaces the variants:
 a list (any language) or a dict `{"en"|"zh": [...]}` (a language it omits keeps the built-in variants).
-`conversation`, `positional` and `vqa` take their questions from the data and ignore overrides.
+`conversation` and `vqa` take their questions from the data and `positional` from its per-kind
+variants; all three ignore overrides.
 """
 
 from __future__ import annotations
@@ -56,6 +65,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines.images import KEPT_FORMATS
+from synth.positional import UNDRAWN_KINDS, PositionalError, make_positional_sample, read_page
 
 IMAGE_PLACEHOLDER = "<image>"
 IMAGE_MEMBERS = tuple(KEPT_FORMATS.values())  # the image extensions a shard sample can hold
@@ -174,13 +184,58 @@ def build_conversation(task: TaskInput) -> list[Turn]:
     return rendered
 
 
+def integers(task: TaskInput, item: dict[str, Any], name: str, count: int, where: str) -> list[int]:
+    """`item[name]`: `count` integers 0-1000 (a box's x2 >= x1 and y2 >= y1)."""
+    value = item.get(name)
+    if not (isinstance(value, list) and len(value) == count
+            and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 1000 for v in value)
+            and (count != 4 or (value[0] <= value[2] and value[1] <= value[3]))):
+        shape = "[x1, y1, x2, y2]" if count == 4 else "[x, y]"
+        raise task.error(f"{where} '{name}' must be {shape}, integers 0-1000, got {value!r}")
+    return value
+
+
+def positional_turns(task: TaskInput, item: dict[str, Any], where: str) -> list[Turn]:
+    """One positional item as a question (a variant for its kind and language) and its answer."""
+    kind = item.get("kind")
+    if kind not in POSITIONAL_PROMPTS:
+        raise task.error(f"{where} 'kind' must be one of {', '.join(POSITIONAL_PROMPTS)}, got {kind!r}")
+    text = task.string(item, "text", where)
+    fields: dict[str, str] = {"text": text}
+    if kind == "point_to_text":
+        fields["point"] = "({},{})".format(*integers(task, item, "point", 2, where))
+    else:
+        fields["region"] = "[{},{},{},{}]".format(*integers(task, item, "region", 4, where))
+    if kind == "colour_to_text":
+        names = COLOUR_NAMES[task.lang]
+        if item.get("colour") not in names:
+            raise task.error(f"{where} 'colour' must be one of {', '.join(names)}, got {item.get('colour')!r}")
+        fields["colour"] = names[item["colour"]]
+    question = task.rng.choice(POSITIONAL_PROMPTS[kind][task.lang]).format(**fields)
+    return [user(question), assistant(fields["region"] if kind == "text_to_region" else text)]
+
+
+def page_positional_item(task: TaskInput) -> dict[str, Any]:
+    """A region/text/point item made with the rng from a page record's words, lines and image size."""
+    if task.record.get("words") is None:
+        raise task.error("no 'positional' in the record (positional items), nor 'words' to make one from")
+    size = task.record.get("image")
+    width, height = (size.get("width"), size.get("height")) if isinstance(size, dict) else (None, None)
+    try:
+        page = read_page(width, height, task.record["words"], task.record.get("lines"))
+    except PositionalError as exn:
+        raise task.error(f"cannot make a positional item from the page's words: {exn}") from exn
+    sample = make_positional_sample(None, page, task.rng, UNDRAWN_KINDS)
+    if sample is None:
+        raise task.error("the page's words give no unambiguous positional item")
+    return sample.items[0]
+
+
 def build_positional(task: TaskInput) -> list[Turn]:
-    value = task.field("positional", "positional question and answer")
-    turns = []
-    for i, item in enumerate(task.items([value] if isinstance(value, dict) else value, "positional")):
-        where = f"positional[{i}]"
-        turns += [user(task.string(item, "question", where)), assistant(task.string(item, "answer", where))]
-    return turns
+    value = task.record.get("positional")
+    items = [page_positional_item(task)] if value is None else task.items(
+        [value] if isinstance(value, dict) else value, "positional")
+    return [turn for i, item in enumerate(items) for turn in positional_turns(task, item, f"positional[{i}]")]
 
 
 def normalised(pixels: float, size: float) -> int:
@@ -240,6 +295,52 @@ def build_vqa(task: TaskInput) -> list[Turn]:
     if task.record.get("qa_multi_turn"):
         return [turn for pair in pairs for turn in pair]
     return task.rng.choice(pairs)
+
+
+COLOUR_NAMES = {"en": {"red": "red", "green": "green", "blue": "blue"},
+                "zh": {"red": "红色", "green": "绿色", "blue": "蓝色"}}
+POSITIONAL_PROMPTS: dict[str, dict[str, tuple[str, ...]]] = {  # per kind and language; str.format fields
+    "region_to_text": {
+        "en": ("What is the text inside {region}?",
+               "Read the text in the region {region}.",
+               "Which words lie within the box {region}? Coordinates are on a 0-1000 scale.",
+               "Transcribe the text located in {region}."),
+        "zh": ("区域 {region} 内的文字是什么？",
+               "请读出方框 {region} 中的文字。",
+               "识别坐标 {region} 范围内的文本（坐标范围 0-1000）。",
+               "写出位于 {region} 的文字内容。"),
+    },
+    "text_to_region": {
+        "en": ('Where is "{text}" in the image? Answer with a box [x1,y1,x2,y2].',
+               'Give the bounding box of the text "{text}".',
+               'Locate "{text}" in the image and answer with its box [x1,y1,x2,y2] on a 0-1000 scale.',
+               'Find the text "{text}" and output its coordinates as [x1,y1,x2,y2].'),
+        "zh": ("文字“{text}”在图中的什么位置？请用边界框 [x1,y1,x2,y2] 回答。",
+               "请给出文本“{text}”的边界框。",
+               "在图中定位“{text}”，以 0-1000 坐标的 [x1,y1,x2,y2] 形式回答。",
+               "找到文字“{text}”，输出它的坐标 [x1,y1,x2,y2]。"),
+    },
+    "point_to_text": {
+        "en": ("What does the line at point {point} say?",
+               "Read the line of text that passes through {point}.",
+               "Which line of text is at {point}? Coordinates are on a 0-1000 scale.",
+               "Transcribe the text line under the point {point}."),
+        "zh": ("点 {point} 处的那一行文字是什么？",
+               "请读出经过点 {point} 的文本行。",
+               "坐标 {point} 所在的文字行写的是什么？（坐标范围 0-1000）",
+               "写出点 {point} 下方那一行的文字。"),
+    },
+    "colour_to_text": {
+        "en": ("What text is inside the {colour} box?",
+               "Read the text enclosed by the {colour} rectangle.",
+               "Transcribe the words inside the {colour} frame.",
+               "What is written in the area marked with the {colour} box?"),
+        "zh": ("{colour}框内的文字是什么？",
+               "请读出{colour}矩形框中的文字。",
+               "识别被{colour}方框圈出的文本。",
+               "{colour}框标出的区域里写了什么？"),
+    },
+}
 
 
 TASKS: dict[str, TaskTemplate] = {template.name: template for template in (

@@ -16,6 +16,8 @@ from pipelines.ingest import EXAMPLES as INGEST_EXAMPLES
 from pipelines.ingest import add_ingest_arguments, make_ingest_job
 from pipelines.ocr import EXAMPLES as OCR_EXAMPLES
 from pipelines.ocr import add_ocr_arguments, make_ocr_job
+from pipelines.positional import EXAMPLES as POSITIONAL_EXAMPLES
+from pipelines.positional import add_positional_arguments, make_positional_job
 from pipelines.runner import JobConfigMismatch, RunOptions, run_job
 
 MAIN_EXAMPLES = """examples:
@@ -78,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_ocr_arguments(ocr)
     add_run_arguments(ocr)
     ocr.set_defaults(func=cmd_build, make_job=make_ocr_job)
+    positional = jobs.add_parser("positional", help="positional questions (region/text/point/colour) about pages "
+                                 "with word boxes", epilog=POSITIONAL_EXAMPLES, formatter_class=FORMATTER)
+    add_positional_arguments(positional)
+    add_run_arguments(positional)
+    positional.set_defaults(func=cmd_build, make_job=make_positional_job)
 
     shards = commands.add_parser("shards", help="inspect and verify shard datasets", epilog=VERIFY_EXAMPLES,
                                  formatter_class=FORMATTER)

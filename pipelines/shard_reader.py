@@ -12,7 +12,8 @@ from typing import IO, Any
 
 from webdataset.tariterators import group_by_keys, tar_file_expander
 
-from pipelines.storage import open_url
+from pipelines.job import InputError
+from pipelines.storage import Folder, open_url
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 TAR_BLOCK = 512
@@ -94,3 +95,26 @@ def first_samples(urls: list[str], count: int) -> list[dict[str, Any]]:
 
 def image_member(sample: dict[str, Any]) -> str | None:
     return next((ext for ext in IMAGE_EXTENSIONS if ext in sample), None)
+
+
+def intact_samples(folder: Folder, rel: str) -> Iterator[dict[str, Any]]:
+    """The samples of shard `rel`. A damaged shard yields those before the damage, then raises `InputError`;
+    the sample the damage falls in (or just before, as tarfile cannot always tell) is dropped, never partial."""
+    url = folder.url_of(rel)
+    damage = tar_truncation(folder, rel)
+    read_errors: list[Exception] = []
+    last = None
+    count = 0
+    with folder.open(rel, "rb") as stream:
+        for member in iter_tar_samples(stream, url, read_errors):
+            count += 1
+            if last is not None:
+                yield last
+            last = member
+    if read_errors:
+        damage = f"{read_errors[0].args[0] if read_errors[0].args else read_errors[0]}".split(" @ ")[0]
+    if damage:
+        raise InputError(url, "read tar", f"{damage}; kept {max(count - 1, 0)} samples before it",
+                         exception=type(read_errors[0]).__name__ if read_errors else "TruncatedTar")
+    if last is not None:
+        yield last

@@ -15,8 +15,9 @@ def docforge(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*DOCFORGE, *args], cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize("command", [[], ["build"], ["build", "ingest"], ["shards"], ["shards", "verify"],
-                                     ["shards", "show"]])
+@pytest.mark.parametrize("command", [[], ["build"], ["build", "ingest"], ["build", "ocr"], ["build", "positional"],
+                                     ["shards"], ["shards", "verify"], ["shards", "show"], ["mix"], ["mix", "check"],
+                                     ["mix", "preview"]])
 def test_every_command_has_help_with_examples(command):
     result = docforge(*command, "--help")
     assert result.returncode == 0

@@ -9,7 +9,7 @@ import re
 import pytest
 from PIL import Image
 
-from mixtures.tasks import IMAGE_PLACEHOLDER, TASKS, TaskError, render_conversation, task_names
+from mixtures.tasks import IMAGE_PLACEHOLDER, POSITIONAL_PROMPTS, TASKS, TaskError, render_conversation, task_names
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -171,18 +171,68 @@ def test_text_only_conversation_has_no_placeholder():
                      {"role": "assistant", "content": "Rows meet columns..."}]
 
 
+REGION_ITEM = {"kind": "region_to_text", "region": [100, 200, 300, 260], "text": "Total 19.99"}
+GROUNDING_ITEM = {"kind": "text_to_region", "text": "Total", "region": [100, 200, 180, 260]}
+POINT_ITEM = {"kind": "point_to_text", "point": [120, 230], "text": "Total 19.99"}
+COLOUR_ITEM = {"kind": "colour_to_text", "colour": "red", "text": "Total 19.99", "region": [90, 190, 310, 270]}
+
+
+def positional_sample(key: str, items, lang: str = "en") -> dict:
+    return make_sample(key, {"family": "positional", "lang": lang, "positional": items})
+
+
 def test_positional_single_item_and_multi_turn_list():
-    one = {"kind": "region_to_text", "question": "What text is in [100,200,300,260]?", "answer": "Total"}
-    turns = render("positional", make_sample("pos-1", {"family": "positional", "positional": one}))
-    assert turns == [{"role": "user", "content": "<image>\nWhat text is in [100,200,300,260]?"},
-                     {"role": "assistant", "content": "Total"}]
-    two = {"kind": "text_to_region", "question": "Where is 'Total'?", "answer": "[100,200,300,260]"}
-    turns = render("positional", make_sample("pos-2", {"family": "positional", "positional": [one, two]}))
-    assert [t["role"] for t in turns] == ["user", "assistant", "user", "assistant"]
-    assert turns[2]["content"] == "Where is 'Total'?" and turns[3]["content"] == "[100,200,300,260]"
-    assert sum(t["content"].count(IMAGE_PLACEHOLDER) for t in turns) == 1
+    turns = render("positional", positional_sample("pos-1", REGION_ITEM))
+    assert [t["role"] for t in turns] == ["user", "assistant"]
+    assert turns[0]["content"].removeprefix(IMAGE_PLACEHOLDER + "\n") in [
+        p.format(region="[100,200,300,260]") for p in POSITIONAL_PROMPTS["region_to_text"]["en"]]
+    assert turns[1]["content"] == "Total 19.99"
+    turns = render("positional", positional_sample("pos-2", [REGION_ITEM, GROUNDING_ITEM, POINT_ITEM, COLOUR_ITEM]))
+    assert [t["role"] for t in turns] == ["user", "assistant"] * 4
+    assert [t["content"] for t in turns[1::2]] == ["Total 19.99", "[100,200,180,260]", "Total 19.99", "Total 19.99"]
+    assert sum(t["content"].count(IMAGE_PLACEHOLDER) for t in turns) == 1 and turns[0]["content"].startswith(IMAGE_PLACEHOLDER)
 
 
+def test_positional_kinds_have_several_english_and_chinese_questions():
+    assert set(POSITIONAL_PROMPTS) == {"region_to_text", "text_to_region", "point_to_text", "colour_to_text"}
+    fields = {"region_to_text": "{region}", "text_to_region": "{text}", "point_to_text": "{point}",
+              "colour_to_text": "{colour}"}
+    for kind, prompts in POSITIONAL_PROMPTS.items():
+        assert len(prompts["en"]) >= 3 and len(prompts["zh"]) >= 3, kind
+        assert not any(CJK.search(p) for p in prompts["en"]) and all(CJK.search(p) for p in prompts["zh"]), kind
+        assert all(fields[kind] in p for p in prompts["en"] + prompts["zh"]), kind
+
+
+@pytest.mark.parametrize("item, en, zh", [
+    (REGION_ITEM, "[100,200,300,260]", "[100,200,300,260]"),
+    (GROUNDING_ITEM, '"Total"', "“Total”"),
+    (POINT_ITEM, "(120,230)", "(120,230)"),
+    (COLOUR_ITEM, "red", "红色"),
+])
+def test_positional_questions_name_the_coordinates_text_or_colour_in_the_samples_language(item, en, zh):
+    for lang, needle, prompts in (("en", en, POSITIONAL_PROMPTS[item["kind"]]["en"]),
+                                  ("zh", zh, POSITIONAL_PROMPTS[item["kind"]]["zh"])):
+        questions = {user_prompt(render("positional", positional_sample("pos-l", item, lang), seed))
+                     for seed in range(40)}
+        assert len(questions) == len(prompts) and all(needle in q for q in questions), questions
+
+
+OCR_PAGE = {"family": "ocr", "lang": "en", "image": {"width": 400, "height": 200},
+            "words": [{"text": "Invoice", "box": [20, 20, 120, 50]}, {"text": "42", "box": [130, 20, 170, 50]},
+                      {"text": "Total:", "box": [20, 100, 110, 130]}, {"text": "19.99", "box": [120, 100, 200, 130]}],
+            "lines": [{"text": "Invoice 42", "words": [0, 1]}, {"text": "Total: 19.99", "words": [2, 3]}]}
+
+
+def test_positional_makes_an_item_from_a_page_records_words_when_it_has_none():
+    answers = {}
+    for seed in range(60):
+        turns = render("positional", make_sample("ocr-en-1", OCR_PAGE, txt="Invoice 42\nTotal: 19.99"), seed)
+        assert [t["role"] for t in turns] == ["user", "assistant"]
+        answers.setdefault(turns[1]["content"], turns[0]["content"])
+    assert {"Invoice 42", "Total: 19.99"} <= set(answers)
+    boxes = [a for a in answers if a.startswith("[")]
+    assert boxes and all(re.fullmatch(r"\[\d+,\d+,\d+,\d+\]", a) for a in boxes)
+    assert "[50,100,300,250]" in answers  # "Invoice": x 20..120 of 400, y 20..50 of 200
 def test_layout_normalises_pixel_boxes_to_0_1000_in_reading_order():
     turns = render("layout", make_sample("doclaynet-1", LAYOUT_RECORD))
     assert user_prompt(turns) in TASKS["layout"].prompts["en"]
@@ -221,8 +271,7 @@ def test_vqa_picks_one_pair_with_the_rng_or_all_when_multi_turn():
 
 
 def test_prompt_overrides_do_not_apply_to_tasks_whose_questions_are_data():
-    one = {"kind": "colour", "question": "What colour is [1,2,3,4]?", "answer": "red"}
-    sample = make_sample("pos-3", {"family": "positional", "positional": one})
+    sample = positional_sample("pos-3", COLOUR_ITEM)
     assert render("positional", sample, prompts=["ignored"]) == render("positional", sample)
 
 
@@ -267,9 +316,19 @@ GOOD_TURNS = [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"
     ("conversation", conversation_sample("k-16", [GOOD_TURNS[0], {"from": "gpt", "value": "<image>"}]),
      "<image> stands in turn 1 (assistant); it belongs in a user turn"),
     ("positional", make_sample("k-17", {"family": "positional"}), "no 'positional' in the record"),
-    ("positional", make_sample("k-18", {"family": "positional", "positional": {"kind": "colour", "question": "?"}}),
-     "positional[0] needs a non-empty text 'answer'"),
-    ("positional", make_sample("k-19", {"family": "positional", "positional": []}), "must be a non-empty list"),
+    ("positional", positional_sample("k-18", {"kind": "colour", "question": "?", "answer": "red"}),
+     "positional[0] 'kind' must be one of region_to_text, text_to_region, point_to_text, colour_to_text"),
+    ("positional", positional_sample("k-19", []), "must be a non-empty list"),
+    ("positional", positional_sample("k-19b", [REGION_ITEM, {**POINT_ITEM, "text": " "}]),
+     "positional[1] needs a non-empty text 'text'"),
+    ("positional", positional_sample("k-19c", {**REGION_ITEM, "region": [300, 200, 100, 260]}),
+     "positional[0] 'region' must be [x1, y1, x2, y2], integers 0-1000"),
+    ("positional", positional_sample("k-19d", {**POINT_ITEM, "point": [120.5, 230]}),
+     "positional[0] 'point' must be [x, y], integers 0-1000"),
+    ("positional", positional_sample("k-19e", {**COLOUR_ITEM, "colour": "purple"}),
+     "positional[0] 'colour' must be one of red, green, blue"),
+    ("positional", make_sample("k-19f", {**OCR_PAGE, "lines": [{"words": [7]}]}),
+     "cannot make a positional item from the page's words: lines[0] needs 'words'"),
     ("layout", make_sample("k-20", {"family": "layout", "layout": LAYOUT_RECORD["layout"]}), "no 'image' in the record"),
     ("layout", make_sample("k-21", {**LAYOUT_RECORD, "image": {"width": 0, "height": 10}}), "positive 'width' and 'height'"),
     ("layout", make_sample("k-22", {**LAYOUT_RECORD, "layout": [{"label": "Text", "bbox": [1, 2, 3]}]}),

@@ -15,7 +15,7 @@ from typing import Any
 
 from pipelines.images import IMAGE_SUFFIXES, check_image
 from pipelines.job import InputError, Job, Plan, Task, chunk_into_tasks, code_version, safe_key
-from pipelines.shard_reader import iter_tar_samples, tar_truncation
+from pipelines.shard_reader import intact_samples
 from pipelines.storage import Folder, absolute_url
 
 GENERATOR = "docforge.ingest.img2dataset"
@@ -101,26 +101,8 @@ class Img2datasetIngest(Job):
                                folder.read_bytes(item["txt"]), item["txt"], meta_bytes, folder.url_of(item["image"]))
 
     def process_tar(self, folder: Folder, rel: str) -> Iterator[dict[str, Any] | InputError]:
-        """Samples of one input tar. A damaged tar keeps every sample before the damage; the sample the
-        damage falls in (or just before, as tarfile cannot always tell) is dropped, never written partial."""
-        url = folder.url_of(rel)
-        damage = tar_truncation(folder, rel)
-        read_errors: list[Exception] = []
-        count = 0
-        last = None
-        with folder.open(rel, "rb") as stream:
-            for member in iter_tar_samples(stream, url, read_errors):
-                count += 1
-                if last is not None:
-                    yield self.tar_sample(rel, last)
-                last = member
-        if read_errors:
-            damage = f"{read_errors[0].args[0] if read_errors[0].args else read_errors[0]}".split(" @ ")[0]
-        if damage:
-            raise InputError(url, "read tar", f"{damage}; kept {max(count - 1, 0)} samples before it",
-                             exception=type(read_errors[0]).__name__ if read_errors else "TruncatedTar")
-        if last is not None:
-            yield self.tar_sample(rel, last)
+        for member in intact_samples(folder, rel):
+            yield self.tar_sample(rel, member)
 
     def tar_sample(self, rel: str, member: dict[str, Any]) -> dict[str, Any] | InputError:
         key = member["__key__"]

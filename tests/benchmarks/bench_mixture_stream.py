@@ -158,7 +158,6 @@ def read_plain(sources: dict[str, list[str]], weights: list[float], n: int, deco
                    .map(plain_prepare(name, random.Random(f"{seed}:{name}"), decode))
                    .repeat())
         iterators.append(iter(dataset))
-    names = list(sources)
     mix = random.Random(f"{seed}:interleave")
     indices = range(len(iterators))
     got: Counter = Counter()
