@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make demo`: ingest the bundled samples (captions + LLaVA conversations) into shards, verify them,
-# then check and preview the demo stage-2 mixture over them.
+# `make demo`: ingest the bundled samples (captions + LLaVA conversations), generate OCR pages (en, zh)
+# and positional questions about them, verify every dataset, then check and preview the stage-2 mixture.
 # Usage: bash samples/run-demo.sh DEMO_OUT   (run from the repository root; DEMO_OUT is deleted and rewritten)
 set -euo pipefail
 
@@ -26,9 +26,18 @@ echo "==> LLaVA conversations: samples/llava/conversations.json -> $OUT/conversa
 "$DOCFORGE" build ingest --format llava --input samples/llava/conversations.json --images samples/llava/images \
     --output "$OUT/conversations" --source demo-llava
 
+echo "==> synthetic OCR pages (SynthDoG-style): English and Chinese"
+"$DOCFORGE" build ocr --lang en --count 200 --output "$OUT/ocr-en"
+"$DOCFORGE" build ocr --lang zh --count 200 --output "$OUT/ocr-zh"
+
+echo "==> positional questions about the OCR pages"
+"$DOCFORGE" build positional --input "$OUT/ocr-en" "$OUT/ocr-zh" --output "$OUT/positional" --source demo-positional \
+    --per-page 1
+
 echo "==> verify"
-"$DOCFORGE" shards verify "$OUT/captions"
-"$DOCFORGE" shards verify "$OUT/conversations"
+for dataset in captions conversations ocr-en ocr-zh positional; do
+    "$DOCFORGE" shards verify "$OUT/$dataset"
+done
 
 echo "==> mixtures over the demo shards"
 export DOCFORGE_DEMO_OUT="$(cd "$OUT" && pwd)"

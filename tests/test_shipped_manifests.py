@@ -190,7 +190,7 @@ def demo_out(tmp_path_factory):
 def check_demo_mixture(mixture, demo: Path):
     assert mixture.sources
     for source in mixture.sources:
-        folder = demo / ("captions" if source.tasks[0][0] == "caption" else "conversations")
+        folder = demo / source.name.removeprefix("demo-")
         assert source.shards, f"{mixture.path}: {source.name} has no shards"
         assert all(ref.url.removeprefix("file://").startswith(folder.as_posix()) for ref in source.shards)
         assert source.known_samples and source.known_samples > 0, f"{source.name}: sample count unknown"

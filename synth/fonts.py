@@ -1,0 +1,253 @@
+"""Font files for the synth renderers: loading (cached per file, face and size), the face to use in a
+font collection, per-character advances, and which characters a font really draws (tofu detection).
+
+Reads font files and nothing else. Everything here is a pure function of the file's bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import accumulate
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from synth.errors import SynthError
+
+# Characters that are never drawn: whitespace (layout handles it) and control/format characters
+# (zero-width joiners, soft hyphens, BOMs), which the text readers drop.
+INVISIBLE = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+
+_PROBE_SIZE = 24
+# A private-use code point that no text font maps: it renders as the font's .notdef glyph.
+_UNMAPPED = "\U0010fffd"
+# A collection (.ttc) holds several faces; for Chinese text the Simplified Chinese face is the one wanted,
+# and its Latin glyphs are the same as the other faces', so it is preferred for every language.
+_PREFERRED_FACE = re.compile(r"\bSC\b")
+
+
+@dataclass(frozen=True)
+class FontFace:
+    path: str
+    index: int
+    name: str  # family and style, e.g. "Noto Sans CJK SC Regular"
+
+
+def _open_error(path: str, err: Exception) -> SynthError:
+    if not os.path.exists(path):
+        return SynthError(f"font file {path!r} does not exist")
+    return SynthError(f"font file {path!r} cannot be read as a font: {err}")
+
+
+@lru_cache(maxsize=256)
+def font_face(path: str) -> FontFace:
+    """The face of `path` to render with: index 0, or the first Simplified Chinese face of a collection."""
+    try:
+        first = ImageFont.truetype(path, _PROBE_SIZE)
+    except OSError as err:
+        raise _open_error(path, err) from err
+    faces = [first]
+    if _is_collection(path):
+        index = 1
+        while True:
+            try:
+                faces.append(ImageFont.truetype(path, _PROBE_SIZE, index=index))
+            except OSError:
+                break
+            index += 1
+    names = [" ".join(part for part in face.getname() if part) for face in faces]
+    preferred = [i for i, face in enumerate(faces) if _PREFERRED_FACE.search(face.getname()[0] or "")]
+    index = preferred[0] if preferred else 0
+    return FontFace(path, index, names[index])
+
+
+def _is_collection(path: str) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) == b"ttcf"
+
+
+def _has_kern_table(face: FontFace) -> bool:
+    """Whether the face has a legacy `kern` table, the only kerning PIL's basic layout applies.
+
+    Fonts that are not sfnt (Type 1) report True, so kerning is measured for them rather than assumed 0.
+    """
+    with open(face.path, "rb") as f:
+        head = f.read(12)
+        if head[:4] == b"ttcf":
+            f.seek(12 + 4 * face.index)
+            (offset,) = struct.unpack(">I", f.read(4))
+            f.seek(offset)
+            head = f.read(12)
+        if len(head) < 12 or head[:4] not in (b"\x00\x01\x00\x00", b"OTTO", b"true"):
+            return True
+        (num_tables,) = struct.unpack(">H", head[4:6])
+        records = f.read(16 * num_tables)
+    return any(records[i : i + 4] == b"kern" for i in range(0, len(records), 16))
+
+
+# Directions near each axis (0, +-4, +-8 degrees): the support points there keep the bounds of a slightly
+# rotated glyph as tight as its ink's, where the rotated corners of its box would overshoot.
+_SUPPORT_ANGLES = np.radians([axis + tilt for axis in (0, 90, 180, 270) for tilt in (-8, -4, 0, 4, 8)])
+_SUPPORT_DIRECTIONS = np.stack([np.cos(_SUPPORT_ANGLES), np.sin(_SUPPORT_ANGLES)])
+SUPPORT_POINTS = len(_SUPPORT_ANGLES)
+
+
+def _support_points(ink: np.ndarray) -> np.ndarray:
+    """For a tight boolean crop (pixel (x, y) covers [x, x+1) x [y, y+1)), the ink corner furthest along
+    each support direction. Only a row's end corners can be extreme, so only those are searched."""
+    rows = np.flatnonzero(ink.any(axis=1))
+    inked = ink[rows]
+    left = inked.argmax(axis=1)
+    right = ink.shape[1] - inked[:, ::-1].argmax(axis=1)
+    xs = np.concatenate([left, left, right, right])
+    ys = np.concatenate([rows, rows + 1, rows, rows + 1])
+    best = (xs[:, None] * _SUPPORT_DIRECTIONS[0] + ys[:, None] * _SUPPORT_DIRECTIONS[1]).argmax(axis=0)
+    return np.stack([xs[best], ys[best]], axis=1)
+
+
+class SizedFont:
+    """One face at one pixel size, with the per-character measures layout and targets need, cached.
+
+    Glyph ink is measured once per character: `glyph_boxes[row]` is the tight ink box (x0, y0, x1, y1)
+    of the glyph drawn with its pen at (0, 0), anchor "la", and `glyph_support[row]` its support points
+    (where its ink reaches furthest in SUPPORT_POINTS directions near the axes).
+    """
+
+    def __init__(self, face: FontFace, size: int):
+        self.face = face
+        self.size = size
+        self.ascent, self.descent = self.font.getmetrics()
+        self._kerned = _has_kern_table(face)
+        self._advance: dict[str, float] = {}
+        self._kerning: dict[str, float] = {}
+        self._glyph_row: dict[str, int] = {}  # -1: the character has no ink
+        self.glyph_boxes = np.zeros((0, 4), dtype=np.int32)
+        self.glyph_support = np.zeros((0, SUPPORT_POINTS, 2), dtype=np.int32)
+
+    @property
+    def font(self) -> ImageFont.FreeTypeFont:
+        return _pil_font(self.face, self.size)
+
+    def advance(self, char: str) -> float:
+        value = self._advance.get(char)
+        if value is None:
+            value = self._advance[char] = self.font.getlength(char)
+        return value
+
+    def kerning(self, pair: str) -> float:
+        value = self._kerning.get(pair)
+        if value is None:
+            value = self._kerning[pair] = self.font.getlength(pair) - self.advance(pair[0]) - self.advance(pair[1])
+        return value
+
+    def _steps(self, text: str) -> list[float]:
+        """Pen advance from each character to the next (kerning with the next one included)."""
+        advance = self._advance
+        for char in set(text).difference(advance):
+            self.advance(char)
+        steps = [advance[char] for char in text]
+        if self._kerned:
+            for k in range(len(text) - 1):
+                steps[k] += self.kerning(text[k : k + 2])
+        return steps
+
+    def width(self, text: str) -> float:
+        """The pen advance of `text` (what `font.getlength` returns with the basic layout)."""
+        return sum(self._steps(text))
+
+    def pens(self, text: str) -> list[float]:
+        """Where each character's glyph is drawn (pen x, from 0), and the pen after the last: len + 1 values."""
+        return [0.0, *accumulate(self._steps(text))]
+
+    def glyph_rows(self, text: str) -> list[int]:
+        """The glyph-table row of each character of `text` (-1: no ink), measuring new characters."""
+        rows = self._glyph_row
+        new = sorted(set(text).difference(rows))
+        if new:
+            self._measure(new)
+        return [rows[char] for char in text]
+
+    def _measure(self, chars: list[str]) -> None:
+        margin = self.size
+        canvas = Image.new("L", (4 * self.size + 8, 4 * self.size + 8), 0)
+        draw = ImageDraw.Draw(canvas)
+        boxes, supports = [], []
+        for char in chars:
+            draw.text((margin, margin), char, font=self.font, fill=255)
+            box = canvas.getbbox()
+            if box is None:
+                self._glyph_row[char] = -1
+                continue
+            self._glyph_row[char] = len(self.glyph_boxes) + len(boxes)
+            boxes.append([box[0] - margin, box[1] - margin, box[2] - margin, box[3] - margin])
+            supports.append(_support_points(np.asarray(canvas.crop(box)) > 0) + (box[0] - margin, box[1] - margin))
+            canvas.paste(0, box)
+        if boxes:
+            self.glyph_boxes = np.concatenate([self.glyph_boxes, np.array(boxes, dtype=np.int32)])
+            self.glyph_support = np.concatenate([self.glyph_support, np.array(supports, dtype=np.int32)])
+
+
+@lru_cache(maxsize=32)
+def _pil_font(face: FontFace, size: int) -> ImageFont.FreeTypeFont:
+    """PIL font objects, few (one holds its file in memory: about 2 MB for a CJK collection)."""
+    return ImageFont.truetype(face.path, size, index=face.index, layout_engine=ImageFont.Layout.BASIC)
+
+
+@lru_cache(maxsize=1024)
+def sized_font(path: str, size: int) -> SizedFont:
+    """The cached `SizedFont` for a font file at a pixel size. A worker cycles through fonts x sizes;
+    each keeps the measures it has made (small: tens of bytes a glyph)."""
+    return SizedFont(font_face(path), size)
+
+
+class _Coverage:
+    """Which characters a face draws with a glyph of its own, found by rendering (cached per face)."""
+
+    def __init__(self, face: FontFace):
+        self.face = face
+        self._notdef = self._signature(_UNMAPPED)
+        self._drawn: set[str] = set()
+        self._tofu: set[str] = set()
+
+    def _signature(self, char: str) -> tuple[tuple[int, int, int, int] | None, bytes]:
+        canvas = Image.new("L", (3 * _PROBE_SIZE, 3 * _PROBE_SIZE), 0)
+        ImageDraw.Draw(canvas).text((_PROBE_SIZE, _PROBE_SIZE), char, font=_pil_font(self.face, _PROBE_SIZE), fill=255)
+        return canvas.getbbox(), canvas.tobytes()
+
+    def missing(self, chars: set[str]) -> set[str]:
+        for char in chars - self._drawn - self._tofu:
+            bbox, pixels = self._signature(char)
+            # No ink, or exactly the .notdef glyph's ink: the font has no glyph for it (tofu).
+            if bbox is None or (bbox, pixels) == self._notdef:
+                self._tofu.add(char)
+            else:
+                self._drawn.add(char)
+        return chars & self._tofu
+
+
+@lru_cache(maxsize=256)
+def _coverage(face: FontFace) -> _Coverage:
+    return _Coverage(face)
+
+
+def visible_chars(text: str) -> set[str]:
+    return {char for char in set(text) if not INVISIBLE.match(char)}
+
+
+def missing_chars(path: str, chars: set[str]) -> list[str]:
+    """The characters of `chars` that the font at `path` cannot draw, sorted."""
+    return sorted(_coverage(font_face(path)).missing(chars))
+
+
+def usable_fonts(fonts: Sequence[str], text: str) -> list[str]:
+    """The fonts (in the given order) that have a glyph for every visible character of `text`.
+
+    Raises SynthError for a font file that is missing or unreadable.
+    """
+    chars = visible_chars(text)
+    return [path for path in fonts if not missing_chars(path, chars)]
