@@ -145,7 +145,10 @@ def run_task(job: Job, task: Task, output_url: str, max_count: int, max_bytes: i
 
 
 def ensure_ray(options: RunOptions):
-    """Connect to `--address`/`RAY_ADDRESS` if given, else start (or reuse) an embedded local Ray."""
+    """Connect to `--address`/`RAY_ADDRESS` if given, else start (or reuse) an embedded local Ray.
+
+    The embedded instance is started with `address="local"`: without it Ray would join any cluster a
+    `ray start` left running on this machine, which is never what a laptop build means."""
     import ray
 
     if not ray.is_initialized():
@@ -153,7 +156,7 @@ def ensure_ray(options: RunOptions):
         if address:
             ray.init(address=address, log_to_driver=True)
         else:
-            ray.init(num_cpus=options.num_cpus, include_dashboard=False, log_to_driver=True)
+            ray.init(address="local", num_cpus=options.num_cpus, include_dashboard=False, log_to_driver=True)
     return ray
 
 
