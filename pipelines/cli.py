@@ -12,6 +12,8 @@ import sys
 
 from rich.console import Console
 
+from pipelines.doc2md.job import EXAMPLES as DOC2MD_EXAMPLES
+from pipelines.doc2md.job import add_doc2md_arguments, make_doc2md_job
 from pipelines.ingest import EXAMPLES as INGEST_EXAMPLES
 from pipelines.ingest import add_ingest_arguments, make_ingest_job
 from pipelines.ocr import EXAMPLES as OCR_EXAMPLES
@@ -75,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_ingest_arguments(ingest)
     add_run_arguments(ingest)
     ingest.set_defaults(func=cmd_build, make_job=make_ingest_job)
+    doc2md = jobs.add_parser("doc2md", help="arXiv LaTeX sources + PDFs -> Nougat-style (page image, page markdown) "
+                             "pairs", epilog=DOC2MD_EXAMPLES, formatter_class=FORMATTER)
+    add_doc2md_arguments(doc2md)
+    add_run_arguments(doc2md)
+    doc2md.set_defaults(func=cmd_build, make_job=make_doc2md_job)
     ocr = jobs.add_parser("ocr", help="synthetic OCR pages (SynthDoG-style, en/zh) with word and line boxes",
                           epilog=OCR_EXAMPLES, formatter_class=FORMATTER)
     add_ocr_arguments(ocr)

@@ -51,6 +51,16 @@ class InputError(Exception):
         return cls(input, step, str(exn) or type(exn).__name__, exception=type(exn).__name__)
 
 
+@dataclass(frozen=True)
+class SideRecord:
+    """A record a job writes beside its shards (e.g. doc2md's lifted formulas and tables): the runner
+    appends it to `DST/STREAM/task-TTTTTT.jsonl`, written before the task's commit marker and cleared
+    with the rest of a retried task's output, so side records land exactly once too."""
+
+    stream: str
+    record: dict[str, Any]
+
+
 @dataclass
 class Task:
     """A deterministic unit of work: the task index and the JSON-able descriptions of its inputs."""
@@ -82,6 +92,7 @@ class Job(ABC):
     """A build job. Instances are pickled to Ray workers, so they hold only configuration."""
 
     name: str = "job"
+    side_streams: tuple[str, ...] = ()  # the `SideRecord` streams this job may yield
 
     @abstractmethod
     def config(self) -> dict[str, Any]:
@@ -92,8 +103,9 @@ class Job(ABC):
         """Split the inputs into deterministic tasks (same inputs and config -> same tasks)."""
 
     @abstractmethod
-    def process(self, item: Any, task_index: int) -> Iterator[dict[str, Any] | InputError]:
-        """Turn one input into samples. Yield an `InputError` for a bad part; raise one for a bad whole."""
+    def process(self, item: Any, task_index: int) -> Iterator[dict[str, Any] | InputError | SideRecord]:
+        """Turn one input into samples. Yield an `InputError` for a bad part; raise one for a bad whole;
+        yield a `SideRecord` (of a stream in `side_streams`) for output that is not a training sample."""
 
     def describe(self, item: Any) -> str:
         """How an item is named in the error log."""

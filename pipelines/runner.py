@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.job import InputError, Job, Plan, Task, code_version
+from pipelines.job import InputError, Job, Plan, SideRecord, Task, code_version
 from pipelines.shards import STAGING, ShardError, ShardWriter, build_index, shard_name, write_index
 from pipelines.storage import Folder, json_bytes
 
@@ -82,9 +82,14 @@ def read_jsonl(folder: Folder, rel: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in folder.read_bytes(rel).decode("utf-8").splitlines() if line.strip()]
 
 
-def clear_task_output(folder: Folder, task_index: int) -> None:
+def side_name(stream: str, task_index: int) -> str:
+    return f"{stream}/task-{task_index:06d}.jsonl"
+
+
+def clear_task_output(folder: Folder, task_index: int, side_streams: tuple[str, ...] = ()) -> None:
     """Undo an earlier attempt of this task: its marker first, then its temporary files, then its shards
-    (last first, so an interrupted clean-up still leaves a run 00, 01, ... of final names)."""
+    (last first, so an interrupted clean-up still leaves a run 00, 01, ... of final names), its error log
+    and its side records."""
     folder.remove(marker_name(task_index))
     prefix = f"shard-{task_index:06d}-"
     for name in folder.list(STAGING):
@@ -96,6 +101,8 @@ def clear_task_output(folder: Folder, task_index: int) -> None:
     for name in reversed(written):
         folder.remove(name)
     folder.remove(errors_name(task_index))
+    for stream in side_streams:
+        folder.remove(side_name(stream, task_index))
 
 
 def results_of(job: Job, item: Any, task_index: int) -> Iterator[dict[str, Any] | InputError]:
@@ -111,14 +118,18 @@ def run_task(job: Job, task: Task, output_url: str, max_count: int, max_bytes: i
     """Run one task to its commit marker. Per-input errors are logged; anything else raises (Ray retries)."""
     started = time.time()
     folder = Folder(output_url)
-    clear_task_output(folder, task.index)
+    clear_task_output(folder, task.index, job.side_streams)
     errors: list[dict[str, Any]] = []
+    side: dict[str, list[dict[str, Any]]] = {stream: [] for stream in job.side_streams}
     samples = 0
     with ShardWriter(folder, task.index, max_count=max_count, max_bytes=max_bytes) as writer:
         for item in task.items:
             for result in results_of(job, item, task.index):
                 if isinstance(result, InputError):
                     errors.append(result.to_record(task.index))
+                    continue
+                if isinstance(result, SideRecord):
+                    side[result.stream].append(result.record)
                     continue
                 try:
                     writer.write(result)
@@ -128,6 +139,9 @@ def run_task(job: Job, task: Task, output_url: str, max_count: int, max_bytes: i
         shards = writer.close()
     if errors:
         folder.write_bytes(errors_name(task.index), jsonl_bytes(errors))
+    for stream, records in side.items():
+        if records:
+            folder.write_bytes(side_name(stream, task.index), jsonl_bytes(records))
     marker = {
         "task": task.index,
         "items": len(task.items),
@@ -135,6 +149,7 @@ def run_task(job: Job, task: Task, output_url: str, max_count: int, max_bytes: i
         "errors": len(errors),
         "errors_by_cause": dict(Counter(f"{e['step']}: {e['exception']}" for e in errors)),
         "shards": [s.to_dict() for s in shards],
+        "side_records": {stream: len(records) for stream, records in side.items() if records},
         "elapsed_s": round(time.time() - started, 3),
         "attempt": uuid.uuid4().hex[:12],
         "host": socket.gethostname(),

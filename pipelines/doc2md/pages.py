@@ -1,0 +1,289 @@
+"""doc2md step 5: split a paper's markdown into its PDF's pages, score each page, keep or drop it.
+
+Both sides become word tokens with math removed: the PDF's page text from PyMuPDF (spans in math fonts
+dropped, running headers/footers and page numbers dropped, line-end hyphens joined) and the markdown
+(math spans, LaTeX commands and markup masked in place so every token keeps its offset). One monotone
+word alignment of the whole markdown against all pages (rapidfuzz's Levenshtein opcodes over word lists)
+tells which page each matched markdown word sits on; page boundaries go just after the last word matched
+on the page before, moved to the next line break when that comes before the next page's first match.
+A page's score is 1 − normalised character edit distance between its markdown text and its PDF text;
+pages under the threshold, with unresolved references (`??`) or with no text are dropped with a reason.
+CJK text is compared character by character (no whitespace tokenisation).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz
+from rapidfuzz.distance import Levenshtein
+
+CJK = "\u2e80-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af\U00020000-\U0002fa1f"
+TOKEN = re.compile(rf"[{CJK}]|[^\W\d_{CJK}]+")
+MATH_FONT = re.compile(r"^(?:cmmi|cmsy|cmex|msbm|msam|eufm|eusm|euex|eurm|rsfs|wasy|stmary|lmmathitalic|"
+                       r"lmmathsymbols|lmmathextension|latinmodernmath|stixmath|stixtwomath|xitsmath|"
+                       r"cambriamath|texgyre\w*math|mathdesign|bbm|dsrom|esint|txmi|txsy|txex|pxmi|pxsy|pxex)",
+                       re.IGNORECASE)
+MARKDOWN_MASKS = re.compile(
+    r"\\\(.*?\\\)|\\\[.*?\\\]|\$\$.*?\$\$"                       # inline and display math
+    r"|\\begin\{tabular\*?\}(?:\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\})?"  # a tabular's column spec
+    r"|\\(?:multicolumn|multirow)\{[^}]*\}\{[^}]*\}"               # span counts and alignments
+    r"|\\[A-Za-z@]+\*?|\\."                                         # other commands and escapes
+    r"|^Footnote \d+:|```\w*",
+    re.DOTALL | re.MULTILINE)
+MOVABLE = re.compile(r"(?:Footnote \d+:|Figure \d+:|Table \d+:|Algorithm \d+:|\\begin\{tabular|```)")
+MOVABLE_MIN_SCORE = 60.0  # a float whose text matches no nearby page this well stays where the markdown has it
+UNRESOLVED = re.compile(r"\?\?")
+EDGE_FRACTION = 0.08  # the top and bottom 8 % of a page is where running headers and footers live
+PAGE_NUMBER = re.compile(r"^(?:page\s*)?[\divxlcdm]+(?:\s*(?:/|of)\s*\d+)?$", re.IGNORECASE)
+
+
+@dataclass
+class PdfPage:
+    """One PDF page's words in reading order (math and running headers/footers removed)."""
+
+    number: int
+    tokens: list[str]
+    headers: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PageSplit:
+    """One page's share of the markdown and its verdict."""
+
+    number: int
+    markdown: str
+    score: float
+    kept: bool
+    reason: str | None
+
+
+def normalise(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+def tokens_of(text: str) -> list[str]:
+    return TOKEN.findall(normalise(text))
+
+
+def markdown_tokens(markdown: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """The markdown's word tokens (math and markup masked) and each token's (start, end) offsets."""
+    masked = MARKDOWN_MASKS.sub(lambda m: " " * len(m.group(0)), markdown)
+    tokens, spans = [], []
+    for match in TOKEN.finditer(masked):
+        tokens.append(normalise(match.group(0)))
+        spans.append(match.span())
+    return tokens, spans
+
+
+def line_text(line: dict) -> str:
+    return "".join(span["text"] for span in line["spans"] if not MATH_FONT.match(span["font"].split("+")[-1]))
+
+
+def page_lines(page) -> list[tuple[float, float, str]]:
+    """(y0, y1, text) of the page's text lines, content-stream order (column by column for LaTeX)."""
+    import pymupdf
+
+    flags = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_LIGATURES & ~pymupdf.TEXT_PRESERVE_IMAGES
+    lines = []
+    for block in page.get_text("dict", flags=flags)["blocks"]:
+        for line in block.get("lines", []):
+            text = line_text(line).strip()
+            if text:
+                lines.append((line["bbox"][1], line["bbox"][3], text))
+    return lines
+
+
+def edge_signature(text: str) -> str:
+    return re.sub(r"\d+", "#", normalise(text)).strip()
+
+
+def read_pdf_pages(doc) -> list[PdfPage]:
+    """Every page's tokens with running headers/footers removed: a line in the top or bottom 8 % of a page
+    that is a page number, or whose text (digits ignored) recurs at the edge of at least two pages and a
+    quarter of them."""
+    pages = [(page.rect.height, page_lines(page)) for page in doc]
+    edge_counts: Counter[str] = Counter()
+    for height, lines in pages:
+        seen = {edge_signature(t) for y0, y1, t in lines if y1 < height * EDGE_FRACTION or y0 > height * (1 - EDGE_FRACTION)}
+        edge_counts.update(seen)
+    recurring = {s for s, n in edge_counts.items() if n >= 2 and n >= len(pages) / 4}
+    result = []
+    for number, (height, lines) in enumerate(pages, 1):
+        kept, headers = [], []
+        for y0, y1, text in lines:
+            at_edge = y1 < height * EDGE_FRACTION or y0 > height * (1 - EDGE_FRACTION)
+            if at_edge and (PAGE_NUMBER.match(text.strip()) or edge_signature(text) in recurring):
+                headers.append(text)
+            else:
+                kept.append(text)
+        result.append(PdfPage(number, tokens_of(join_hyphenated(kept)), headers))
+    return result
+
+
+def join_hyphenated(lines: list[str]) -> str:
+    """The lines as one text, a word broken by a line-end hyphen joined again (`compu-` + `tation`)."""
+    out = []
+    for text in lines:
+        if out and out[-1].endswith("-") and len(out[-1]) > 1 and out[-1][-2].isalpha() and text[:1].islower():
+            out[-1] = out[-1][:-1] + text
+        else:
+            out.append(text)
+    return "\n".join(out)
+
+
+@dataclass
+class Piece:
+    """A stretch of the markdown that goes to one page, at a position in the PDF's token order."""
+
+    start: int
+    end: int
+    page: int
+    position: float
+
+
+def markdown_blocks(markdown: str) -> list[tuple[int, int, bool]]:
+    """(start, end, movable) of each blank-line-separated block; floats and footnotes are movable."""
+    blocks, cursor = [], 0
+    for gap in list(re.finditer(r"\n[ \t]*\n", markdown)) + [None]:
+        end = gap.start() if gap else len(markdown)
+        if markdown[cursor:end].strip():
+            blocks.append((cursor, end, bool(MOVABLE.match(markdown[cursor:end].lstrip()))))
+        cursor = gap.end() if gap else end
+    return blocks
+
+
+def align_body(tokens: list[str], pdf_tokens: list[str]) -> list[int | None]:
+    """For each markdown token, the index of the PDF token it aligns with (one monotone alignment), or None."""
+    matched: list[int | None] = [None] * len(tokens)
+    for op in Levenshtein.opcodes(tokens, pdf_tokens):
+        if op.tag == "equal":
+            for offset in range(op.src_end - op.src_start):
+                matched[op.src_start + offset] = op.dest_start + offset
+    return matched
+
+
+def body_cuts(markdown: str, spans: list[tuple[int, int]], pages_of: list[int | None], count: int) -> list[int]:
+    """Markdown offsets where pages 2..count start (monotone): just after the last word matched on the page
+    before, moved to the next line break when that comes before the next page's first matched word."""
+    last_on: dict[int, int] = {}
+    first_on: dict[int, int] = {}
+    for i, page in enumerate(pages_of):
+        if page is not None:
+            last_on[page] = i
+            first_on.setdefault(page, i)
+    cuts, cursor = [], 0
+    for page in range(count - 1):
+        before = max((last_on[p] for p in range(page + 1) if p in last_on), default=None)
+        after = min((first_on[p] for p in range(page + 1, count) if p in first_on), default=None)
+        cut = cursor
+        if before is not None:
+            cut = spans[before][1]
+            limit = spans[after][0] if after is not None else len(markdown)
+            newline = markdown.find("\n", cut)
+            if 0 <= newline < limit:
+                cut = newline
+        cuts.append(max(cut, cursor))
+        cursor = cuts[-1]
+    return cuts
+
+
+def place_movable(text: str, near: int, pages: list[PdfPage], offsets: list[int]) -> tuple[int, float] | None:
+    """The page (within two of `near`) whose text best contains the float/footnote `text`, and where on it."""
+    wanted = " ".join(tokens_of(MARKDOWN_MASKS.sub(" ", text)))
+    if not wanted:
+        return None
+    best = None
+    for page in range(max(0, near - 2), min(len(pages), near + 3)):
+        haystack = " ".join(pages[page].tokens)
+        if not haystack:
+            continue
+        found = fuzz.partial_ratio_alignment(wanted, haystack)
+        if found is None:
+            continue
+        at = found.dest_start if len(wanted) <= len(haystack) else 0
+        score = found.score - abs(page - near) * 1e-3  # ties go to the nearest page
+        if best is None or score > best[0]:
+            best = (score, page, offsets[page] + haystack[:at].count(" "))
+    if best is None or best[0] < MOVABLE_MIN_SCORE:
+        return None
+    return best[1], best[2] - 0.5
+
+
+def split_pieces(markdown: str, pages: list[PdfPage]) -> list[Piece]:
+    """Every block of the markdown cut into pieces and placed on a page: body text by the alignment, floats
+    and footnotes on the page (and at the place) where their text is found."""
+    offsets, pdf_tokens, owner = [], [], []
+    for index, page in enumerate(pages):
+        offsets.append(len(pdf_tokens))
+        pdf_tokens += page.tokens
+        owner += [index] * len(page.tokens)
+    blocks = markdown_blocks(markdown)
+    movable = [(s, e) for s, e, m in blocks if m]
+    masked = list(markdown)
+    for s, e in movable:
+        masked[s:e] = " " * (e - s)
+    tokens, spans = markdown_tokens("".join(masked))
+    matched = align_body(tokens, pdf_tokens)
+    pages_of = [owner[m] if m is not None else None for m in matched]
+    cuts = [0] + body_cuts(markdown, spans, pages_of, len(pages)) + [len(markdown)]
+    pieces: list[Piece] = []
+    token = 0
+    last_position = -1.0
+    for start, end, is_movable in blocks:
+        if is_movable:
+            continue
+        for page in range(len(pages)):
+            s, e = max(start, cuts[page]), min(end, cuts[page + 1])
+            if s >= e or not markdown[s:e].strip():
+                continue
+            while token < len(spans) and spans[token][1] <= s:
+                token += 1
+            first = next((matched[t] for t in range(token, len(spans)) if spans[t][0] < e and matched[t] is not None),
+                         None)
+            position = float(first) if first is not None else max(last_position, float(offsets[page])) + 1e-3
+            last_position = position
+            pieces.append(Piece(s, e, page, position))
+    for start, end, _ in [b for b in blocks if b[2]]:
+        before = [p for p in pieces if p.start < start]
+        near = before[-1].page if before else 0
+        placed = place_movable(markdown[start:end], near, pages, offsets)
+        if placed is None:
+            anchor = before[-1].position if before else -1.0
+            placed = (near, anchor + 1e-6)
+        pieces.append(Piece(start, end, placed[0], placed[1]))
+    return pieces
+
+
+def page_score(markdown: str, page: PdfPage) -> float:
+    md_text = " ".join(markdown_tokens(markdown)[0])
+    pdf_text = " ".join(page.tokens)
+    if not md_text and not pdf_text:
+        return 0.0
+    return 1.0 - Levenshtein.normalized_distance(md_text, pdf_text)
+
+
+def split_markdown_into_pages(markdown: str, doc, threshold: float = 0.9) -> list[PageSplit]:
+    """One `PageSplit` per PDF page: its markdown (pieces in the PDF's order), its score and whether it is
+    kept (and why not). Every piece of the markdown lands on exactly one page."""
+    pages = read_pdf_pages(doc)
+    pieces = split_pieces(markdown, pages)
+    result = []
+    for index, page in enumerate(pages):
+        mine = sorted((p for p in pieces if p.page == index), key=lambda p: (p.position, p.start))
+        share = "\n\n".join(markdown[p.start:p.end].strip() for p in mine)
+        score = page_score(share, page)
+        reason = None
+        if not page.tokens:
+            reason = "the PDF page has no text"
+        elif not share:
+            reason = "no markdown matched this page"
+        elif UNRESOLVED.search(share):
+            reason = "unresolved reference (??) on the page"
+        elif score < threshold:
+            reason = f"score {score:.3f} below the threshold {threshold:g}"
+        result.append(PageSplit(page.number, share, round(score, 4), reason is None, reason))
+    return result
