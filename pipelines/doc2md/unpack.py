@@ -150,6 +150,8 @@ def extract_tar(data: bytes, dest: Path, limits: Limits) -> None:
             if total > limits.max_unpacked_bytes:
                 raise ValueError(f"{total >> 20} MiB unpacked, more than the {limits.max_unpacked_bytes >> 20} MiB limit")
             for member in members:
+                if member.name.startswith("/") or re.match(r"^[A-Za-z]:", member.name):
+                    raise ValueError(f"unsafe member {member.name!r}: an absolute path")
                 try:
                     tarfile.data_filter(member, str(dest))
                 except tarfile.FilterError as exn:
