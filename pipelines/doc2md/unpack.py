@@ -22,6 +22,7 @@ from pipelines.storage import Folder
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".gz")
 VERSION = re.compile(r"v\d+$")
+OTHER_FILE = re.compile(r"\.[A-Za-z][A-Za-z0-9]*$")
 DOCUMENTCLASS = re.compile(r"^[^%\n]*\\documentclass", re.MULTILINE)
 PREFERRED_MAIN = ("ms.tex", "main.tex", "paper.tex", "article.tex")
 
@@ -76,6 +77,9 @@ def find_papers(inputs: list[str], pdfs: str | None = None) -> tuple[list[PaperI
                 continue
             full = folder.url_of(name)
             paper = paper_id_of(name)
+            is_folder = folder.fs.isdir(folder.path(name))
+            if not is_folder and not name.lower().endswith(ARCHIVE_SUFFIXES + (".pdf",)) and OTHER_FILE.search(name):
+                continue  # README.md, listings, checksums: not papers (arXiv's bare names end in digits)
             if name.lower().endswith(".pdf"):
                 pdf_urls[paper] = full
                 continue
@@ -84,7 +88,7 @@ def find_papers(inputs: list[str], pdfs: str | None = None) -> tuple[list[PaperI
                                          "and this one; both skipped"))
                 sources[paper] = ("", False)
                 continue
-            sources[paper] = (full, folder.fs.isdir(folder.path(name)))
+            sources[paper] = (full, is_folder)
     if pdfs:
         folder = Folder(pdfs)
         for name in folder.list():
