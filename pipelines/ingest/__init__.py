@@ -1,19 +1,35 @@
 """`docforge build ingest`: turn existing public datasets into docforge shards, one module per format.
 
-Formats: `img2dataset` (caption folders or tars: CC3M/CC12M, LAION, CapsFusion) and `llava`
-(conversation JSON + image folder: LLaVA-665k, ShareGPT4V). Each returns a `Job` for the runner.
+Formats: `img2dataset` (caption folders or tars: CC3M/CC12M, LAION, CapsFusion), `llava`
+(conversation JSON + image folder: LLaVA-665k, ShareGPT4V), and the stage-3 task sets, annotation files +
+images (`pipelines.ingest.annotated`): layout (`doclaynet`, `cdla`), key information (`funsd`, `xfund`,
+`sroie`, `wildreceipt`), QA (`docvqa`, `infovqa`, `chartqa`, `textvqa`), tables (`pubtabnet`) and formulas
+(`im2latex`, `crohme`). `BUILDERS` maps each format to the function that makes its `Job` for the runner.
 """
 
 from __future__ import annotations
 
 import argparse
 import posixpath
+from collections.abc import Callable
 
+from pipelines.ingest.cdla import CdlaIngest
+from pipelines.ingest.crohme import CrohmeIngest
+from pipelines.ingest.doclaynet import DoclaynetIngest
+from pipelines.ingest.funsd import FunsdIngest, XfundIngest
+from pipelines.ingest.im2latex import Im2latexIngest
 from pipelines.ingest.img2dataset import Img2datasetIngest
 from pipelines.ingest.llava import LlavaIngest
+from pipelines.ingest.pubtabnet import PubtabnetIngest
+from pipelines.ingest.sroie import SroieIngest
+from pipelines.ingest.vqa import READERS as QA_FORMATS
+from pipelines.ingest.vqa import VqaIngest
+from pipelines.ingest.wildreceipt import WildreceiptIngest
 from pipelines.job import Job
 
-FORMATS = ("img2dataset", "llava")
+ANNOTATED = {"doclaynet": DoclaynetIngest, "cdla": CdlaIngest, "funsd": FunsdIngest, "xfund": XfundIngest,
+             "sroie": SroieIngest, "wildreceipt": WildreceiptIngest, "pubtabnet": PubtabnetIngest,
+             "crohme": CrohmeIngest}
 
 EXAMPLES = """examples:
   # img2dataset output (folders or .tar shards of .jpg + .txt [+ .json]) -> caption shards
@@ -21,23 +37,74 @@ EXAMPLES = """examples:
   # LLaVA conversation JSON + its image folder, written to object storage
   docforge build ingest --format llava --input llava_v1_5_mix665k.json --images /data/llava \\
       --output s3://bucket/shards/llava665k --source llava665k --address auto
+  # layout: DocLayNet's COCO file + page images; CDLA's labelme folder (images beside the JSON)
+  docforge build ingest --format doclaynet --input DocLayNet/COCO/train.json --images DocLayNet/PNG \\
+      --output /shards/doclaynet
+  docforge build ingest --format cdla --input CDLA/train --output /shards/cdla
+  # key information: FUNSD (annotations/ + images/), XFUND, SROIE (folder with img/ box/ entities/), WildReceipt
+  docforge build ingest --format funsd --input funsd/training_data/annotations \\
+      --images funsd/training_data/images --output /shards/funsd
+  docforge build ingest --format xfund --input zh.train.json --images zh.train --output /shards/xfund-zh
+  docforge build ingest --format sroie --input SROIE2019/train --output /shards/sroie
+  docforge build ingest --format wildreceipt --input wildreceipt/train.txt --output /shards/wildreceipt
+  # QA: docvqa | infovqa | chartqa | textvqa (JSON + image folder)
+  docforge build ingest --format docvqa --input spdocvqa/train_v1.0.json --output /shards/docvqa
+  docforge build ingest --format textvqa --input TextVQA_0.5.1_train.json --images train_images \\
+      --output /shards/textvqa
+  # tables and formulas
+  docforge build ingest --format pubtabnet --input PubTabNet_2.0.0.jsonl --images pubtabnet \\
+      --output /shards/pubtabnet
+  docforge build ingest --format im2latex --formulas im2latex_formulas.lst --input im2latex_train.lst \\
+      --images formula_images --output /shards/im2latex-100k
+  docforge build ingest --format crohme --input CROHME/train/INKML --output /shards/crohme
 """
 
 
 def add_ingest_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", required=True, choices=FORMATS, help="input dataset format")
     parser.add_argument("--input", required=True, nargs="+", metavar="URL",
-                        help="input folder/file URL(s): img2dataset takes one folder; llava takes JSON/JSONL files or folders")
-    parser.add_argument("--images", metavar="URL", help="llava: the folder that the records' image paths are relative to")
+                        help="input folder/file URL(s): img2dataset takes one folder; the others take annotation "
+                             "files or folders of them")
+    parser.add_argument("--images", metavar="URL", help="the folder that the records' image paths are relative to "
+                                                        "(default: the annotation file's folder)")
+    parser.add_argument("--formulas", metavar="URL", help="im2latex: the formulas file (im2latex_formulas.lst)")
     parser.add_argument("--source", help="dataset name used in sample keys and records (default: the input's name)")
-    parser.add_argument("--lang", default="en", help="language of the text (default: en)")
+    parser.add_argument("--lang", help="language of the text (default: en; cdla: zh; xfund: the file's)")
     parser.add_argument("--items-per-task", type=int, default=1000, help="inputs per Ray task (default: 1000)")
+
+
+def make_img2dataset(args: argparse.Namespace, source: str) -> Job:
+    if len(args.input) != 1:
+        raise ValueError("--format img2dataset takes one --input folder")
+    return Img2datasetIngest(args.input[0], source, args.lang or "en", args.items_per_task)
+
+
+def make_llava(args: argparse.Namespace, source: str) -> Job:
+    return LlavaIngest(args.input, args.images, source, args.lang or "en", args.items_per_task)
+
+
+def make_im2latex(args: argparse.Namespace, source: str) -> Job:
+    return Im2latexIngest(args.formulas, args.input, args.images, source, args.lang, args.items_per_task)
+
+
+def annotated_builder(job_class: type) -> Callable[[argparse.Namespace, str], Job]:
+    return lambda args, source: job_class(args.input, args.images, source, args.lang, args.items_per_task)
+
+
+def qa_builder(qa_format: str) -> Callable[[argparse.Namespace, str], Job]:
+    return lambda args, source: VqaIngest(qa_format, args.input, args.images, source, args.lang, args.items_per_task)
+
+
+BUILDERS: dict[str, Callable[[argparse.Namespace, str], Job]] = {
+    "img2dataset": make_img2dataset,
+    "llava": make_llava,
+    **{name: annotated_builder(job_class) for name, job_class in ANNOTATED.items()},
+    **{name: qa_builder(name) for name in QA_FORMATS},
+    "im2latex": make_im2latex,
+}
+FORMATS = tuple(BUILDERS)
 
 
 def make_ingest_job(args: argparse.Namespace) -> Job:
     source = args.source or posixpath.splitext(posixpath.basename(args.input[0].rstrip("/")))[0] or args.format
-    if args.format == "img2dataset":
-        if len(args.input) != 1:
-            raise ValueError("--format img2dataset takes one --input folder")
-        return Img2datasetIngest(args.input[0], source, args.lang, args.items_per_task)
-    return LlavaIngest(args.input, args.images, source, args.lang, args.items_per_task)
+    return BUILDERS[args.format](args, source)
