@@ -37,7 +37,8 @@ MARKDOWN_MASKS = re.compile(
 MOVABLE = re.compile(r"(?:Footnote \d+:|Figure \d+:|Table \d+:|Algorithm \d+:|\\begin\{tabular|```)")
 MOVABLE_MIN_SCORE = 60.0  # a float whose text matches no nearby page this well stays where the markdown has it
 UNRESOLVED = re.compile(r"\?\?")
-EDGE_FRACTION = 0.08  # the top and bottom 8 % of a page is where running headers and footers live
+EDGE_FRACTION = 0.15  # running headers and footers live in the top and bottom 15 % of a page ...
+EDGE_LINES = 2  # ... as one of its two first or two last lines
 PAGE_NUMBER = re.compile(r"^(?:page\s*)?[\divxlcdm]+(?:\s*(?:/|of)\s*\d+)?$", re.IGNORECASE)
 
 
@@ -101,22 +102,28 @@ def edge_signature(text: str) -> str:
     return re.sub(r"\d+", "#", normalise(text)).strip()
 
 
+def edge_lines(lines: list[tuple[float, float, str]], height: float) -> set[int]:
+    """Indices of the lines where running headers and footers live: among the two topmost or the two
+    bottommost lines of the page, and within its top or bottom 15 %."""
+    order = sorted(range(len(lines)), key=lambda i: lines[i][0])
+    candidates = set(order[:EDGE_LINES] + order[-EDGE_LINES:])
+    return {i for i in candidates if lines[i][1] < height * EDGE_FRACTION or lines[i][0] > height * (1 - EDGE_FRACTION)}
+
+
 def read_pdf_pages(doc) -> list[PdfPage]:
-    """Every page's tokens with running headers/footers removed: a line in the top or bottom 8 % of a page
-    that is a page number, or whose text (digits ignored) recurs at the edge of at least two pages and a
-    quarter of them."""
+    """Every page's tokens with running headers/footers removed: an edge line (see `edge_lines`) that is a
+    page number, or whose text (digits ignored) recurs at the edge of at least two pages and a quarter of them."""
     pages = [(page.rect.height, page_lines(page)) for page in doc]
+    edges = [edge_lines(lines, height) for height, lines in pages]
     edge_counts: Counter[str] = Counter()
-    for height, lines in pages:
-        seen = {edge_signature(t) for y0, y1, t in lines if y1 < height * EDGE_FRACTION or y0 > height * (1 - EDGE_FRACTION)}
-        edge_counts.update(seen)
+    for (height, lines), edge in zip(pages, edges):
+        edge_counts.update({edge_signature(lines[i][2]) for i in edge})
     recurring = {s for s, n in edge_counts.items() if n >= 2 and n >= len(pages) / 4}
     result = []
-    for number, (height, lines) in enumerate(pages, 1):
+    for number, ((height, lines), edge) in enumerate(zip(pages, edges), 1):
         kept, headers = [], []
-        for y0, y1, text in lines:
-            at_edge = y1 < height * EDGE_FRACTION or y0 > height * (1 - EDGE_FRACTION)
-            if at_edge and (PAGE_NUMBER.match(text.strip()) or edge_signature(text) in recurring):
+        for i, (_, _, text) in enumerate(lines):
+            if i in edge and (PAGE_NUMBER.match(text.strip()) or edge_signature(text) in recurring):
                 headers.append(text)
             else:
                 kept.append(text)

@@ -1,0 +1,94 @@
+"""Splitting markdown into PDF pages, on a real pdflatex document with running headers, page numbers,
+hyphenated lines, a footnote and a float whose markdown sits elsewhere than the PDF puts it."""
+
+import re
+from pathlib import Path
+
+import pymupdf
+import pytest
+
+from pipelines.doc2md.compile import compile_pdf
+from pipelines.doc2md.pages import markdown_tokens, read_pdf_pages, split_markdown_into_pages, tokens_of
+
+CORPUS = Path(__file__).resolve().parents[1] / "synth" / "corpora" / "en.txt"
+FOOTNOTE = "The footnote says where the sensors were mounted during the whole campaign."
+CAPTION = "Measured drift of the gauges over the season, with the repaired gauge marked separately."
+
+
+def paragraphs(count: int) -> list[str]:
+    text = CORPUS.read_text()
+    found = [re.sub(r"\s+", " ", p).strip() for p in text.split("\n\n") if len(p.split()) > 40]
+    found = [re.sub(r"[^A-Za-z0-9 ,.;:()'-]", "", p) for p in found]
+    return (found * 4)[:count]
+
+
+@pytest.fixture(scope="module")
+def document(tmp_path_factory):
+    """A three-page article: LaTeX for pdflatex and the markdown a converter would make of it."""
+    work = tmp_path_factory.mktemp("pages")
+    body = paragraphs(22)
+    tex = [r"\documentclass{article}", r"\usepackage{fancyhdr}", r"\pagestyle{fancy}",
+           r"\fancyhead[L]{Drift Gauges Running Title}", r"\fancyfoot[C]{\thepage}", r"\begin{document}",
+           r"\section{Introduction}"]
+    md = ["## 1 Introduction"]
+    for i, paragraph in enumerate(body):
+        if i == 3:
+            tex.append(paragraph + r"\footnote{" + FOOTNOTE + "}")
+            md += [paragraph + "1", f"Footnote 1: {FOOTNOTE}"]
+        elif i == 5:
+            tex += [r"\begin{figure}[t]\centering\fbox{\rule{0pt}{3cm}\rule{6cm}{0pt}}", r"\caption{" + CAPTION + "}",
+                    r"\end{figure}", paragraph]
+            md += [paragraph, f"Figure 1: {CAPTION}"]
+        else:
+            tex.append(paragraph)
+            md.append(paragraph)
+        tex.append("")
+        if i == 7:
+            tex += [r"\section{Method}", ""]
+            md.append("## 2 Method")
+    tex.append(r"\end{document}")
+    (work / "main.tex").write_text("\n".join(tex))
+    pdf, _ = compile_pdf(work, work / "main.tex", "pages-test")
+    return pymupdf.open(pdf), "\n\n".join(md)
+
+
+def test_running_headers_and_page_numbers_are_removed(document):
+    doc, _ = document
+    pages = read_pdf_pages(doc)
+    assert len(pages) >= 3
+    for page in pages:
+        assert any("Running Title" in h for h in page.headers) and any(h.strip().isdigit() for h in page.headers)
+        assert "running" not in page.tokens
+
+
+def test_every_page_is_kept_and_covers_the_markdown(document):
+    doc, markdown = document
+    splits = split_markdown_into_pages(markdown, doc)
+    assert [s.number for s in splits] == list(range(1, doc.page_count + 1))
+    assert all(s.kept and s.score >= 0.95 for s in splits), [(s.number, s.score, s.reason) for s in splits]
+    joined = "\n\n".join(s.markdown for s in splits)
+    assert sorted(markdown_tokens(joined)[0]) == sorted(markdown_tokens(markdown)[0])
+
+
+def test_footnotes_and_floats_go_to_the_page_the_pdf_shows_them_on(document):
+    doc, markdown = document
+    splits = split_markdown_into_pages(markdown, doc)
+    for text in (FOOTNOTE, CAPTION):
+        on_pdf = [p.number for p in read_pdf_pages(doc) if " ".join(tokens_of(text)) in " ".join(p.tokens)]
+        in_markdown = [s.number for s in splits if text in s.markdown]
+        assert on_pdf and in_markdown == on_pdf
+
+
+def test_a_page_with_unresolved_references_or_bad_text_is_dropped_with_a_reason(document):
+    doc, markdown = document
+    broken = markdown.replace("## 2 Method", "## 2 Method\n\nAs shown in Section [??], the method works.")
+    splits = split_markdown_into_pages(broken, doc)
+    assert any(not s.kept and "unresolved reference" in s.reason for s in splits)
+    scrambled = split_markdown_into_pages(markdown[: len(markdown) // 3], doc)
+    assert any(not s.kept and ("score" in s.reason or "no markdown" in s.reason) for s in scrambled)
+
+
+def test_cjk_text_is_compared_character_by_character():
+    assert tokens_of("自适应步长 for streaming 最小二乘") == ["自", "适", "应", "步", "长", "for", "streaming",
+                                                              "最", "小", "二", "乘"]
+    assert markdown_tokens("公式 \\(x^2\\) 成立")[0] == ["公", "式", "成", "立"]
