@@ -14,6 +14,8 @@ from rich.console import Console
 
 from pipelines.doc2md.job import EXAMPLES as DOC2MD_EXAMPLES
 from pipelines.doc2md.job import add_doc2md_arguments, make_doc2md_job
+from pipelines.formulas import EXAMPLES as FORMULAS_EXAMPLES
+from pipelines.formulas import add_formulas_arguments, make_formulas_job
 from pipelines.ingest import EXAMPLES as INGEST_EXAMPLES
 from pipelines.ingest import add_ingest_arguments, make_ingest_job
 from pipelines.ocr import EXAMPLES as OCR_EXAMPLES
@@ -21,6 +23,8 @@ from pipelines.ocr import add_ocr_arguments, make_ocr_job
 from pipelines.positional import EXAMPLES as POSITIONAL_EXAMPLES
 from pipelines.positional import add_positional_arguments, make_positional_job
 from pipelines.runner import JobConfigMismatch, RunOptions, run_job
+from pipelines.tables import EXAMPLES as TABLES_EXAMPLES
+from pipelines.tables import add_tables_arguments, make_tables_job
 
 MAIN_EXAMPLES = """examples:
   docforge build ingest --format img2dataset --input samples/img2dataset --output out/captions
@@ -92,6 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_positional_arguments(positional)
     add_run_arguments(positional)
     positional.set_defaults(func=cmd_build, make_job=make_positional_job)
+    tables = jobs.add_parser("tables", help="synthetic tables (en/zh, spans, multi-level headers) -> image + "
+                             "PubTabNet-shaped HTML with cell boxes", epilog=TABLES_EXAMPLES, formatter_class=FORMATTER)
+    add_tables_arguments(tables)
+    add_run_arguments(tables)
+    tables.set_defaults(func=cmd_build, make_job=make_tables_job)
+    formulas = jobs.add_parser("formulas", help="formulas (lifted from arXiv, a list, or generated) -> image + LaTeX, "
+                               "pdflatex in batches", epilog=FORMULAS_EXAMPLES, formatter_class=FORMATTER)
+    add_formulas_arguments(formulas)
+    add_run_arguments(formulas)
+    formulas.set_defaults(func=cmd_build, make_job=make_formulas_job)
 
     shards = commands.add_parser("shards", help="inspect and verify shard datasets", epilog=VERIFY_EXAMPLES,
                                  formatter_class=FORMATTER)
@@ -109,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     from mixtures.cli import add_mix_commands  # the CLI is the one place that composes every layer
 
     add_mix_commands(commands, FORMATTER)
+    from evaluation.cli import add_eval_command  # imported here: scoring needs none of the build jobs' setup
+
+    add_eval_command(commands, FORMATTER)
     return parser
 
 
