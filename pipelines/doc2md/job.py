@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pipelines.doc2md.compile import check_source, compile_pdf
+from pipelines.doc2md.compile import check_source, choose_engine, compile_pdf
 from pipelines.doc2md.pages import CJK, split_markdown_into_pages
 from pipelines.doc2md.render import LONGEST_SIDE, page_scale, page_words, render_page_image
 from pipelines.doc2md.unpack import PaperInput, find_main_tex, find_papers, unpack_paper
@@ -97,7 +97,8 @@ class Doc2mdJob(Job):
                 pdf_path, engine = compile_pdf(root, main, paper.paper, timeout_s=self.compile_timeout_s)
                 pdf_bytes, pdf_origin = pdf_path.read_bytes(), f"compiled with {engine}"
             try:
-                html = latex_to_html(root, str(main.relative_to(root)), timeout_s=self.latexml_timeout_s)
+                html = latex_to_html(root, str(main.relative_to(root)), timeout_s=self.latexml_timeout_s,
+                                     engine_hint=choose_engine(main))
             except LatexmlError as exn:
                 raise InputError(paper.source, "latexml", f"paper {paper.paper}: {exn}", exception="LatexmlError") from exn
             markdown = html_to_markdown(html, tables=self.tables)
