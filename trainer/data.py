@@ -1,0 +1,273 @@
+"""The trainer's input side: mixture samples (`mixtures.stream.MixtureStream`) ▶ tiles ▶ tokens ▶ packed
+micro-batches. The only way the trainer sees data.
+
+Text: the conversation goes through the tokenizer's chat template, turn by turn, so labels cover only
+what the assistant says (its content and end-of-turn token); system and user turns and the assistant
+header are masked. The single `<image>` token becomes exactly as many image tokens as the model makes
+visual embeddings for that image.
+
+Truncation rule: a sample longer than the sequence length is cut at the sequence length if all of its
+image tokens and at least one labelled token lie before the cut; otherwise it is skipped (logged and
+counted by reason).
+
+Packing: whole samples fill fixed-length rows in stream order; a sample that does not fit starts the
+next row; the rest of a row is padding (its own position run, no labels). `position_ids` restart at 0
+for every sample, which keeps attention inside each sample (see `trainer.model.DocVLM.forward`).
+
+Resume: a batch carries the state after it (the stream's positions plus the sample drawn but not yet
+packed), so a checkpoint taken after batch k restarts at batch k+1 exactly, even with prefetching.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import queue
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from mixtures.stream import MixtureStream
+from mixtures.tasks import IMAGE_PLACEHOLDER
+from trainer.model import IGNORE_INDEX, ImageGrid
+from trainer.tiling import TiledImage, TilingConfig, tile_image
+
+log = logging.getLogger("docforge.trainer")
+
+
+class SkippedSample(ValueError):
+    """A mixture sample the trainer cannot use; `reason` is a short label for the skip counters."""
+
+    def __init__(self, key: str, reason: str, detail: str):
+        super().__init__(f"sample {key}: {reason}: {detail}")
+        self.reason = reason
+
+
+@dataclass
+class EncodedSample:
+    key: str
+    source: str
+    input_ids: list[int]
+    labels: list[int]
+    image: TiledImage | None
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+class SampleEncoder:
+    """Mixture sample -> token ids, labels and tiles, for one model (its visual token count) and stage."""
+
+    def __init__(self, tokenizer, visual_token_count: Callable[[int, int, bool], int], tiling: TilingConfig,
+                 seq_len: int):
+        self.tokenizer = tokenizer
+        self.visual_token_count = visual_token_count
+        self.tiling = tiling
+        self.seq_len = seq_len
+        self.image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_PLACEHOLDER)
+
+    def render(self, turns: list[dict]) -> str:
+        return self.tokenizer.apply_chat_template(turns, tokenize=False) if turns else ""
+
+    def segments(self, key: str, turns: list[dict]) -> list[tuple[str, bool]]:
+        """The chat-template text cut into (text, is_labelled) pieces: each assistant turn's body is
+        labelled, everything else (system, user, the assistant header) is not."""
+        pieces, done = [], ""
+        for i, turn in enumerate(turns):
+            full = self.render(turns[:i + 1])
+            if not full.startswith(done):
+                raise SkippedSample(key, "chat template", "the template's rendering of a prefix is not a prefix")
+            if turn["role"] == "assistant":
+                if i == 0:
+                    raise SkippedSample(key, "assistant first", "the conversation starts with an assistant turn")
+                header = self.tokenizer.apply_chat_template(turns[:i], tokenize=False, add_generation_prompt=True)
+                if not (header.startswith(done) and full.startswith(header)):
+                    raise SkippedSample(key, "chat template", "the generation prompt does not extend the prefix")
+                pieces += [(header[len(done):], False), (full[len(header):], True)]
+            else:
+                pieces.append((full[len(done):], False))
+            done = full
+        return pieces
+
+    def tile(self, sample: dict[str, Any]) -> TiledImage | None:
+        data = sample["image"]
+        if data is None:
+            return None
+        try:
+            image = data if isinstance(data, Image.Image) else Image.open(io.BytesIO(data))
+            return tile_image(image, self.tiling)
+        except (UnidentifiedImageError, OSError, ValueError) as exn:
+            raise SkippedSample(sample["key"], "bad image", f"{type(exn).__name__}: {exn}") from exn
+
+    def encode(self, sample: dict[str, Any]) -> EncodedSample:
+        key = sample["key"]
+        image = self.tile(sample)
+        input_ids: list[int] = []
+        labels: list[int] = []
+        for text, labelled in self.segments(key, sample["conversation"]):
+            ids = self.tokenizer(text, add_special_tokens=False).input_ids
+            input_ids += ids
+            labels += ids if labelled else [IGNORE_INDEX] * len(ids)
+        holders = [i for i, token in enumerate(input_ids) if token == self.image_token_id]
+        if len(holders) != (1 if image else 0):
+            raise SkippedSample(key, "placeholders", f"{len(holders)} image tokens in the text for "
+                                                     f"{'one image' if image else 'no image'}")
+        image_end = 0
+        if image is not None:
+            count = self.visual_token_count(image.rows, image.cols, image.has_global)
+            at = holders[0]
+            input_ids[at:at + 1] = [self.image_token_id] * count
+            labels[at:at + 1] = [IGNORE_INDEX] * count
+            image_end = at + count
+        if len(input_ids) > self.seq_len:
+            if image_end > self.seq_len:
+                raise SkippedSample(key, "too long", f"its image tokens end at {image_end} > seq_len {self.seq_len}")
+            input_ids, labels = input_ids[:self.seq_len], labels[:self.seq_len]
+        if all(label == IGNORE_INDEX for label in labels[1:]):
+            raise SkippedSample(key, "no labels", f"no assistant token within seq_len {self.seq_len}")
+        return EncodedSample(key, sample["source"], input_ids, labels, image)
+
+
+@dataclass
+class MicroBatch:
+    """Packed rows: (rows, seq_len) tensors, the image grids in the order their tokens appear with all their
+    views stacked in `pixels`, and the data state after this batch."""
+
+    input_ids: torch.Tensor
+    labels: torch.Tensor
+    position_ids: torch.Tensor
+    grids: list[ImageGrid]
+    pixels: torch.Tensor | None
+    keys: list[str]
+    sources: Counter
+    real_tokens: int  # tokens that are not padding
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def to(self, device: torch.device) -> MicroBatch:
+        pixels = self.pixels.to(device, non_blocking=True) if self.pixels is not None else None
+        return MicroBatch(self.input_ids.to(device, non_blocking=True), self.labels.to(device, non_blocking=True),
+                          self.position_ids.to(device, non_blocking=True), self.grids, pixels, self.keys,
+                          self.sources, self.real_tokens, self.state)
+
+
+def pack_rows(rows: list[list[EncodedSample]], seq_len: int, pad_id: int) -> MicroBatch:
+    """Rows of whole samples -> one micro-batch; each row padded to seq_len."""
+    input_ids = torch.full((len(rows), seq_len), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), seq_len), IGNORE_INDEX, dtype=torch.long)
+    position_ids = torch.zeros((len(rows), seq_len), dtype=torch.long)
+    images, keys, sources, real = [], [], Counter(), 0
+    for r, samples in enumerate(rows):
+        at = 0
+        for sample in samples:
+            n = len(sample)
+            input_ids[r, at:at + n] = torch.tensor(sample.input_ids)
+            labels[r, at:at + n] = torch.tensor(sample.labels)
+            position_ids[r, at:at + n] = torch.arange(n)
+            at += n
+            keys.append(sample.key)
+            sources[sample.source] += 1
+            if sample.image is not None:
+                images.append(sample.image)
+        position_ids[r, at:] = torch.arange(seq_len - at)
+        real += at
+    pixels = torch.cat([image.pixels for image in images]) if images else None
+    return MicroBatch(input_ids, labels, position_ids, [image.grid for image in images], pixels, keys, sources, real)
+
+
+class PackedBatches:
+    """Micro-batches of `rows` packed rows drawn from a mixture stream; `state_dict`/`load_state_dict`."""
+
+    def __init__(self, stream: MixtureStream, encoder: SampleEncoder, rows: int, pad_id: int):
+        self.stream = stream
+        self.encoder = encoder
+        self.rows = rows
+        self.pad_id = pad_id
+        self.pending: tuple[dict, EncodedSample] | None = None  # drawn, did not fit the last row
+        self.skipped: Counter = Counter()
+
+    def next_row(self) -> list[EncodedSample]:
+        row, length = [], 0
+        while True:
+            if self.pending is not None:
+                (raw, encoded), self.pending = self.pending, None
+            else:
+                raw = self.stream.next()
+                if raw is None:
+                    return row
+                try:
+                    encoded = self.encoder.encode(raw)
+                except SkippedSample as exn:
+                    self.skipped[f"{raw['source']}: {exn.reason}"] += 1
+                    log.warning("source %s: skipped %s", raw["source"], exn)
+                    continue
+            if length + len(encoded) > self.encoder.seq_len:
+                self.pending = (raw, encoded)
+                return row
+            row.append(encoded)
+            length += len(encoded)
+
+    def next_batch(self) -> MicroBatch | None:
+        """The next micro-batch (fewer rows at the end of a finite mixture), or None when it is used up."""
+        rows = []
+        while len(rows) < self.rows and (row := self.next_row()):
+            rows.append(row)
+        if not rows:
+            return None
+        batch = pack_rows(rows, self.encoder.seq_len, self.pad_id)
+        batch.state = self.state_dict()
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"stream": self.stream.state_dict(), "pending": self.pending[0] if self.pending else None,
+                "skipped": dict(self.skipped)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.stream.load_state_dict(state["stream"])
+        self.pending = (state["pending"], self.encoder.encode(state["pending"])) if state["pending"] else None
+        self.skipped = Counter(state["skipped"])
+
+
+class Prefetcher:
+    """Builds micro-batches in a background thread, `depth` ahead, so the step rarely waits for data."""
+
+    def __init__(self, batches: PackedBatches, depth: int):
+        self.batches = batches
+        self.queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.fill, name="docforge-prefetch", daemon=True)
+        self.thread.start()
+
+    def fill(self) -> None:
+        try:
+            while not self.stop.is_set():
+                batch = self.batches.next_batch()
+                self.put(batch)
+                if batch is None:
+                    return
+        except BaseException as exn:  # handed to the training thread, which raises it
+            self.put(exn)
+
+    def put(self, item: Any) -> None:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def next(self) -> MicroBatch | None:
+        item = self.queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        if item is None:
+            self.queue.put(None)  # stays exhausted
+        return item
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)

@@ -1,0 +1,234 @@
+"""The document VLM the trainer optimises: a transformers vision tower, an MLP projector and a transformers
+causal LM. Tiles (`trainer.tiling`) go through the tower; the chosen layer's patch features, optionally
+merged 2×2 (pixel shuffle) and projected, replace the image placeholder tokens of the LLM's input
+embeddings, global view first, then the local tiles row by row with an optional learned separator
+between tile rows.
+
+A trained model is a folder: `vision/` and `llm/` (each `save_pretrained`, so transformers reloads them
+alone; `llm/` also holds the tokenizer), `projector.safetensors` and `docforge_vlm.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, PreTrainedModel
+
+CONFIG_FILE = "docforge_vlm.json"
+PROJECTOR_FILE = "projector.safetensors"
+IGNORE_INDEX = -100
+ImageGrid = tuple[int, int, bool]  # a tiled image's (rows, cols, has_global view)
+
+
+@dataclass
+class ModelConfig:
+    """What to build. `vision` and `llm` are `{"path": LOCAL_DIR}` or `{"config": {model_type: ..., ...}}`
+    (random weights from a transformers config; an LLM config without vocab_size takes the tokenizer's)."""
+
+    vision: dict[str, Any]
+    llm: dict[str, Any]
+    feature_layer: int = -2  # hidden state of the tower to read (-1: last layer; LLaVA uses -2)
+    pixel_shuffle: bool = True  # merge 2×2 neighbouring patches into one token (4× fewer visual tokens)
+    row_separators: bool = True  # a learned embedding between rows of local tiles
+    projector_hidden: int | None = None  # default: the LLM's hidden size
+
+
+class Projector(nn.Module):
+    """Linear-GELU-Linear from visual features to the LLM's embedding space."""
+
+    def __init__(self, in_features: int, hidden: int, out_features: int):
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden)
+        self.fc2 = nn.Linear(hidden, out_features)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(features)))
+
+
+def pixel_shuffle(features: torch.Tensor) -> torch.Tensor:
+    """(views, g·g, C) patch features -> (views, g/2·g/2, 4C): each 2×2 block of patches becomes one token."""
+    views, count, channels = features.shape
+    side = math.isqrt(count)
+    if side * side != count or side % 2:
+        raise ValueError(f"pixel shuffle needs an even square patch grid, got {count} patches")
+    grid = features.reshape(views, side // 2, 2, side // 2, 2, channels)
+    return grid.permute(0, 1, 3, 2, 4, 5).reshape(views, (side // 2) ** 2, 4 * channels)
+
+
+def vision_config_of(config: Any) -> Any:
+    """The vision part of a transformers config (a full CLIP/SigLIP config holds it as `vision_config`)."""
+    return getattr(config, "vision_config", None) or config
+
+
+def build_vision_tower(spec: dict[str, Any]) -> PreTrainedModel:
+    if "path" in spec:
+        config = vision_config_of(AutoConfig.from_pretrained(spec["path"]))
+        model_class = AutoModel._model_mapping[type(config)]
+        return model_class.from_pretrained(spec["path"], config=config)
+    config = AutoConfig.for_model(**spec["config"])
+    return AutoModel.from_config(vision_config_of(config))
+
+
+def build_llm(spec: dict[str, Any], vocab_size: int) -> PreTrainedModel:
+    if "path" in spec:
+        model = AutoModelForCausalLM.from_pretrained(spec["path"], attn_implementation="sdpa")
+    else:
+        settings = {"vocab_size": vocab_size, **spec["config"]}
+        model = AutoModelForCausalLM.from_config(AutoConfig.for_model(**settings), attn_implementation="sdpa")
+    if model.get_input_embeddings().num_embeddings < vocab_size:
+        model.resize_token_embeddings(vocab_size)
+    return model
+
+
+class DocVLM(nn.Module):
+    def __init__(self, vision: PreTrainedModel, llm: PreTrainedModel, config: ModelConfig, image_token_id: int):
+        super().__init__()
+        self.vision = vision
+        self.llm = llm
+        self.config = config
+        self.image_token_id = image_token_id
+        vision_config = vision_config_of(vision.config)
+        self.patches_per_side = vision_config.image_size // vision_config.patch_size
+        if config.pixel_shuffle and self.patches_per_side % 2:
+            raise ValueError(f"pixel shuffle needs an even patch grid; the tower has {self.patches_per_side}² patches")
+        merge = 4 if config.pixel_shuffle else 1
+        llm_hidden = llm.config.get_text_config().hidden_size
+        self.projector = Projector(vision_config.hidden_size * merge, config.projector_hidden or llm_hidden,
+                                   llm_hidden)
+        self.row_separator = nn.Parameter(torch.randn(llm_hidden) * 0.02) if config.row_separators else None
+
+    # -- sizes --------------------------------------------------------------------------------------------
+    @property
+    def tile_size(self) -> int:
+        return vision_config_of(self.vision.config).image_size
+
+    @property
+    def tokens_per_view(self) -> int:
+        tokens = self.patches_per_side ** 2
+        return tokens // 4 if self.config.pixel_shuffle else tokens
+
+    def visual_token_count(self, rows: int, cols: int, has_global: bool) -> int:
+        """Placeholder tokens an image tiled as rows × cols (+ global view) takes in the text."""
+        separators = rows - 1 if self.row_separator is not None else 0
+        return (rows * cols + int(has_global)) * self.tokens_per_view + separators
+
+    # -- forward ------------------------------------------------------------------------------------------
+    def encode_views(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(views, 3, S, S) -> (views, tokens_per_view, llm_hidden)."""
+        pixels = pixels.to(dtype=next(self.vision.parameters()).dtype)
+        hidden = self.vision(pixel_values=pixels, output_hidden_states=True).hidden_states[self.config.feature_layer]
+        patches = self.patches_per_side ** 2
+        features = hidden[:, -patches:]  # drops a CLS token when the tower has one (CLIP), none for SigLIP
+        if self.config.pixel_shuffle:
+            features = pixel_shuffle(features)
+        return self.projector(features)
+
+    def visual_sequence(self, views: torch.Tensor, grid: ImageGrid) -> torch.Tensor:
+        """One image's projected views as the token sequence: global ⊕ local tiles, rows separated."""
+        rows, cols, has_global = grid
+        parts = []
+        if has_global:
+            parts.append(views[0])
+        local = views[int(has_global):]
+        for row in range(rows):
+            if row and self.row_separator is not None:
+                parts.append(self.row_separator.to(local.dtype).unsqueeze(0))
+            parts.extend(local[row * cols:(row + 1) * cols])
+        return torch.cat(parts)
+
+    def embed(self, input_ids: torch.Tensor, grids: list[ImageGrid], pixels: torch.Tensor | None) -> torch.Tensor:
+        embeds = self.llm.get_input_embeddings()(input_ids)
+        slots = input_ids == self.image_token_id
+        wanted = sum(self.visual_token_count(*grid) for grid in grids)
+        if int(slots.sum()) != wanted:
+            raise ValueError(f"the batch has {int(slots.sum())} image placeholder tokens but its {len(grids)} "
+                             f"images make {wanted} visual tokens")
+        if not grids:
+            return embeds
+        views = self.encode_views(pixels)
+        sequences, start = [], 0
+        for rows, cols, has_global in grids:
+            count = rows * cols + int(has_global)
+            sequences.append(self.visual_sequence(views[start:start + count], (rows, cols, has_global)))
+            start += count
+        visual = torch.cat(sequences).to(embeds.dtype)
+        return embeds.masked_scatter(slots.unsqueeze(-1), visual)
+
+    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor, grids: list[ImageGrid],
+                pixels: torch.Tensor | None, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Logits, and with labels the summed next-token loss and the number of labelled tokens.
+
+        Packed rows: `position_ids` restart at 0 for each sample and no attention mask is passed, so
+        attention stays inside each sample (block-diagonal); `use_cache=False` is what keeps it so.
+        """
+        embeds = self.embed(input_ids, grids, pixels)
+        logits = self.llm(inputs_embeds=embeds, position_ids=position_ids, use_cache=False).logits
+        out = {"logits": logits}
+        if labels is not None:
+            targets = labels[:, 1:]
+            out["loss_sum"] = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten(),
+                                              ignore_index=IGNORE_INDEX, reduction="sum")
+            out["label_tokens"] = (targets != IGNORE_INDEX).sum()
+        return out
+
+    # -- parameters by module -------------------------------------------------------------------------------
+    def module_parameters(self) -> dict[str, list[nn.Parameter]]:
+        """The trainable groups a recipe names: vision, projector (with the row separator), llm."""
+        projector = list(self.projector.parameters())
+        if self.row_separator is not None:
+            projector.append(self.row_separator)
+        return {"vision": list(self.vision.parameters()), "projector": projector, "llm": list(self.llm.parameters())}
+
+    # -- save / load ------------------------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path, tokenizer=None, state_dict: dict | None = None) -> None:
+        """Write the model folder; `state_dict` (a full one, e.g. gathered from FSDP) replaces this module's."""
+        directory = Path(directory)
+        state = state_dict if state_dict is not None else self.state_dict()
+        parts = {name: {k[len(name) + 1:]: v for k, v in state.items() if k.startswith(name + ".")}
+                 for name in ("vision", "llm", "projector")}
+        self.vision.save_pretrained(directory / "vision", state_dict=parts["vision"])
+        self.llm.save_pretrained(directory / "llm", state_dict=parts["llm"])
+        projector = {f"projector.{k}": v.detach().cpu().contiguous() for k, v in parts["projector"].items()}
+        if "row_separator" in state:
+            projector["row_separator"] = state["row_separator"].detach().cpu().contiguous()
+        save_file(projector, str(directory / PROJECTOR_FILE))
+        settings = asdict(self.config) | {"vision": {"path": "vision"}, "llm": {"path": "llm"},
+                                          "image_token_id": self.image_token_id}
+        (directory / CONFIG_FILE).write_text(json.dumps(settings, indent=2))
+        if tokenizer is not None:
+            tokenizer.save_pretrained(directory / "llm")
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> DocVLM:
+        directory = Path(directory)
+        config_path = directory / CONFIG_FILE
+        if not config_path.is_file():
+            raise FileNotFoundError(f"{directory}: not a docforge model folder (no {CONFIG_FILE})")
+        settings = json.loads(config_path.read_text())
+        image_token_id = settings.pop("image_token_id")
+        config = ModelConfig(**settings)
+        vision = build_vision_tower({"path": str(directory / "vision")})
+        llm = build_llm({"path": str(directory / "llm")}, vocab_size=0)
+        model = cls(vision, llm, config, image_token_id)
+        projector = load_file(str(directory / PROJECTOR_FILE))
+        missing, unexpected = model.load_state_dict(projector, strict=False)
+        wanted = {k for k in model.state_dict() if k.startswith("projector.") or k == "row_separator"}
+        if wanted & set(missing) or unexpected:
+            raise ValueError(f"{directory / PROJECTOR_FILE}: missing {sorted(wanted & set(missing))}, "
+                             f"unexpected {sorted(unexpected)}")
+        return model
+
+
+def build_model(config: ModelConfig, tokenizer, image_token: str) -> DocVLM:
+    """A fresh model from `config`; the LLM's embeddings grow to the tokenizer's vocabulary when needed."""
+    vision = build_vision_tower(config.vision)
+    llm = build_llm(config.llm, vocab_size=len(tokenizer))
+    return DocVLM(vision, llm, config, tokenizer.convert_tokens_to_ids(image_token))

@@ -1,0 +1,192 @@
+"""Training recipes: one YAML file naming the model, the tokenizer, the runtime and the three stages
+(mixture, trainable modules, per-module learning rates, schedule, batch, sequence length, tiles).
+`load_recipe` validates it; `trainer.train` runs it. Relative paths resolve against the recipe's folder;
+`${VAR}` / `${VAR:-default}` take environment variables (as in mixture manifests).
+
+    name: tiny
+    output: ${DOCFORGE_TRAIN_OUT:-../../train-out}/tiny
+    seed: 0
+    tokenizer: {train: {files: [../../synth/corpora/en.txt], vocab_size: 1024}}   # or {path: /models/qwen2}
+    model:
+      vision: {config: {model_type: clip_vision_model, image_size: 336, patch_size: 14, ...}}  # or {path: ...}
+      llm: {config: {model_type: qwen2, hidden_size: 64, ...}}                                # or {path: ...}
+    stages:
+      - stage: 1
+        mixture: ../../mixtures/demo/stage1.yaml
+        trainable: [projector]
+        lr: {projector: 1.0e-3}
+        steps: 4
+        micro_batch: 1
+        grad_accum: 2
+        seq_len: 1024
+        max_tiles: 4                # tiles are the vision tower's image size (336 for CLIP ViT-L/14-336)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mixtures.manifest import YamlLines, field_name, interpolate
+from trainer.model import ModelConfig
+
+class RecipeError(ValueError):
+    """A recipe that cannot be used; the message starts with `FILE:LINE: FIELD:`."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TrainedTokenizer(Strict):
+    files: list[str] = Field(min_length=1)
+    vocab_size: int = Field(ge=300)
+
+
+class TokenizerSpec(Strict):
+    path: str | None = None
+    train: TrainedTokenizer | None = None
+    image_token: str = "<image>"
+
+    @model_validator(mode="after")
+    def one_source(self) -> TokenizerSpec:
+        if (self.path is None) == (self.train is None):
+            raise ValueError("give exactly one of path (a local tokenizer) or train (files, vocab_size)")
+        return self
+
+
+class PartSpec(Strict):
+    path: str | None = None
+    config: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def one_source(self) -> PartSpec:
+        if (self.path is None) == (self.config is None):
+            raise ValueError("give exactly one of path (local weights) or config (random weights)")
+        if self.config is not None and "model_type" not in self.config:
+            raise ValueError("config needs a model_type (e.g. clip_vision_model, siglip_vision_model, qwen2)")
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": self.path} if self.path is not None else {"config": self.config}
+
+
+class ModelSpec(Strict):
+    vision: PartSpec
+    llm: PartSpec
+    feature_layer: int = -2
+    pixel_shuffle: bool = True
+    row_separators: bool = True
+    projector_hidden: int | None = Field(default=None, gt=0)
+
+    def model_config_(self) -> ModelConfig:
+        return ModelConfig(self.vision.as_dict(), self.llm.as_dict(), self.feature_layer, self.pixel_shuffle,
+                           self.row_separators, self.projector_hidden)
+
+
+class RuntimeSpec(Strict):
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    parallel: Literal["ddp", "fsdp"] = "ddp"
+    bf16: bool = True  # autocast on GPU; CPU runs stay float32
+    activation_checkpointing: bool = False
+    prefetch: int = Field(default=4, ge=1)
+    shuffle_buffer: int = Field(default=256, ge=1)
+    log_every: int = Field(default=1, ge=1)
+    checkpoint_every: int = Field(default=0, ge=0)  # 0: only at the stage's end
+    keep_checkpoints: int = Field(default=2, ge=1)
+    tensorboard: bool = False
+
+
+class StageSpec(Strict):
+    stage: int = Field(ge=1, le=3)
+    mixture: str
+    trainable: list[Literal["vision", "projector", "llm"]] = Field(min_length=1)
+    lr: dict[Literal["vision", "projector", "llm"], float]
+    weight_decay: float = Field(default=0.0, ge=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = Field(default=0, ge=0)
+    min_lr_ratio: float = Field(default=0.1, ge=0, le=1)
+    steps: int | None = Field(default=None, gt=0)
+    samples: int | None = Field(default=None, gt=0)  # global samples; steps = ceil(samples / samples per step)
+    micro_batch: int = Field(default=1, gt=0)  # packed rows per micro-batch
+    grad_accum: int = Field(default=1, gt=0)
+    seq_len: int = Field(gt=16)
+    max_tiles: int = Field(default=16, ge=1)
+    global_view: bool = True
+    grad_clip: float = Field(default=1.0, gt=0)
+    init: str | None = None  # a model folder; default: the previous stage's output (stage 1: the model spec)
+
+    @model_validator(mode="after")
+    def consistent(self) -> StageSpec:
+        if (self.steps is None) == (self.samples is None):
+            raise ValueError("give exactly one of steps or samples")
+        missing = [m for m in self.trainable if m not in self.lr]
+        if missing:
+            raise ValueError(f"trainable modules {missing} have no learning rate in lr")
+        return self
+
+
+class RecipeSpec(Strict):
+    name: str
+    output: str
+    seed: int = 0
+    tokenizer: TokenizerSpec
+    model: ModelSpec
+    runtime: RuntimeSpec = RuntimeSpec()
+    stages: list[StageSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def stages_in_order(self) -> RecipeSpec:
+        numbers = [s.stage for s in self.stages]
+        if numbers != sorted(set(numbers)):
+            raise ValueError(f"stages must be distinct and in order, got {numbers}")
+        return self
+
+
+def resolve_against(base: Path, value: str | None) -> str | None:
+    if value is None or "://" in value:
+        return value
+    return str((base / value).resolve()) if not os.path.isabs(value) else value
+
+
+def load_recipe(path: str) -> RecipeSpec:
+    """Validate a recipe file; errors name the file, line and field."""
+    recipe_path = Path(path)
+    try:
+        text = recipe_path.read_text(encoding="utf-8")
+    except OSError as exn:
+        raise RecipeError(f"{path}: cannot read the recipe ({exn})") from exn
+    lines = YamlLines(text)
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exn:
+        raise RecipeError(f"{path}: not valid YAML ({exn})") from exn
+
+    def fail(where: tuple, message: str):
+        raise RecipeError(f"{path}:{lines.line(where)}: {field_name(where) or 'recipe'}: {message}")
+
+    if not isinstance(raw, dict):
+        fail((), "a recipe is a YAML mapping")
+    raw = interpolate(raw, (), fail)
+    try:
+        spec = RecipeSpec.model_validate(raw)
+    except ValidationError as exn:
+        error = exn.errors()[0]
+        where = tuple(p for p in error["loc"] if p not in ("function-after",))
+        fail(where, error["msg"])
+    base = recipe_path.resolve().parent
+    spec.output = resolve_against(base, spec.output)
+    if spec.tokenizer.path:
+        spec.tokenizer.path = resolve_against(base, spec.tokenizer.path)
+    if spec.tokenizer.train:
+        spec.tokenizer.train.files = [resolve_against(base, f) for f in spec.tokenizer.train.files]
+    for part in (spec.model.vision, spec.model.llm):
+        part.path = resolve_against(base, part.path)
+    for stage in spec.stages:
+        stage.mixture = resolve_against(base, stage.mixture)
+        stage.init = resolve_against(base, stage.init)
+    return spec

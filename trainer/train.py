@@ -1,0 +1,308 @@
+"""The training loop and the three-stage runner: the last step of the flow (stream ▶ tile ▶ tokenize ▶ pack
+▶ **train**). `run_recipe` trains the recipe's stages in order, each starting from the previous stage's
+output folder (stage 1 from the recipe's model spec); `train_stage` is one stage read top to bottom:
+build the parts, restore the newest checkpoint when resuming, then per step draw grad_accum micro-batches,
+forward/backward each (loss summed over labelled tokens, divided by the step's labelled tokens over all
+ranks), clip, step, log, checkpoint. Output layout under the recipe's `output`:
+
+    tokenizer/                      the tokenizer every stage uses
+    stage1/log.jsonl                one JSON line per step
+    stage1/checkpoints/step-*/      resumable checkpoints (trainer.checkpoint)
+    stage1/final/                   the stage's model folder (trainer.model), the next stage's start
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+from mixtures.manifest import load_manifest
+from mixtures.stream import MixtureStream
+from trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from trainer.data import MicroBatch, PackedBatches, Prefetcher, SampleEncoder
+from trainer.distributed import Runtime, gradient_sync, start_runtime, stop_runtime, unwrap, wrap_model
+from trainer.metrics import FlopCounter, StepLog, peak_flops
+from trainer.model import IGNORE_INDEX, DocVLM, build_model
+from trainer.recipe import RecipeSpec, StageSpec, load_recipe
+from trainer.tiling import TilingConfig
+from trainer.tokenizer import load_tokenizer, train_bpe_tokenizer
+
+FINAL = "final"
+
+
+class WarmupCosine:
+    """Linear warmup over `warmup_steps`, then cosine decay to `min_ratio` of each group's base rate by the
+    end of the stage (progress = steps or samples done over the stage's target)."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, stage: StageSpec):
+        self.optimizer = optimizer
+        self.stage = stage
+        self.base = [group["lr"] for group in optimizer.param_groups]
+        self.steps = 0
+        self.samples = 0
+        self.apply()
+
+    @property
+    def progress(self) -> float:
+        done = self.steps / self.stage.steps if self.stage.steps else self.samples / self.stage.samples
+        return min(1.0, done)
+
+    @property
+    def finished(self) -> bool:
+        return self.progress >= 1.0
+
+    def factor(self) -> float:
+        if self.steps < self.stage.warmup_steps:
+            return (self.steps + 1) / (self.stage.warmup_steps + 1)
+        cosine = 0.5 * (1 + math.cos(math.pi * self.progress))
+        return self.stage.min_lr_ratio + (1 - self.stage.min_lr_ratio) * cosine
+
+    def apply(self) -> None:
+        for group, base in zip(self.optimizer.param_groups, self.base):
+            group["lr"] = base * self.factor()
+
+    def step(self, samples: int) -> None:
+        self.steps += 1
+        self.samples += samples
+        self.apply()
+
+    def state_dict(self) -> dict[str, int]:
+        return {"steps": self.steps, "samples": self.samples}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.steps, self.samples = state["steps"], state["samples"]
+        self.apply()
+
+
+def stage_directory(recipe: RecipeSpec, stage: StageSpec) -> Path:
+    return Path(recipe.output) / f"stage{stage.stage}"
+
+
+def prepare_tokenizer(recipe: RecipeSpec, runtime: Runtime):
+    """The recipe's local tokenizer, or the one trained for it (once, by rank 0, kept in OUTPUT/tokenizer)."""
+    if recipe.tokenizer.path:
+        return load_tokenizer(recipe.tokenizer.path)
+    folder = Path(recipe.output) / "tokenizer"
+    if runtime.is_main and not folder.is_dir():
+        spec = recipe.tokenizer.train
+        staging = folder.with_name(".tokenizer.partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        train_bpe_tokenizer(spec.files, spec.vocab_size).save_pretrained(str(staging))
+        staging.rename(folder)
+    runtime.barrier()
+    return load_tokenizer(str(folder))
+
+
+def initial_model(recipe: RecipeSpec, index: int, tokenizer) -> DocVLM:
+    stage = recipe.stages[index]
+    init = stage.init
+    if init is None and index > 0:
+        init = str(stage_directory(recipe, recipe.stages[index - 1]) / FINAL)
+    if init is None:
+        torch.manual_seed(recipe.seed)
+        return build_model(recipe.model.model_config_(), tokenizer, recipe.tokenizer.image_token)
+    if not Path(init).is_dir():
+        raise FileNotFoundError(f"stage {stage.stage} starts from {init}, which does not exist: train the previous "
+                                "stage first (--stage all) or set the stage's init")
+    return DocVLM.from_pretrained(init)
+
+
+def set_trainable(model: DocVLM, trainable: list[str]) -> None:
+    for name, params in model.module_parameters().items():
+        for param in params:
+            param.requires_grad_(name in trainable)
+
+
+def build_optimizer(model: DocVLM, stage: StageSpec, device: torch.device) -> torch.optim.AdamW:
+    """AdamW with one group per trained module (its own learning rate); no weight decay on biases/norms."""
+    groups = []
+    for name, params in model.module_parameters().items():
+        if name not in stage.trainable:
+            continue
+        decay = [p for p in params if p.ndim >= 2]
+        plain = [p for p in params if p.ndim < 2]
+        groups.append({"params": decay, "lr": stage.lr[name], "weight_decay": stage.weight_decay, "name": name})
+        groups.append({"params": plain, "lr": stage.lr[name], "weight_decay": 0.0, "name": name})
+    groups = [g for g in groups if g["params"]]
+    return torch.optim.AdamW(groups, betas=stage.betas, fused=device.type == "cuda")
+
+
+def make_batches(recipe: RecipeSpec, stage: StageSpec, model: DocVLM, tokenizer, runtime: Runtime) -> PackedBatches:
+    mixture = load_manifest(stage.mixture)
+    stream = MixtureStream(mixture, runtime.slot, buffer_size=recipe.runtime.shuffle_buffer)
+    tiling = TilingConfig(tile_size=model.tile_size, max_tiles=stage.max_tiles, global_view=stage.global_view)
+    encoder = SampleEncoder(tokenizer, model.visual_token_count, tiling, stage.seq_len)
+    return PackedBatches(stream, encoder, stage.micro_batch, tokenizer.pad_token_id)
+
+
+def batch_digest(batches: list[MicroBatch]) -> str:
+    """A short fingerprint of the sample keys this rank trained on in a step, in order."""
+    return hashlib.sha1("\n".join(k for b in batches for k in b.keys).encode()).hexdigest()[:16]
+
+
+def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, resume: bool) -> Path:
+    stage = recipe.stages[index]
+    directory = stage_directory(recipe, stage)
+    final = directory / FINAL
+    checkpoints = directory / "checkpoints"
+    if final.is_dir() and resume:
+        return final
+    if directory.exists() and not resume:
+        raise FileExistsError(f"{directory} exists: pass --resume to continue that run, or remove it")
+    if runtime.is_main:
+        checkpoints.mkdir(parents=True, exist_ok=True)
+    runtime.barrier()
+
+    settings = recipe.runtime
+    model = initial_model(recipe, index, tokenizer)
+    set_trainable(model, stage.trainable)
+    if settings.activation_checkpointing:
+        for part in (model.vision, model.llm):
+            if part.supports_gradient_checkpointing:
+                part.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.to(runtime.device).train()
+    flops = FlopCounter(model, set(stage.trainable))
+    wrapped = wrap_model(model, runtime, settings.parallel, settings.bf16)
+    optimizer = build_optimizer(unwrap(wrapped), stage, runtime.device)
+    schedule = WarmupCosine(optimizer, stage)
+    batches = make_batches(recipe, stage, model, tokenizer, runtime)
+    trained = Counter()  # samples trained per source, all ranks
+
+    torch.manual_seed(recipe.seed * 1000 + stage.stage * 100 + runtime.rank)
+    latest = latest_checkpoint(checkpoints) if resume else None
+    log = StepLog(directory, stage.stage, stage.steps, runtime.is_main, settings.tensorboard)
+    if latest is not None:
+        trainer_state, data_state = load_checkpoint(latest, wrapped, optimizer, runtime)
+        schedule.load_state_dict(trainer_state["schedule"])
+        trained = Counter(trainer_state["trained"])
+        batches.load_state_dict(data_state)
+        log.note(f"stage {stage.stage}: resumed from {latest} (step {schedule.steps})")
+
+    prefetch = Prefetcher(batches, settings.prefetch)
+    peak = peak_flops(runtime.device)
+    sources = [s.name for s in batches.stream.mixture.sources]
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if settings.bf16 and runtime.device.type == "cuda"
+                else contextlib.nullcontext())
+    data_state: dict[str, Any] = batches.state_dict()
+    try:
+        while not schedule.finished:
+            started = time.perf_counter()
+            step_batches, wait = [], 0.0
+            for _ in range(stage.grad_accum):
+                fetch = time.perf_counter()
+                batch = prefetch.next()
+                wait += time.perf_counter() - fetch
+                if batch is None:
+                    break
+                step_batches.append(batch)
+            if runtime.min(len(step_batches) == stage.grad_accum) < 1:
+                log.note(f"stage {stage.stage}: the mixture ran out after step {schedule.steps}")
+                break
+            label_tokens = runtime.sum(sum(int((b.labels[:, 1:] != IGNORE_INDEX).sum()) for b in step_batches))
+            loss_total = 0.0
+            for i, batch in enumerate(step_batches):
+                batch = batch.to(runtime.device)
+                with gradient_sync(wrapped, i == len(step_batches) - 1), autocast:
+                    out = wrapped(input_ids=batch.input_ids, position_ids=batch.position_ids, grids=batch.grids,
+                                  pixels=batch.pixels, labels=batch.labels)
+                    loss = out["loss_sum"] * runtime.world_size / max(label_tokens, 1.0)
+                loss.backward()
+                loss_total += float(out["loss_sum"].detach())
+            trainable = [p for group in optimizer.param_groups for p in group["params"]]
+            grad_norm = torch.nn.utils.clip_grad_norm_(trainable, stage.grad_clip)
+            if hasattr(grad_norm, "full_tensor"):
+                grad_norm = grad_norm.full_tensor()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step_samples = Counter()
+            for batch in step_batches:
+                step_samples.update(batch.sources)
+            counts = [runtime.sum(step_samples[name]) for name in sources]
+            trained.update({name: int(c) for name, c in zip(sources, counts)})
+            lr = optimizer.param_groups[0]["lr"]
+            schedule.step(int(sum(counts)))
+            data_state = step_batches[-1].state
+            if runtime.device.type == "cuda":
+                torch.cuda.synchronize()
+            elapsed = time.perf_counter() - started
+            tokens = runtime.sum(sum(b.real_tokens for b in step_batches))
+            lengths = [n for b in step_batches for n in sample_lengths(b)]
+            views = sum(b.pixels.shape[0] for b in step_batches if b.pixels is not None)
+            step_flops = runtime.sum(flops.step_flops(sum(b.input_ids.numel() for b in step_batches), lengths, views))
+            all_trained = sum(trained.values()) or 1
+            record = {
+                "step": schedule.steps, "loss": runtime.sum(loss_total) / max(label_tokens, 1.0), "lr": lr,
+                "lrs": {g["name"]: g["lr"] for g in optimizer.param_groups},
+                "grad_norm": float(grad_norm), "tokens": int(tokens), "label_tokens": int(label_tokens),
+                "samples": int(sum(counts)), "step_time": elapsed, "tokens_per_s": tokens / elapsed,
+                "samples_per_s": sum(counts) / elapsed, "data_wait": wait, "data_wait_share": wait / elapsed,
+                "mfu": step_flops / (elapsed * peak * runtime.world_size) if peak else None,
+                "mix": {name: trained[name] / all_trained for name in sources},
+                "batch_digest": batch_digest(step_batches),
+            }
+            if runtime.device.type == "cuda":
+                record["peak_memory_gib"] = torch.cuda.max_memory_allocated(runtime.device) / 2 ** 30
+            log.step(record, print_line=schedule.steps % settings.log_every == 0 or schedule.finished)
+            every = settings.checkpoint_every
+            if every and schedule.steps % every == 0 and not schedule.finished:
+                save_checkpoint(checkpoints, schedule.steps, wrapped, optimizer,
+                                {"schedule": schedule.state_dict(), "trained": dict(trained)}, data_state, runtime,
+                                settings.keep_checkpoints)
+    finally:
+        prefetch.close()
+        log.close()
+    save_checkpoint(checkpoints, schedule.steps, wrapped, optimizer,
+                    {"schedule": schedule.state_dict(), "trained": dict(trained)}, data_state, runtime,
+                    settings.keep_checkpoints)
+    save_final(wrapped, model, tokenizer, final, runtime)
+    log.note(f"stage {stage.stage}: done after {schedule.steps} steps; model in {final}; "
+             f"skipped samples: {dict(batches.skipped) or 'none'}")
+    return final
+
+
+def sample_lengths(batch: MicroBatch) -> list[int]:
+    """The packed samples' lengths (and the padding run) of every row: runs where position_ids restart."""
+    lengths = []
+    for row in batch.position_ids:
+        starts = (row == 0).nonzero().flatten().tolist() + [row.numel()]
+        lengths += [end - start for start, end in zip(starts, starts[1:])]
+    return lengths
+
+
+def save_final(wrapped, model: DocVLM, tokenizer, final: Path, runtime: Runtime) -> None:
+    """The stage's model folder, gathered to rank 0 and renamed into place when complete."""
+    state = get_model_state_dict(wrapped, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    if runtime.is_main:
+        staging = final.with_name(f".{FINAL}.partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        model.save_pretrained(staging, tokenizer, state_dict=state)
+        staging.rename(final)
+    runtime.barrier()
+
+
+def run_recipe(path: str, stage: str = "all", resume: bool = False) -> list[Path]:
+    """Train the recipe's stages (all of them in order, or the one named); return their model folders."""
+    recipe = load_recipe(path)
+    numbers = [s.stage for s in recipe.stages]
+    if stage != "all" and int(stage) not in numbers:
+        raise ValueError(f"{path}: has stages {numbers}, not stage {stage}")
+    runtime = start_runtime(recipe.runtime.device)
+    try:
+        tokenizer = prepare_tokenizer(recipe, runtime)
+        outputs = []
+        for index, spec in enumerate(recipe.stages):
+            if stage == "all" or int(stage) == spec.stage:
+                outputs.append(train_stage(recipe, index, runtime, tokenizer, resume))
+        return outputs
+    finally:
+        stop_runtime()
+
