@@ -1,0 +1,103 @@
+"""doc2md step 3: LaTeX -> HTML5 with LaTeXML, math kept as TeX, for `html_to_markdown`.
+
+`latexmlc` runs on a private copy of the paper's folder (it writes its log beside the source) through
+`sandbox.run_tool` (timeout, memory cap, paranoid TeX file access), with docforge's own LaTeXML bindings
+(`latexml_bindings/`, on `--path`) for packages that LaTeXML 0.8.7 would otherwise interpret through
+expl3 for minutes. LaTeXML's server mode (`latexmls`, for a warm LaTeXML per worker) is not shipped by
+Debian's latexml package, so every paper starts a fresh `latexmlc`.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from pipelines.doc2md.sandbox import ToolTimeout, run_tool
+
+BINDINGS_DIR = Path(__file__).with_name("latexml_bindings")
+XETEX_PRELOAD = "docforge-xetex.sty"
+TIMEOUT_GRACE_S = 5
+FATAL_LINE = re.compile(r"^(Fatal|Error):", re.MULTILINE)
+MAX_REPORTED_LINES = 4
+DOCUMENT_BODY = re.compile(r"<article[^>]*>(.*)</article>", re.DOTALL)
+TAG = re.compile(r"<[^>]+>")
+PROGRESS_NOISE = re.compile(r"\s+\(|\s+\d+\.\d+ sec\)")
+
+
+class LatexmlError(Exception):
+    """LaTeXML could not turn a paper into HTML; the message names the file and the cause."""
+
+
+def latexmlc_command(main_tex: str, html_name: str, timeout_s: float, engine_hint: str | None) -> list[str]:
+    command = ["latexmlc", "--format=html5", "--nodefaultresources", "--mathtex", "--nographicimages",
+               "--nopictureimages", "--nocomments", f"--path={BINDINGS_DIR}", f"--timeout={max(1, round(timeout_s))}",
+               f"--dest={html_name}"]
+    if engine_hint == "xelatex":
+        command.append(f"--preload={XETEX_PRELOAD}")
+    return command + [main_tex]
+
+
+def copy_source(source_dir: Path, workdir: Path) -> None:
+    """Copy the paper's regular files (links are left behind: they could point outside the paper)."""
+    for path in sorted(source_dir.rglob("*")):
+        target = workdir / path.relative_to(source_dir)
+        if path.is_symlink():
+            continue
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif path.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+
+
+def failure_lines(log: str) -> str:
+    """LaTeXML's own Fatal/Error lines (with the indented line after each, which says where), for a message."""
+    lines = log.splitlines()
+    picked = []
+    for i, line in enumerate(lines):
+        if FATAL_LINE.match(line):
+            detail = lines[i + 1] if i + 1 < len(lines) and lines[i + 1][:1].isspace() else ""
+            picked.append(PROGRESS_NOISE.split(f"{line.strip()} {detail.strip()}".strip())[0])
+    fatal = [line for line in picked if line.startswith("Fatal")]
+    chosen = (fatal or picked)[:MAX_REPORTED_LINES]
+    return "; ".join(chosen) if chosen else (lines[-1].strip() if lines else "no output")
+
+
+def is_empty_document(html: str) -> bool:
+    """True when LaTeXML's HTML has no text in its document (e.g. it ignored a binary input)."""
+    body = DOCUMENT_BODY.search(html)
+    return body is None or not TAG.sub("", body.group(1)).strip()
+
+
+def latex_to_html(source_dir: str | Path, main_tex: str, *, timeout_s: float = 300, engine_hint: str | None = None,
+                  memory_bytes: int = 4 << 30) -> str:
+    """The HTML5 text LaTeXML makes of `source_dir/main_tex` (math as TeX in `ltx_Math` spans).
+
+    `engine_hint="xelatex"` makes `\\ifxetex` true, as xelatex would. Raises `LatexmlError` on a timeout,
+    a fatal LaTeXML error, or no HTML or an empty document (LaTeXML ignores binary input, for one).
+    """
+    source_dir = Path(source_dir)
+    if not (source_dir / main_tex).is_file():
+        raise LatexmlError(f"{main_tex}: no such file in {source_dir}")
+    html_name = Path(main_tex).with_suffix(".html").name
+    with tempfile.TemporaryDirectory(prefix="docforge-latexml-") as tmp:
+        workdir = Path(tmp) / "source"
+        workdir.mkdir()
+        copy_source(source_dir, workdir)
+        command = latexmlc_command(main_tex, html_name, timeout_s, engine_hint)
+        try:
+            result = run_tool(command, workdir, timeout_s * 1.1 + TIMEOUT_GRACE_S, memory_bytes)
+        except ToolTimeout:
+            raise LatexmlError(f"{main_tex}: latexmlc timed out after {timeout_s:g} s") from None
+        html_path = workdir / html_name
+        log = result.output.replace(f"{workdir}/", "")
+        if "Fatal:timeout" in log:
+            raise LatexmlError(f"{main_tex}: latexmlc timed out after {timeout_s:g} s")
+        if result.returncode != 0 or not html_path.is_file():
+            raise LatexmlError(f"{main_tex}: latexmlc failed (exit {result.returncode}): {failure_lines(log)}")
+        html = html_path.read_text("utf-8", errors="replace")
+        if is_empty_document(html):
+            raise LatexmlError(f"{main_tex}: latexmlc produced an empty document: {failure_lines(log)}")
+        return html
