@@ -154,15 +154,13 @@ def drop_macros(tokens: list[str]) -> list[str]:
     return out
 
 
-def close_group(out: list[str], start: int, split: tuple[int, str] | None) -> None:
-    """Rewrite the group content `out[start:]` as `\\frac {numerator} {denominator}` when it held an `\\over`."""
-    if split is not None:
-        at, macro = split
-        out[start:] = [macro, "{", *out[start:at], "}", "{", *out[at:], "}"]
+def fraction(out: list[str], start: int, split: tuple[int, str]) -> list[str]:
+    at, macro = split
+    return [macro, "{", *out[start:at], "}", "{", *out[at:], "}"]
 
 
 def rewrite_fractions(tokens: list[str]) -> list[str]:
-    """`A \\over B` inside a group (or the whole formula) -> `\\frac { A } { B }`; `\\choose` -> `\\binom`."""
+    """`{A \\over B}` (or a whole formula `A \\over B`) -> `\\frac { A } { B }`; `\\choose` -> `\\binom`."""
     out: list[str] = []
     starts: list[int] = [0]  # where each open group's content starts in `out`; [0] is the whole formula
     splits: list[tuple[int, str] | None] = [None]  # per open group: where its denominator starts, and the macro
@@ -172,15 +170,21 @@ def rewrite_fractions(tokens: list[str]) -> list[str]:
             starts.append(len(out))
             splits.append(None)
         elif token == "}" and len(starts) > 1:
-            close_group(out, starts.pop(), splits.pop())
-            out.append(token)
+            start, split = starts.pop(), splits.pop()
+            if split is None:
+                out.append(token)
+            else:  # the group's braces become the fraction's
+                out[start - 1:] = fraction(out, start, split)
         elif token.startswith("\\") and token[1:] in FRACTION_MACROS and splits[-1] is None:
             splits[-1] = (len(out), FRACTION_MACROS[token[1:]])
         else:
             out.append(token)
-    while len(starts) > 1:  # unbalanced braces: close what is open, without adding braces
-        close_group(out, starts.pop(), splits.pop())
-    close_group(out, starts[0], splits[0])
+    while len(starts) > 1:  # unbalanced braces: what is still open stays open
+        start, split = starts.pop(), splits.pop()
+        if split is not None:
+            out[start:] = fraction(out, start, split)
+    if splits[0] is not None:
+        out = fraction(out, 0, splits[0])
     return out
 
 
