@@ -12,13 +12,14 @@ import time
 
 import ray.cloudpickle
 
-from pipelines.job import InputError, Job, Plan, chunk_into_tasks
+from pipelines.job import InputError, Job, Plan, SideRecord, chunk_into_tasks
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 class NumbersJob(Job):
     name = "numbers"
+    side_streams = ("squares",)
 
     def __init__(self, count: int, per_task: int, fault_dir: str, crash_item: int = -1, bad_every: int = 0,
                  delay: float = 0.0):
@@ -47,3 +48,4 @@ class NumbersJob(Job):
         if self.bad_every and item % self.bad_every == 0:
             raise InputError(f"number {item}", "check", "divisible by bad_every")
         yield {"__key__": f"num-{item:06d}", "txt": str(item), "json": {"family": "number", "value": item}}
+        yield SideRecord("squares", {"value": item, "square": item * item})

@@ -53,6 +53,11 @@ def test_rerun_skips_committed_tasks(ray_local, tmp_path):
     assert sorted(keys_in_dataset(out)) == [f"num-{i:06d}" for i in range(12)]
 
 
+def side_values(out: Path, stream: str) -> list[int]:
+    return [json.loads(line)["value"] for path in sorted((out / stream).glob("task-*.jsonl"))
+            for line in path.read_text().splitlines()]
+
+
 def test_task_that_crashes_once_is_retried_without_duplicate_or_partial_shards(ray_local, tmp_path):
     out = tmp_path / "out"
     # item 5 kills its worker after items 4 (task 1: items 4..7) was already written into a shard
@@ -62,6 +67,7 @@ def test_task_that_crashes_once_is_retried_without_duplicate_or_partial_shards(r
     assert result.ok
     keys = keys_in_dataset(out)
     assert sorted(keys) == [f"num-{i:06d}" for i in range(12)] and len(keys) == len(set(keys))
+    assert sorted(side_values(out, "squares")) == list(range(12))  # side records exactly once too
     assert leftover_temp_files(out) == []
     shard_files = sorted(p.name for p in out.glob("shard-*.tar"))
     index = json.loads((out / "index.json").read_text())
