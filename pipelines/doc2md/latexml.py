@@ -18,6 +18,7 @@ from pipelines.doc2md.sandbox import ToolTimeout, run_tool
 
 BINDINGS_DIR = Path(__file__).with_name("latexml_bindings")
 XETEX_PRELOAD = "docforge-xetex.sty"
+USE_BBL_PRELOAD = "--preload=[nobibtex]latexml.sty"
 TIMEOUT_GRACE_S = 5
 FATAL_LINE = re.compile(r"^(Fatal|Error):", re.MULTILINE)
 MAX_REPORTED_LINES = 4
@@ -30,12 +31,15 @@ class LatexmlError(Exception):
     """LaTeXML could not turn a paper into HTML; the message names the file and the cause."""
 
 
-def latexmlc_command(main_tex: str, html_name: str, timeout_s: float, engine_hint: str | None) -> list[str]:
+def latexmlc_command(main_tex: str, html_name: str, timeout_s: float, engine_hint: str | None,
+                     use_bbl: bool) -> list[str]:
     command = ["latexmlc", "--format=html5", "--nodefaultresources", "--mathtex", "--nographicimages",
                "--nopictureimages", "--nocomments", f"--path={BINDINGS_DIR}", f"--timeout={max(1, round(timeout_s))}",
                f"--dest={html_name}"]
     if engine_hint == "xelatex":
         command.append(f"--preload={XETEX_PRELOAD}")
+    if use_bbl:
+        command.append(USE_BBL_PRELOAD)
     return command + [main_tex]
 
 
@@ -75,7 +79,8 @@ def latex_to_html(source_dir: str | Path, main_tex: str, *, timeout_s: float = 3
                   memory_bytes: int = 4 << 30) -> str:
     """The HTML5 text LaTeXML makes of `source_dir/main_tex` (math as TeX in `ltx_Math` spans).
 
-    `engine_hint="xelatex"` makes `\\ifxetex` true, as xelatex would. Raises `LatexmlError` on a timeout,
+    `engine_hint="xelatex"` makes `\\ifxetex` true, as xelatex would. A shipped `.bbl` beside the main file
+    is used instead of LaTeXML's own BibTeX processing, so the references read as the PDF prints them. Raises `LatexmlError` on a timeout,
     a fatal LaTeXML error, or no HTML or an empty document (LaTeXML ignores binary input, for one).
     """
     source_dir = Path(source_dir)
@@ -86,7 +91,8 @@ def latex_to_html(source_dir: str | Path, main_tex: str, *, timeout_s: float = 3
         workdir = Path(tmp) / "source"
         workdir.mkdir()
         copy_source(source_dir, workdir)
-        command = latexmlc_command(main_tex, html_name, timeout_s, engine_hint)
+        use_bbl = (source_dir / main_tex).with_suffix(".bbl").is_file()
+        command = latexmlc_command(main_tex, html_name, timeout_s, engine_hint, use_bbl)
         try:
             result = run_tool(command, workdir, timeout_s * 1.1 + TIMEOUT_GRACE_S, memory_bytes)
         except ToolTimeout:

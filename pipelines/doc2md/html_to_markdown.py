@@ -1,0 +1,326 @@
+"""doc2md step 4: LaTeXML's HTML5 (from `latexml.latex_to_html`) -> markdown in Nougat's conventions.
+
+Headings `#` (title) to `######` with section numbers kept as text, paragraphs split by blank lines, math
+in `\\( … \\)` / `\\[ … \\]` (`markdown_math`), `**bold**`, `_italic_`, lists (`*`, `1.`, two spaces per
+level), footnotes as `Footnote N: …` paragraphs after the paragraph that cites them, numeric citations as
+printed (`[1, 2]`), references as a `* [1] …` list, algorithms and verbatim in fenced blocks, figures as
+their caption text, tables as LaTeX `tabular` (`markdown_tables`; `tables="html"` for HTML). LaTeXML's
+error nodes are dropped; a reference or citation LaTeXML could not resolve becomes `[??]`.
+`extract_lifted` gives the display formulas and tables of the same HTML for the formulas/tables output.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from bs4 import BeautifulSoup, Comment, NavigableString, Tag
+
+from pipelines.doc2md.markdown_math import display_math, equation_rows, inline_math, is_math
+from pipelines.doc2md.markdown_tables import tabular_html, tabular_latex
+
+UNRESOLVED = "[??]"
+HEADING_LEVELS = {"ltx_title_document": 1, "ltx_title_section": 2, "ltx_title_bibliography": 2,
+                  "ltx_title_appendix": 2, "ltx_title_subsection": 3, "ltx_title_subsubsection": 4,
+                  "ltx_title_paragraph": 5, "ltx_title_subparagraph": 6, "ltx_title_abstract": 6}
+RUN_IN_TITLES = {"ltx_title_theorem", "ltx_title_proof", "ltx_title_definition"}
+DROPPED = {"ltx_ERROR", "ltx_page_footer", "ltx_page_header", "ltx_pagination", "ltx_page_logo", "ltx_rule",
+           "ltx_bib_cited"}
+BOLD = {"ltx_font_bold"}
+ITALIC = {"ltx_font_italic", "ltx_font_slanted"}
+SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+CJK = r"\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{CJK}])[ \t\n]+(?=[{CJK}])")
+WHITESPACE = re.compile(r"\s+")
+TABLE_FORMATS = ("latex", "html")
+
+
+def classes(node: Tag) -> set[str]:
+    return set(node.get("class") or [])
+
+
+def squeeze(text: str) -> str:
+    """One line of text: whitespace runs become one space, none between two CJK characters."""
+    return WHITESPACE.sub(" ", SPACE_BETWEEN_CJK.sub("", text.replace("\xa0", " "))).strip()
+
+
+def wrap(text: str, marker: str) -> str:
+    """`**x**`/`_x_` around the text, keeping its surrounding spaces outside the markers (as Nougat does)."""
+    stripped = text.strip()
+    if not stripped:
+        return text
+    lead = text[:len(text) - len(text.lstrip())]
+    tail = text[len(text.rstrip()):]
+    return f"{lead}{marker}{stripped}{marker}{tail}"
+
+
+def document_root(soup: BeautifulSoup) -> Tag:
+    return soup.find("article", class_="ltx_document") or soup.body or soup
+
+
+class MarkdownWriter:
+    """Walks one LaTeXML document; `blocks` are the markdown paragraphs in reading order."""
+
+    def __init__(self, tables: str):
+        if tables not in TABLE_FORMATS:
+            raise ValueError(f"tables must be one of {', '.join(TABLE_FORMATS)}, not {tables!r}")
+        self.tables = tables
+        self.blocks: list[str] = []
+        self.pending: list[str] = []
+
+    # -- blocks ---------------------------------------------------------------------------------------
+
+    def emit(self, block: str) -> None:
+        """Add a block, then the footnotes and inline tables its text collected."""
+        if block.strip():
+            self.blocks.append(block.strip("\n"))
+        self.blocks.extend(self.pending)
+        self.pending = []
+
+    def walk(self, node: Tag) -> None:
+        for child in node.children:
+            if isinstance(child, Comment):
+                continue
+            if isinstance(child, NavigableString):
+                if child.strip():
+                    self.emit(squeeze(str(child)))
+                continue
+            if isinstance(child, Tag):
+                self.block(child)
+
+    def block(self, node: Tag) -> None:
+        names = classes(node)
+        if names & DROPPED:
+            return
+        if node.name in ("h1", "h2", "h3", "h4", "h5", "h6"):
+            self.heading(node)
+        elif node.name == "p":
+            self.emit(self.paragraph_text(node))
+        elif "ltx_authors" in names:
+            self.authors(node)
+        elif node.name in ("ul", "ol") and "ltx_biblist" not in names:
+            self.emit(self.list_text(node, 0))
+        elif node.name == "dl":
+            self.emit(self.description_text(node, 0))
+        elif "ltx_biblist" in names:
+            self.emit(self.references_text(node))
+        elif node.name == "table" and names & {"ltx_equation", "ltx_equationgroup"}:
+            self.emit(display_math(node))
+        elif node.name == "table" and "ltx_tabular" in names:
+            self.emit(self.table_text(node))
+        elif node.name == "figure" and "ltx_figure" in names:
+            for caption in node.find_all("figcaption"):
+                self.emit(squeeze(self.inline(caption)))
+        elif node.name == "figure" and "ltx_float_algorithm" in names:
+            self.algorithm(node)
+        elif "ltx_listing" in names or node.name == "pre":
+            self.emit(self.fenced(node))
+        elif node.name == "figcaption":
+            self.emit(squeeze(self.inline(node)))
+        elif names & {"ltx_theorem", "ltx_proof"}:
+            self.run_in(node)
+        elif node.name in ("span", "a", "b", "i", "em", "strong", "cite", "sup", "sub") or "ltx_Math" in names:
+            self.emit(squeeze(self.inline(node)))
+        else:
+            self.walk(node)
+
+    def heading(self, node: Tag) -> None:
+        names = classes(node)
+        level = next((HEADING_LEVELS[name] for name in names if name in HEADING_LEVELS), int(node.name[1]))
+        text = squeeze(self.inline(node))
+        if text:
+            self.emit("#" * level + " " + text)
+
+    def authors(self, node: Tag) -> None:
+        names = [squeeze(self.inline(person)) for person in node.find_all(class_="ltx_personname")]
+        self.emit(", ".join(name for name in names if name))
+        for note in node.find_all(class_="ltx_author_notes"):
+            self.pending.append(f"Footnote: {squeeze(self.inline(note))}")
+        self.emit("")
+
+    def paragraph_text(self, node: Tag) -> str:
+        return squeeze(self.inline(node))
+
+    def item_text(self, item: Tag, level: int) -> str:
+        """An item's own paragraphs on one line, then its nested lists on the lines below."""
+        words: list[str] = []
+        nested: list[str] = []
+        for node in self.item_parts(item):
+            if node.name in ("ul", "ol"):
+                nested.append(self.list_text(node, level + 1))
+            elif node.name == "dl":
+                nested.append(self.description_text(node, level + 1))
+            elif node.name == "table" and classes(node) & {"ltx_equation", "ltx_equationgroup"}:
+                words.append(display_math(node))
+            elif node.name == "table" and "ltx_tabular" in classes(node):
+                self.pending.append(self.table_text(node))
+            else:
+                words.append(self.inline(node))
+        line = squeeze(" ".join(words))
+        return "\n".join([line] + nested)
+
+    def item_parts(self, item: Tag) -> Iterator[Tag]:
+        """The blocks of a list item, paragraphs' containers opened, the item's own label skipped."""
+        for child in item.children:
+            if not isinstance(child, Tag) or "ltx_tag_item" in classes(child) or classes(child) & DROPPED:
+                continue
+            if "ltx_para" in classes(child) or child.name == "div":
+                yield from (part for part in child.children if isinstance(part, Tag))
+            else:
+                yield child
+
+    def list_text(self, node: Tag, level: int) -> str:
+        indent = "  " * level
+        ordered = node.name == "ol"
+        lines = []
+        for number, item in enumerate(node.find_all("li", recursive=False), 1):
+            label = item.find(class_="ltx_tag_item", recursive=False)
+            bullet = squeeze(label.get_text()) if ordered and label is not None else ""
+            bullet = bullet or (f"{number}." if ordered else "*")
+            text = self.item_text(item, level)
+            lines.append(f"{indent}{bullet} {text}")
+        return "\n".join(lines)
+
+    def description_text(self, node: Tag, level: int) -> str:
+        indent = "  " * level
+        lines = []
+        for term in node.find_all("dt", recursive=False):
+            definition = term.find_next_sibling("dd")
+            label = squeeze(term.get_text())
+            text = self.item_text(definition, level) if definition is not None else ""
+            lines.append(f"{indent}* **{label}** {text}".rstrip())
+        return "\n".join(lines)
+
+    def references_text(self, node: Tag) -> str:
+        lines = []
+        for item in node.find_all("li", recursive=False):
+            tag = item.find(class_="ltx_tag_bibitem")
+            blocks = [squeeze(self.inline(block)) for block in item.find_all(class_="ltx_bibblock")]
+            text = " ".join(part for part in [squeeze(tag.get_text()) if tag else ""] + blocks if part)
+            lines.append(f"* {text}")
+        return "\n".join(lines)
+
+    def table_text(self, table: Tag) -> str:
+        if self.tables == "html":
+            return tabular_html(table, self.cell_text)
+        return tabular_latex(table, self.cell_text)
+
+    def cell_text(self, cell: Tag) -> str:
+        return squeeze(self.inline(cell))
+
+    def algorithm(self, node: Tag) -> None:
+        for child in node.children:
+            if not isinstance(child, Tag):
+                continue
+            if child.name == "figcaption":
+                self.emit(squeeze(self.inline(child)))
+            elif "ltx_listing" in classes(child) or child.name == "pre":
+                self.emit(self.fenced(child))
+            else:
+                self.block(child)
+
+    def fenced(self, node: Tag) -> str:
+        """A listing or verbatim block in a ``` fence, one source line per line."""
+        lines = node.find_all(class_="ltx_listingline")
+        if lines:
+            text = "\n".join(squeeze(self.inline(line)) for line in lines)
+        else:
+            text = node.get_text().strip("\n")
+        return f"```\n{text}\n```" if text.strip() else ""
+
+    def run_in(self, node: Tag) -> None:
+        """A theorem or proof: its bold/italic title run into its first paragraph."""
+        title = node.find(class_=lambda name: name in RUN_IN_TITLES, recursive=False)
+        start = len(self.blocks)
+        for child in node.children:
+            if isinstance(child, Tag) and child is not title:
+                self.block(child)
+        if title is not None:
+            marker = "_" if "ltx_title_proof" in classes(title) else "**"
+            heading = wrap(squeeze(title.get_text()), marker)
+            if len(self.blocks) > start:
+                self.blocks[start] = f"{heading} {self.blocks[start]}"
+            else:
+                self.blocks.append(heading)
+
+    # -- inline ---------------------------------------------------------------------------------------
+
+    def inline(self, node: Tag | NavigableString) -> str:
+        if isinstance(node, Comment):
+            return ""
+        if isinstance(node, NavigableString):
+            return str(node)
+        names = classes(node)
+        if names & DROPPED:
+            return ""
+        if is_math(node):
+            return inline_math(node)
+        if "ltx_note" in names:
+            return self.note(node)
+        if "ltx_missing_label" in names or "ltx_missing_citation" in names:
+            return UNRESOLVED
+        if node.name == "cite" and node.find(class_="ltx_missing_citation"):
+            return UNRESOLVED
+        if node.name == "br":
+            return " "
+        if node.name == "table" and "ltx_tabular" in names:
+            self.pending.append(self.table_text(node))
+            return " "
+        if node.name == "table" and names & {"ltx_equation", "ltx_equationgroup"}:
+            return " " + display_math(node) + " "
+        text = "".join(self.inline(child) for child in node.children)
+        if node.name in ("b", "strong") or names & BOLD:
+            return wrap(text, "**")
+        if node.name in ("i", "em") or names & ITALIC:
+            return wrap(text, "_")
+        if node.name == "sup" and text.strip().isdigit():
+            return text.strip().translate(SUPERSCRIPTS)
+        if node.name == "sub" and text.strip().isdigit():
+            return text.strip().translate(SUBSCRIPTS)
+        return text
+
+    def note(self, node: Tag) -> str:
+        """A footnote: its mark stays in the text, its content becomes a `Footnote N: …` paragraph."""
+        mark = node.find(class_="ltx_note_mark")
+        mark_text = squeeze(mark.get_text()) if mark is not None else ""
+        content = node.find(class_="ltx_note_content")
+        if content is None:
+            return ""
+        parts = [child for child in content.children
+                 if not (isinstance(child, Tag) and classes(child) & {"ltx_note_mark", "ltx_tag_note"})]
+        text = squeeze("".join(self.inline(part) for part in parts))
+        label = f"Footnote {mark_text}: " if mark_text else "Footnote: "
+        self.pending.append(label + text)
+        return mark_text.translate(SUPERSCRIPTS)
+
+
+def html_to_markdown(html: str, *, tables: str = "latex") -> str:
+    """The markdown of a LaTeXML HTML5 document, Nougat style; `tables="html"` keeps tables as HTML."""
+    writer = MarkdownWriter(tables)
+    writer.walk(document_root(BeautifulSoup(html, "html.parser")))
+    return "\n\n".join(block for block in writer.blocks if block.strip()) + "\n"
+
+
+def extract_lifted(html: str) -> list[dict]:
+    """Each display formula (`kind: "formula"`, TeX per row, numbers) and each table (`kind: "table"`,
+    LaTeX tabular, LaTeXML's HTML, caption) of a LaTeXML document, in reading order."""
+    root = document_root(BeautifulSoup(html, "html.parser"))
+    writer = MarkdownWriter("latex")
+    lifted = []
+    for node in root.find_all("table"):
+        names = classes(node)
+        if node.find_parent(class_=lambda name: name in DROPPED) is not None:
+            continue
+        if names & {"ltx_equation", "ltx_equationgroup"} and node.find_parent("table") is None:
+            rows = equation_rows(node)
+            if rows:
+                lifted.append({"kind": "formula", "id": node.get("id"), "tex": [tex for tex, _ in rows],
+                               "numbers": [number for _, number in rows], "display": display_math(node)})
+        elif "ltx_tabular" in names and node.find_parent("table", class_="ltx_tabular") is None:
+            float_node = node.find_parent("figure", class_="ltx_table")
+            caption = float_node.find("figcaption") if float_node is not None else None
+            lifted.append({"kind": "table", "id": (float_node or node).get("id"),
+                           "latex": tabular_latex(node, writer.cell_text), "html": str(node),
+                           "caption": squeeze(writer.inline(caption)) if caption is not None else ""})
+    return lifted

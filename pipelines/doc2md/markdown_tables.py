@@ -1,0 +1,149 @@
+"""doc2md step 4 (tables): a LaTeXML `ltx_tabular` table as Nougat's LaTeX `tabular`, or as plain HTML.
+
+LaTeXML keeps a tabular's structure in HTML: `colspan`/`rowspan`, alignment classes (`ltx_align_center`)
+and rule classes (`ltx_border_t`, `ltx_border_r`, …). `tabular_latex` turns them back into
+`\\begin{tabular}{l|cc}`, `\\multicolumn`, `\\multirow` and `\\hline`; `tabular_html` keeps the table as
+HTML without LaTeXML's classes. Cell text comes from the caller's inline renderer (math as `\\( … \\)`).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bs4 import Tag
+
+ALIGNMENTS = {"ltx_align_left": "l", "ltx_align_right": "r", "ltx_align_center": "c", "ltx_align_justify": "p"}
+TOP_RULES = {"ltx_border_t", "ltx_border_tt"}
+BOTTOM_RULES = {"ltx_border_b", "ltx_border_bb"}
+LATEX_SPECIALS = {"&": r"\&", "%": r"\%", "#": r"\#", "$": r"\$"}
+
+CellRenderer = Callable[[Tag], str]
+
+
+@dataclass
+class Cell:
+    text: str
+    column: int
+    colspan: int
+    rowspan: int
+    align: str | None
+    rule_left: bool
+    rule_right: bool
+
+
+def classes(node: Tag) -> set[str]:
+    return set(node.get("class") or [])
+
+
+def span(node: Tag, attribute: str) -> int:
+    try:
+        return max(1, int(node.get(attribute, 1)))
+    except (TypeError, ValueError):
+        return 1
+
+
+def table_rows(table: Tag) -> list[Tag]:
+    """The table's own rows, in order (not those of a table nested in a cell)."""
+    return [row for row in table.find_all("tr") if row.find_parent("table") is table]
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX's specials in cell text outside `\\( … \\)` math."""
+    parts = text.split("\\(")
+    escaped = ["".join(LATEX_SPECIALS.get(c, c) for c in parts[0])]
+    for part in parts[1:]:
+        math, sep, rest = part.partition("\\)")
+        escaped.append(math + sep + "".join(LATEX_SPECIALS.get(c, c) for c in rest))
+    return "\\(".join(escaped)
+
+
+def layout(table: Tag, render_cell: CellRenderer) -> tuple[list[list[Cell]], list[tuple[bool, bool]]]:
+    """Cells per row with their grid columns (rowspans occupy the rows below), and each row's top/bottom rule."""
+    grid: list[list[Cell]] = []
+    rules = []
+    occupied: dict[tuple[int, int], bool] = {}
+    for r, row in enumerate(table_rows(table)):
+        cells = []
+        column = 0
+        top = bottom = False
+        for node in row.find_all(["td", "th"], recursive=False):
+            while occupied.get((r, column)):
+                column += 1
+            names = classes(node)
+            cell = Cell(text=" ".join(render_cell(node).split()), column=column, colspan=span(node, "colspan"),
+                        rowspan=span(node, "rowspan"),
+                        align=next((ALIGNMENTS[name] for name in names if name in ALIGNMENTS), None),
+                        rule_left="ltx_border_l" in names, rule_right="ltx_border_r" in names)
+            for dr in range(cell.rowspan):
+                for dc in range(cell.colspan):
+                    occupied[(r + dr, column + dc)] = True
+            top |= bool(names & TOP_RULES)
+            bottom |= bool(names & BOTTOM_RULES)
+            cells.append(cell)
+            column += cell.colspan
+        grid.append(cells)
+        rules.append((top, bottom))
+    return grid, rules
+
+
+def column_spec(grid: list[list[Cell]], width: int) -> str:
+    """`l|cc|r`: each column's alignment and rules, from the cells that span one column only."""
+    aligns = ["c"] * width
+    known = [False] * width
+    left_rule = [False] * (width + 1)
+    for cells in grid:
+        for cell in cells:
+            if cell.colspan == 1 and cell.align and not known[cell.column]:
+                aligns[cell.column] = cell.align
+                known[cell.column] = True
+            if cell.colspan == 1:
+                left_rule[cell.column] |= cell.rule_left
+                left_rule[cell.column + 1] |= cell.rule_right
+    return "".join(("|" if left_rule[c] else "") + aligns[c] for c in range(width)) + ("|" if left_rule[width] else "")
+
+
+def tabular_latex(table: Tag, render_cell: CellRenderer) -> str:
+    """The table as `\\begin{tabular}{spec} … \\end{tabular}`, one row per line, Nougat style."""
+    grid, rules = layout(table, render_cell)
+    width = max((cell.column + cell.colspan for cells in grid for cell in cells), default=0)
+    lines = [f"\\begin{{tabular}}{{{column_spec(grid, width)}}}"]
+    for r, cells in enumerate(grid):
+        if rules[r][0] and not (r > 0 and rules[r - 1][1]):
+            lines.append("\\hline")
+        by_column = {cell.column: cell for cell in cells}
+        parts = []
+        column = 0
+        while column < width:
+            cell = by_column.get(column)
+            if cell is None:
+                parts.append("")
+                column += 1
+                continue
+            text = latex_escape(cell.text)
+            if cell.rowspan > 1:
+                text = f"\\multirow{{{cell.rowspan}}}{{*}}{{{text}}}"
+            if cell.colspan > 1:
+                spec = ("|" if cell.rule_left else "") + (cell.align or "c") + ("|" if cell.rule_right else "")
+                text = f"\\multicolumn{{{cell.colspan}}}{{{spec}}}{{{text}}}"
+            parts.append(text)
+            column += cell.colspan
+        lines.append(" & ".join(parts) + " \\\\")
+        if rules[r][1]:
+            lines.append("\\hline")
+    lines.append("\\end{tabular}")
+    return "\n".join(lines)
+
+
+def tabular_html(table: Tag, render_cell: CellRenderer) -> str:
+    """The table as bare HTML (`<table><tr><td colspan="2">…`), cell text as in the markdown."""
+    rows = []
+    for row in table_rows(table):
+        cells = []
+        for node in row.find_all(["td", "th"], recursive=False):
+            attributes = "".join(f' {name}="{span(node, name)}"' for name in ("colspan", "rowspan") if span(node, name) > 1)
+            cells.append(f"<{node.name}{attributes}>{html.escape(' '.join(render_cell(node).split()), quote=False)}"
+                         f"</{node.name}>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return "<table>" + "".join(rows) + "</table>"
