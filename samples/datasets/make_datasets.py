@@ -62,7 +62,7 @@ class Page:
         for word in text.split(" "):
             box = self.text((x, y), word, fnt)
             words.append({"text": word, "box": box})
-            x = box[2] + fnt.getlength(" ")
+            x = box[2] + round(fnt.getlength(" "))
         return [words[0]["box"][0], min(w["box"][1] for w in words), words[-1]["box"][2],
                 max(w["box"][3] for w in words)], words
 
