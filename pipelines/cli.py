@@ -31,6 +31,7 @@ MAIN_EXAMPLES = """examples:
   docforge shards verify out/captions
   docforge shards show out/captions -n 2
   docforge mix check mixtures/demo/stage2.yaml
+  docforge train trainer/recipes/tiny.yaml
 
 Ray: jobs start an embedded local Ray by default; --address (or RAY_ADDRESS) targets a cluster.
 Storage: every input and output is an fsspec URL (local path, s3://, gs://, memory://).
@@ -126,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     from evaluation.cli import add_eval_command  # imported here: scoring needs none of the build jobs' setup
 
     add_eval_command(commands, FORMATTER)
+    from trainer.cli import add_train_command  # torch and transformers load only when `train` runs
+
+    add_train_command(commands, FORMATTER)
     return parser
 
 

@@ -237,7 +237,7 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
             tokens = runtime.sum(sum(b.real_tokens for b in step_batches))
             lengths = [n for b in step_batches for n in sample_lengths(b)]
             views = sum(b.pixels.shape[0] for b in step_batches if b.pixels is not None)
-            step_flops = runtime.sum(flops.step_flops(sum(b.input_ids.numel() for b in step_batches), lengths, views))
+            step_flops = runtime.sum(flops.step_flops(sum(b.real_tokens for b in step_batches), lengths, views))
             all_trained = sum(trained.values()) or 1
             record = {
                 "step": schedule.steps, "loss": runtime.sum(loss_total) / max(label_tokens, 1.0), "lr": lr,
