@@ -75,7 +75,7 @@ def built(ray_local, tmp_path_factory):
     before = snapshot(src)
     temps_before = set(Path(tempfile.gettempdir()).glob("docforge-doc2md-*"))
     out = tmp_path_factory.mktemp("doc2md") / "out"
-    job = Doc2mdJob([str(src)], papers_per_task=3, compile_timeout_s=5, latexml_timeout_s=120)
+    job = Doc2mdJob([str(src)], papers_per_task=3, compile_timeout_s=20, latexml_timeout_s=120)
     result = run_job(job, str(out), RunOptions(progress=False))
     return {"src": src, "out": out, "result": result, "before": before, "job": job,
             "temps_before": temps_before}
