@@ -1,0 +1,92 @@
+"""doc2md's LaTeXML step: real latexmlc with docforge's bindings on the shipped papers and small sources."""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from pipelines.doc2md.latexml import LatexmlError, latex_to_html
+
+PAPERS = Path(__file__).resolve().parents[1] / "samples" / "papers"
+
+
+def write_tex(folder: Path, name: str, body: str, preamble: str = "", documentclass: str = "article") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(f"\\documentclass{{{documentclass}}}\n{preamble}\n\\begin{{document}}\n{body}\n"
+                               "\\end{document}\n", encoding="utf-8")
+    return folder
+
+
+def test_lipsum_and_xparse_paper_converts_in_seconds_with_the_bindings():
+    started = time.monotonic()
+    html = latex_to_html(PAPERS / "2601.00004", "main.tex", timeout_s=120)
+    assert time.monotonic() - started < 30
+    assert "Lorem ipsum dolor sit amet, consectetuer adipiscing elit." in html
+    assert "ltx_ERROR" not in html
+    assert "between 4\u00a0pages and 11\u00a0pages of output" in html  # \NewDocumentCommand, O{pages} argument
+    assert "ltx_font_smallcaps\">Fold</span>" in html
+
+
+def test_siunitx_basic_forms_become_math(tmp_path):
+    source = write_tex(tmp_path, "si.tex", r"Speed \SI{3.5}{\metre\per\second}, \si{\kilo\hertz}, \num{1.5e-3}, "
+                       r"\SI{12}{\square\kilo\metre} and \SI{20}{\percent}.", preamble=r"\usepackage{siunitx}")
+    html = latex_to_html(source, "si.tex", timeout_s=60)
+    assert r"3.5\,\mathrm{m}\,\mathrm{s}^{-1}" in html
+    assert r"\mathrm{kHz}" in html
+    assert r"1.5\times 10^{-3}" in html
+    assert r"12\,\mathrm{km}^{2}" in html
+    assert "ltx_ERROR" not in html
+
+
+def test_ctexart_class_keeps_chinese_text_and_names(tmp_path):
+    source = write_tex(tmp_path, "zh.tex", "\\begin{abstract}本文研究文档去重。\\end{abstract}\n"
+                       "\\section{引言}\n扫描文档常常重复出现。\\begin{table}[h]\\caption{结果}\\end{table}",
+                       documentclass="ctexart")
+    started = time.monotonic()
+    html = latex_to_html(source, "zh.tex", timeout_s=60, engine_hint="xelatex")
+    assert time.monotonic() - started < 30
+    assert "摘要" in html and "引言" in html and "扫描文档常常重复出现。" in html
+    assert "表 1" in html
+    assert "ltx_ERROR" not in html
+
+
+def test_xelatex_hint_takes_the_xetex_branch(tmp_path):
+    source = write_tex(tmp_path, "engine.tex", r"\ifxetex XETEXBRANCH\else PDFTEXBRANCH\fi",
+                       preamble=r"\usepackage{iftex}")
+    plain = latex_to_html(source, "engine.tex", timeout_s=60)
+    xetex = latex_to_html(source, "engine.tex", timeout_s=60, engine_hint="xelatex")
+    assert "PDFTEXBRANCH" in plain and "XETEXBRANCH" not in plain
+    assert "XETEXBRANCH" in xetex and "PDFTEXBRANCH" not in xetex
+
+
+def test_shipped_bbl_is_used_for_the_references():
+    html = latex_to_html(PAPERS / "2601.00002", "main.tex", timeout_s=120)
+    assert "pages 347–349" in html  # as bibtex's plain style printed it in the PDF
+    assert "Cited by" not in html
+
+
+def test_conversion_runs_on_a_private_copy(tmp_path):
+    source = write_tex(tmp_path / "paper", "main.tex", "Hello world.")
+    before = sorted(p.name for p in source.iterdir())
+    html = latex_to_html(source, "main.tex", timeout_s=60)
+    assert "Hello world." in html
+    assert sorted(p.name for p in source.iterdir()) == before
+
+
+def test_latex_that_loops_forever_is_an_error_within_the_timeout(tmp_path):
+    source = write_tex(tmp_path, "loop.tex", r"Before. \loop\iftrue\repeat")
+    started = time.monotonic()
+    with pytest.raises(LatexmlError, match=r"loop\.tex: latexmlc timed out after 8 s"):
+        latex_to_html(source, "loop.tex", timeout_s=8)
+    assert time.monotonic() - started < 8 * 1.1 + 5 + 3
+
+
+def test_binary_input_is_a_clear_error(tmp_path):
+    (tmp_path / "main.tex").write_bytes(b"\x00\xff\xfe\x00 not latex \x00\x01\x02" * 20)
+    with pytest.raises(LatexmlError, match=r"main\.tex: latexmlc produced an empty document: .*binary"):
+        latex_to_html(tmp_path, "main.tex", timeout_s=60)
+
+
+def test_missing_main_file_is_a_clear_error(tmp_path):
+    with pytest.raises(LatexmlError, match=r"nope\.tex: no such file"):
+        latex_to_html(tmp_path, "nope.tex")
