@@ -1,0 +1,169 @@
+"""doc2md's HTML -> markdown step on real LaTeXML output of the shipped papers (each converted once)."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from pipelines.doc2md.html_to_markdown import extract_lifted, html_to_markdown
+from pipelines.doc2md.latexml import latex_to_html
+
+PAPERS = Path(__file__).resolve().parents[1] / "samples" / "papers"
+
+FEATURES_TEX = r"""\documentclass{article}
+\usepackage{amsmath,amsthm}
+\newtheorem{theorem}{Theorem}
+\begin{document}
+\section{Odds and ends}
+See Section~\ref{sec:nowhere}, reference \cite{nobody} and \nosuchmacro{} here.
+\begin{theorem} Every $x$ equals $x$. \end{theorem}
+\begin{description}\item[Term] The definition.\end{description}
+\begin{verbatim}
+for i in range(3):
+    print(i)
+\end{verbatim}
+\begin{tabular}{|l|r|}\hline a & 50\% \\ \multicolumn{2}{|c|}{\textbf{wide}} \\ \hline\end{tabular}
+\end{document}
+"""
+
+
+@pytest.fixture(scope="module")
+def html():
+    converted = {paper: latex_to_html(PAPERS / paper, "main.tex", timeout_s=120,
+                                      engine_hint="xelatex" if paper == "2601.00003" else None)
+                 for paper in ("2601.00001", "2601.00002", "2601.00003")}
+    return converted
+
+
+@pytest.fixture(scope="module")
+def markdown(html):
+    return {paper: html_to_markdown(text) for paper, text in html.items()}
+
+
+@pytest.fixture(scope="module")
+def features_markdown(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("features")
+    (folder / "main.tex").write_text(FEATURES_TEX)
+    return html_to_markdown(latex_to_html(folder, "main.tex", timeout_s=60))
+
+
+def paragraphs(text: str) -> list[str]:
+    return text.split("\n\n")
+
+
+def test_headings_keep_the_title_and_section_numbers(markdown):
+    blocks = paragraphs(markdown["2601.00001"])
+    assert blocks[0] == "# Adaptive Step Sizes for Streaming Least Squares on Drifting Sensor Data"
+    assert blocks[1] == "Mira Castellanos, Jonah Whitfield"
+    for heading in ("###### Abstract", "## 1 Introduction", "## 2 Method", "### 2.1 Streaming least squares",
+                    "## 4 Discussion", "## References"):
+        assert heading in blocks
+
+
+def test_math_uses_nougat_delimiters_and_tags(markdown):
+    text = markdown["2601.00001"]
+    assert r"\(x_{t}\in\mathbb{R}^{d}\)" in text
+    assert r"\[w_{t}=w_{t-1}+\frac{\mu_{t}}{\epsilon+\lVert x_{t}\rVert^{2}}\,e_{t}\,x_{t}, \tag{1}\]" in paragraphs(text)
+    assert "$" not in text and r"\displaystyle" not in text
+
+
+def test_align_rows_merge_into_one_display(markdown):
+    align = [b for b in paragraphs(markdown["2601.00001"]) if b.startswith(r"\[s_{t}")]
+    assert align == [r"\[s_{t} =(1-\alpha)\,s_{t-1}+\alpha\,e_{t}^{2}, \tag{2} \\ "
+                     r"l_{t} =(1-\beta)\,l_{t-1}+\beta\,e_{t}^{2},\qquad 0<\beta<\alpha<1. \tag{3}\]"]
+    unnumbered_row = [b for b in paragraphs(markdown["2601.00002"]) if b.startswith(r"\[S(\pi)")][0]
+    first_row, second_row = unnumbered_row.split(r" \\ ")
+    assert r"\tag" not in first_row and second_row.endswith(r"\tag{2}\]")
+
+
+def test_lists_use_stars_numbers_and_two_space_nesting(markdown):
+    itemize = markdown["2601.00001"]
+    assert "\n* a step-size update driven by the ratio" in itemize
+    assert "\n  * heavy-tailed noise, where single outliers mimic a change point;\n" in itemize
+    enumerate_ = markdown["2601.00002"]
+    assert "\n1. a block graph in which every edge carries cues" in enumerate_
+    assert "\n  (a) a block that starts with a headline begins a new article;\n" in enumerate_
+    assert "\n3. an annotated collection of 412 newsletter pages" in enumerate_
+
+
+def test_footnote_follows_the_paragraph_that_marks_it(markdown):
+    blocks = paragraphs(markdown["2601.00001"])
+    marked = next(i for i, b in enumerate(blocks) if "the memory trade-off described above.¹" in b)
+    assert blocks[marked + 1].startswith("Footnote 1: The exact effective window depends on the spread")
+
+
+def test_citations_and_references(markdown):
+    text = markdown["2601.00001"]
+    assert "with a constant step size [1, 2]." in text
+    assert "\n* [1] S. Haykin. _Adaptive Filter Theory_. Prentice Hall, 4th edition, 2002.\n" in text
+    assert text.rstrip().endswith("40(7):1633–1642, 1992.")
+    assert "* [2] G. Nagy and S. Seth. Hierarchical representation" in markdown["2601.00002"]
+
+
+def test_tabular_with_multicolumn_in_nougat_latex(markdown):
+    table = next(b for b in paragraphs(markdown["2601.00001"]) if b.startswith(r"\begin{tabular}"))
+    assert table == "\n".join([
+        r"\begin{tabular}{l|cc|cc}",
+        r"\hline",
+        r" & \multicolumn{2}{c|}{Steady-state error} & \multicolumn{2}{c}{Recovery (samples)} \\",
+        r"Method & River & Bridge & River & Bridge \\",
+        r"\hline",
+        r"Constant, \(\mu=0.01\) & 0.112 & 0.087 & 2140 & 1810 \\",
+        r"Constant, \(\mu=0.1\) & 0.164 & 0.131 & 260 & 240 \\",
+        r"Variance ratio (ours) & 0.115 & 0.089 & 310 & 290 \\",
+        r"\hline",
+        r"\end{tabular}"])
+    blocks = paragraphs(markdown["2601.00001"])
+    assert blocks[blocks.index(table) + 1].startswith("Table 1: Steady-state error (root mean square")
+
+
+def test_tables_as_html_on_request(html):
+    text = html_to_markdown(html["2601.00001"], tables="html")
+    assert '<tr><th></th><th colspan="2">Steady-state error</th><th colspan="2">Recovery (samples)</th></tr>' in text
+    assert r"<td>0.112</td>" in text and r"\begin{tabular}" not in text
+    with pytest.raises(ValueError, match="tables must be one of latex, html"):
+        html_to_markdown(html["2601.00001"], tables="csv")
+
+
+def test_figure_becomes_its_caption(markdown):
+    blocks = paragraphs(markdown["2601.00001"])
+    assert ("Figure 1: Step size chosen by the variance-ratio rule around a change point \\(t_{0}\\): it rises as "
+            "soon as the fast residual variance exceeds the slow one") in "\n".join(blocks)
+    assert "tikz" not in markdown["2601.00001"].lower()
+
+
+def test_chinese_text_is_kept_without_spaces_between_characters(markdown):
+    text = markdown["2601.00003"]
+    assert "# 面向扫描文档语料的分块哈希近重复检测" in text
+    assert "## 1 引言" in paragraphs(text) and "### 2.1 文本片段" in paragraphs(text)
+    assert "的压缩质量反复出现。这些近重复样本" in text  # a source line break between two CJK characters
+    assert "个最小哈希值 [1]，" in text
+    assert "Footnote 1: 抽样检查共覆盖两千页" in text
+    assert r"\multicolumn{2}{c}{质量}" in text
+
+
+def test_error_nodes_dropped_and_unresolved_references_marked(features_markdown):
+    assert "nosuchmacro" not in features_markdown
+    assert "See Section [??], reference [??] and here." in features_markdown
+
+
+def test_theorem_description_verbatim_and_escaped_table_cells(features_markdown):
+    blocks = paragraphs(features_markdown)
+    assert "**Theorem 1.** _Every \\(x\\) equals \\(x\\)._" in blocks
+    assert "* **Term** The definition." in blocks
+    assert "```\nfor i in range(3):\n    print(i)\n```" in blocks
+    table = next(b for b in blocks if b.startswith(r"\begin{tabular}"))
+    assert table.splitlines()[:3] == [r"\begin{tabular}{|l|r|}", r"\hline", r"a & 50\% \\"]
+    assert r"\multicolumn{2}{|c|}{**wide**} \\" in table
+
+
+def test_lifted_formulas_and_tables(html):
+    lifted = extract_lifted(html["2601.00001"])
+    formulas = [item for item in lifted if item["kind"] == "formula"]
+    tables = [item for item in lifted if item["kind"] == "table"]
+    assert [f["numbers"] for f in formulas] == [["(1)"], ["(2)", "(3)"], ["(4)"]]
+    assert formulas[1]["tex"][0] == r"s_{t} =(1-\alpha)\,s_{t-1}+\alpha\,e_{t}^{2},"
+    assert len(tables) == 1
+    assert tables[0]["caption"].startswith("Table 1: Steady-state error")
+    assert tables[0]["latex"].startswith(r"\begin{tabular}{l|cc|cc}")
+    assert re.search(r'<th class="[^"]*" colspan="2">Steady-state error</th>', tables[0]["html"])
