@@ -30,14 +30,26 @@ echo "==> synthetic OCR pages (SynthDoG-style): English and Chinese"
 "$DOCFORGE" build ocr --lang en --count 200 --output "$OUT/ocr-en"
 "$DOCFORGE" build ocr --lang zh --count 200 --output "$OUT/ocr-zh"
 
-echo "==> positional questions about the OCR pages"
-"$DOCFORGE" build positional --input "$OUT/ocr-en" "$OUT/ocr-zh" --output "$OUT/positional" --source demo-positional \
+echo "==> doc2md: the bundled LaTeX papers (samples/papers) -> Nougat-style page image + page markdown"
+"$DOCFORGE" build doc2md --input samples/papers --output "$OUT/doc2md" --source demo-arxiv --papers-per-task 1
+
+echo "==> positional questions about the OCR and doc2md pages"
+"$DOCFORGE" build positional --input "$OUT/ocr-en" "$OUT/ocr-zh" "$OUT/doc2md" --output "$OUT/positional" --source demo-positional \
     --per-page 1
 
+echo "==> tables (en, zh) and formulas (lifted from samples/papers; a formula using a paper's own macro is logged)"
+"$DOCFORGE" build tables --lang en --count 40 --output "$OUT/tables-en" --no-progress
+"$DOCFORGE" build tables --lang zh --count 40 --output "$OUT/tables-zh" --no-progress
+"$DOCFORGE" build formulas --source arxiv --input samples/papers --output "$OUT/formulas" --no-progress
+
 echo "==> verify"
-for dataset in captions conversations ocr-en ocr-zh positional; do
+for dataset in captions conversations ocr-en ocr-zh doc2md positional tables-en tables-zh formulas; do
     "$DOCFORGE" shards verify "$OUT/$dataset"
 done
+
+echo "==> docforge eval (targets scored against themselves: TEDS 1.0, edit distance 0)"
+"$DOCFORGE" eval table --pred "$OUT/tables-zh" --gold "$OUT/tables-zh" --out "$OUT/eval-tables-zh.json"
+"$DOCFORGE" eval formula --pred "$OUT/formulas" --gold "$OUT/formulas"
 
 echo "==> mixtures over the demo shards"
 export DOCFORGE_DEMO_OUT="$(cd "$OUT" && pwd)"
