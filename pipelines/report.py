@@ -1,7 +1,7 @@
 """`report.html`: a self-contained page a person opens after a build to see what was made.
 
 Totals and error causes from `stats.json`, the first error-log lines, and a few samples read back from
-the shards: a thumbnail of each image (with its word boxes drawn, when the record has them) beside its
+the shards: a thumbnail of each image (with its word or target boxes drawn, when the record has them) beside its
 targets (text, markdown, HTML, LaTeX, the JSON record).
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from pipelines.ingest.targets import record_quads
 from pipelines.shard_reader import first_samples, image_member
 from pipelines.storage import Folder
 
@@ -52,10 +53,11 @@ def thumbnail_data_uri(data: bytes, boxes: list[list[list[float]]] = (), size: i
 
 
 def word_quads(sample: dict[str, Any]) -> list:
-    """The word boxes a record carries (OCR and doc2md pages), to draw on the preview."""
+    """The boxes a record carries, to draw on the preview: the word boxes of OCR and doc2md pages, else
+    every target box (layout blocks, KIE entities and lines, table cells, formula symbols)."""
     try:
         record = json.loads(sample["json"]) if "json" in sample else {}
-        return [word["quad"] for word in record.get("words", [])]
+        return [word["quad"] for word in record.get("words", [])] or record_quads(record)
     except (ValueError, TypeError, KeyError, AttributeError):
         return []
 

@@ -1,8 +1,10 @@
 """Layout ingest (DocLayNet COCO, CDLA labelme) on the bundled format samples, with damaged copies:
 boxes land in pixel corners on the drawn blocks, bad annotations and images are error-log lines."""
 
+import base64
 import io
 import json
+import re
 import random
 import shutil
 from pathlib import Path
@@ -66,6 +68,10 @@ def test_doclaynet_pages_become_layout_blocks_and_bad_annotations_are_logged(ray
     assert all(ink_inside(image, block["bbox"]) for block in record["layout"])
     turns = render_conversation("layout", sample, random.Random(0))
     assert len(turns[1]["content"].splitlines()) == len(record["layout"])
+    thumbnail = re.search(r'src="data:image/jpeg;base64,([^"]+)"', (out / "report.html").read_text()).group(1)
+    drawn = Image.open(io.BytesIO(base64.b64decode(thumbnail))).convert("RGB")
+    red = sum(1 for r, g, b in drawn.get_flattened_data() if r - g > 40 and r - b > 40 and abs(g - b) < 40)
+    assert red > 1000  # the report outlines the layout blocks in red (the page itself has no red)
     errors = {(e["input"].rsplit("/", 1)[-1], e["step"]) for e in read_errors(out)}
     assert errors == {("train.json#annotations[16]", "check coco"), ("train.json#report-p0004", "check box"),
                       ("train.json#missing", "read image")}
