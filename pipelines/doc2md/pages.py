@@ -42,13 +42,25 @@ EDGE_LINES = 2  # ... as one of its two first or two last lines
 PAGE_NUMBER = re.compile(r"^(?:page\s*)?[\divxlcdm]+(?:\s*(?:/|of)\s*\d+)?$", re.IGNORECASE)
 
 
+@dataclass(frozen=True)
+class PdfLine:
+    """A text line of a PDF page: its box (points), its text without math, whether it had math."""
+
+    bbox: tuple[float, float, float, float]
+    text: str
+    math: bool
+
+
 @dataclass
 class PdfPage:
-    """One PDF page's words in reading order (math and running headers/footers removed)."""
+    """One PDF page's words in reading order (math and running headers/footers removed), its body lines
+    and which line each word is on, and the running header/footer lines taken out."""
 
     number: int
     tokens: list[str]
-    headers: list[str] = field(default_factory=list)
+    headers: list[PdfLine] = field(default_factory=list)
+    lines: list[PdfLine] = field(default_factory=list)
+    token_lines: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -60,6 +72,7 @@ class PageSplit:
     score: float
     kept: bool
     reason: str | None
+    pdf: PdfPage
 
 
 def normalise(text: str) -> str:
@@ -80,21 +93,29 @@ def markdown_tokens(markdown: str) -> tuple[list[str], list[tuple[int, int]]]:
     return tokens, spans
 
 
-def line_text(line: dict) -> str:
-    return "".join(span["text"] for span in line["spans"] if not MATH_FONT.match(span["font"].split("+")[-1]))
+def line_text(line: dict) -> tuple[str, bool]:
+    """A PyMuPDF line's text without its math-font spans, and whether it had any."""
+    kept, math = [], False
+    for span in line["spans"]:
+        if MATH_FONT.match(span["font"].split("+")[-1]):
+            math = math or bool(span["text"].strip())
+        else:
+            kept.append(span["text"])
+    return "".join(kept).strip(), math
 
 
-def page_lines(page) -> list[tuple[float, float, str]]:
-    """(y0, y1, text) of the page's text lines, content-stream order (column by column for LaTeX)."""
+def page_lines(page) -> list[PdfLine]:
+    """The page's text lines (math-only lines included, with empty text), content-stream order (column by
+    column for LaTeX)."""
     import pymupdf
 
     flags = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_LIGATURES & ~pymupdf.TEXT_PRESERVE_IMAGES
     lines = []
     for block in page.get_text("dict", flags=flags)["blocks"]:
         for line in block.get("lines", []):
-            text = line_text(line).strip()
-            if text:
-                lines.append((line["bbox"][1], line["bbox"][3], text))
+            text, math = line_text(line)
+            if text or math:
+                lines.append(PdfLine(tuple(line["bbox"]), text, math))
     return lines
 
 
@@ -102,12 +123,13 @@ def edge_signature(text: str) -> str:
     return re.sub(r"\d+", "#", normalise(text)).strip()
 
 
-def edge_lines(lines: list[tuple[float, float, str]], height: float) -> set[int]:
+def edge_lines(lines: list[PdfLine], height: float) -> set[int]:
     """Indices of the lines where running headers and footers live: among the two topmost or the two
-    bottommost lines of the page, and within its top or bottom 15 %."""
-    order = sorted(range(len(lines)), key=lambda i: lines[i][0])
+    bottommost text lines of the page, and within its top or bottom 15 %."""
+    order = sorted((i for i in range(len(lines)) if lines[i].text), key=lambda i: lines[i].bbox[1])
     candidates = set(order[:EDGE_LINES] + order[-EDGE_LINES:])
-    return {i for i in candidates if lines[i][1] < height * EDGE_FRACTION or lines[i][0] > height * (1 - EDGE_FRACTION)}
+    return {i for i in candidates
+            if lines[i].bbox[3] < height * EDGE_FRACTION or lines[i].bbox[1] > height * (1 - EDGE_FRACTION)}
 
 
 def read_pdf_pages(doc) -> list[PdfPage]:
@@ -117,29 +139,36 @@ def read_pdf_pages(doc) -> list[PdfPage]:
     edges = [edge_lines(lines, height) for height, lines in pages]
     edge_counts: Counter[str] = Counter()
     for (height, lines), edge in zip(pages, edges):
-        edge_counts.update({edge_signature(lines[i][2]) for i in edge})
+        edge_counts.update({edge_signature(lines[i].text) for i in edge})
     recurring = {s for s, n in edge_counts.items() if n >= 2 and n >= len(pages) / 4}
     result = []
     for number, ((height, lines), edge) in enumerate(zip(pages, edges), 1):
-        kept, headers = [], []
-        for i, (_, _, text) in enumerate(lines):
-            if i in edge and (PAGE_NUMBER.match(text.strip()) or edge_signature(text) in recurring):
-                headers.append(text)
+        body, headers = [], []
+        for i, line in enumerate(lines):
+            if i in edge and (PAGE_NUMBER.match(line.text) or edge_signature(line.text) in recurring):
+                headers.append(line)
             else:
-                kept.append(text)
-        result.append(PdfPage(number, tokens_of(join_hyphenated(kept)), headers))
+                body.append(line)
+        tokens, token_lines = line_tokens(body)
+        result.append(PdfPage(number, tokens, headers, body, token_lines))
     return result
 
 
-def join_hyphenated(lines: list[str]) -> str:
-    """The lines as one text, a word broken by a line-end hyphen joined again (`compu-` + `tation`)."""
-    out = []
-    for text in lines:
-        if out and out[-1].endswith("-") and len(out[-1]) > 1 and out[-1][-2].isalpha() and text[:1].islower():
-            out[-1] = out[-1][:-1] + text
-        else:
-            out.append(text)
-    return "\n".join(out)
+def line_tokens(lines: list[PdfLine]) -> tuple[list[str], list[int]]:
+    """The lines' tokens and the line each comes from; a word broken by a line-end hyphen (`compu-` +
+    `tation`) is joined again and counted on its first line."""
+    tokens: list[str] = []
+    owners: list[int] = []
+    hyphenated = False
+    for index, line in enumerate(lines):
+        found = tokens_of(line.text)
+        if hyphenated and found and line.text[:1].islower():
+            tokens[-1] += found.pop(0)
+        tokens += found
+        owners += [index] * len(found)
+        text = line.text
+        hyphenated = bool(tokens) and len(text) > 1 and text.endswith("-") and text[-2].isalpha()
+    return tokens, owners
 
 
 @dataclass
@@ -292,5 +321,5 @@ def split_markdown_into_pages(markdown: str, doc, threshold: float = 0.9) -> lis
             reason = "unresolved reference (??) on the page"
         elif score < threshold:
             reason = f"score {score:.3f} below the threshold {threshold:g}"
-        result.append(PageSplit(page.number, share, round(score, 4), reason is None, reason))
+        result.append(PageSplit(page.number, share, round(score, 4), reason is None, reason, page))
     return result
