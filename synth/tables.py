@@ -27,7 +27,7 @@ MAX_ROWS = 80
 MAX_COLS = 20
 PAGE = (2400.0, 3400.0)  # points: the Story's page, wide enough for any table within the limits
 MARGIN_PT = 4.0  # white space kept around the table when cropping
-PNG_COMPRESSION = 3  # zlib level: PyMuPDF's own PNG writer costs about 3x more CPU per table
+PNG_COMPRESSION = 1  # zlib level: the fastest; files about 5 % larger than level 6
 
 
 class TableError(SynthError):
@@ -378,6 +378,19 @@ def union(boxes: list[tuple[float, float, float, float]]) -> tuple[float, float,
     return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
+def draw_to_display_list(story, page_rect):
+    """The placed story drawn into a display list: rendering and text extraction then replay it, with no PDF
+    written and parsed in between (about 5x less CPU than drawing through a `DocumentWriter`)."""
+    import pymupdf
+    from pymupdf import mupdf
+
+    display_list = mupdf.FzDisplayList(mupdf.FzRect(*page_rect))
+    device = mupdf.fz_new_list_device(display_list)
+    story.draw(pymupdf.DeviceWrapper(device))
+    mupdf.fz_close_device(device)
+    return pymupdf.DisplayList(display_list)
+
+
 def render_table(table: TableStructure, style: TableStyle = TableStyle(), dpi: int = 120) -> RenderedTable:
     """Lay the table out with PyMuPDF's Story, render the page, crop it to the table.
 
@@ -387,15 +400,10 @@ def render_table(table: TableStructure, style: TableStyle = TableStyle(), dpi: i
 
     story = pymupdf.Story(html=styled_html(table), user_css=style_css(style))
     page_rect = pymupdf.Rect(0, 0, *PAGE)
-    buffer = io.BytesIO()
-    writer = pymupdf.DocumentWriter(buffer)
-    device = writer.begin_page(page_rect)
     more, _ = story.place(page_rect)
     positions: dict[str, tuple[float, float, float, float]] = {}
     story.element_positions(lambda p: positions.setdefault(p.id, tuple(p.rect)) if p.id else None)
-    story.draw(device)
-    writer.end_page()
-    writer.close()
+    drawing = draw_to_display_list(story, page_rect)
     if more:
         raise TableError(f"table of {table.rows} x {table.cols} does not fit a {PAGE[0]:.0f} x {PAGE[1]:.0f} pt page")
     missing = [i for i in range(len(table.cells)) if f"c{i}" not in positions]
@@ -411,13 +419,11 @@ def render_table(table: TableStructure, style: TableStyle = TableStyle(), dpi: i
         raise TableError(f"table of {table.rows} x {table.cols} is wider or taller than the page "
                          f"({x1:.0f} x {y1:.0f} pt)")
     clip = pymupdf.Rect(x0 - MARGIN_PT, y0 - MARGIN_PT, x1 + MARGIN_PT, y1 + MARGIN_PT)
-    with pymupdf.open("pdf", buffer.getvalue()) as document:
-        page = document[0]
-        pixmap = page.get_pixmap(dpi=dpi, clip=clip, alpha=False)
-        image = Image.frombytes("RGB", (pixmap.width, pixmap.height), pixmap.samples)
-        glyphs = [(char["bbox"], char["c"]) for block in page.get_text("rawdict", clip=clip)["blocks"]
-                  for line in block.get("lines", ()) for span in line["spans"] for char in span["chars"]
-                  if not char["c"].isspace()]
+    pixmap = drawing.get_pixmap(matrix=pymupdf.Matrix(dpi / 72, dpi / 72), clip=clip, alpha=False)
+    image = Image.frombytes("RGB", (pixmap.width, pixmap.height), pixmap.samples)
+    text = pymupdf.TextPage(drawing.get_textpage(flags=0)).extractRAWDICT()
+    glyphs = [(char["bbox"], char["c"]) for block in text["blocks"] for line in block.get("lines", ())
+              for span in line["spans"] for char in span["chars"] if not char["c"].isspace()]
     scale_x, scale_y = pixmap.width / clip.width, pixmap.height / clip.height
 
     def to_pixels(box: tuple[float, float, float, float]) -> list[float]:
