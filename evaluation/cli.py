@@ -148,7 +148,8 @@ def add_eval_command(subparsers, formatter=argparse.RawDescriptionHelpFormatter)
     parser = subparsers.add_parser("eval", help="score predictions: edit distance, TEDS, token edit accuracy",
                                    epilog=EXAMPLES, formatter_class=formatter)
     parser.add_argument("task", choices=sorted(TARGET_EXTENSIONS), help="what the predictions are")
-    parser.add_argument("--pred", required=True, metavar="URL", help="predictions: JSONL {key, text}, folder or dataset")
+    parser.add_argument("--pred", required=True, metavar="URL",
+                        help="predictions: JSONL {key, text}, folder or dataset")
     parser.add_argument("--gold", required=True, metavar="URL", help="references: JSONL {key, text}, folder or dataset")
     parser.add_argument("--out", metavar="URL", help="write the metrics and per-sample scores as JSON")
     parser.set_defaults(func=cmd_eval)

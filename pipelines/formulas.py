@@ -1,8 +1,8 @@
 """`docforge build formulas`: formula images with LaTeX targets, rendered by pdflatex in batches, as a Ray job.
 
 Sources: `arxiv` (display math lifted from .tex files, folders or tarballs of them, and doc2md's
-`lifted/*.jsonl` side output; 40-1024 characters), `list` (one formula per line, im2latex's
-`formulas.lst`) or `generated` (`synth.formula_grammar`). Planning collects and deduplicates the
+`lifted/*.jsonl` side output, found in a folder named `lifted`; 40-1024 characters), `list` (one
+formula per line, im2latex's `formulas.lst`) or `generated` (`synth.formula_grammar`). Planning collects and deduplicates the
 formulas (by normalised form) and cuts them into batches; each batch is one pdflatex run
 (`synth.formula_render`). Each sample: `KEY.png`, `KEY.tex` (normalised LaTeX) and `KEY.json` (raw and
 normalised LaTeX, where it came from). A refused or failing formula is one error-log line.
@@ -96,8 +96,18 @@ def add_tex_source(candidates: Candidates, name: str, text: str) -> None:
                        {"input": name, "environment": formula.environment, "number": number})
 
 
+def lifted_latex(record: dict[str, Any]) -> str | None:
+    """A lifted formula's LaTeX: `latex`, or doc2md's `tex` rows (several rows become a `gathered` block)."""
+    if isinstance(record.get("latex"), str):
+        return record["latex"]
+    rows = record.get("tex")
+    if isinstance(rows, list) and rows and all(isinstance(row, str) for row in rows):
+        return rows[0] if len(rows) == 1 else "\\begin{gathered}" + " \\\\ ".join(rows) + "\\end{gathered}"
+    return None
+
+
 def add_lifted_jsonl(candidates: Candidates, name: str, text: str) -> None:
-    """doc2md's side output: `{"paper", "kind": "formula"|"table", "latex", "html"?}` per line; formulas only."""
+    """doc2md's side output: `{"paper", "kind": "formula"|"table", "latex" or "tex": [rows], ...}` per line."""
     for line_number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -107,13 +117,17 @@ def add_lifted_jsonl(candidates: Candidates, name: str, text: str) -> None:
         except ValueError as exn:
             candidates.errors.append(InputError(where, "read lifted", f"not JSON ({exn})", exception="JSONDecodeError"))
             continue
-        if not isinstance(record, dict) or not isinstance(record.get("latex"), str):
-            candidates.errors.append(InputError(where, "read lifted", "expected an object with a 'latex' string"))
+        if not isinstance(record, dict) or record.get("kind") not in ("formula", "table"):
+            candidates.errors.append(InputError(where, "read lifted", "expected an object with kind formula or table"))
             continue
-        if record.get("kind") != "formula":
+        if record["kind"] != "formula":
+            continue
+        latex = lifted_latex(record)
+        if latex is None:
+            candidates.errors.append(InputError(where, "read lifted", "a formula needs a 'latex' string or 'tex' rows"))
             continue
         paper = str(record.get("paper", posixpath.basename(name)))
-        candidates.add(f"formula-{safe_key(paper)}-l{line_number:05d}", record["latex"],
+        candidates.add(f"formula-{safe_key(paper)}-l{line_number:05d}", latex,
                        {"input": where, "paper": paper, "environment": "lifted"})
 
 
@@ -137,13 +151,14 @@ def collect_arxiv(urls: list[str], candidates: Candidates) -> None:
             raise FileNotFoundError(f"--input {url}: no such file or folder")
         if folder.fs.isfile(folder.root):
             parent, base = posixpath.split(folder.url)
-            folder, files = Folder(parent), [base]
+            folder, files, lifted = Folder(parent), [base], {base}
         else:
             files = folder.find()
+            lifted = {rel for rel in files if "lifted" in rel.split("/")[:-1] or rel.startswith("lifted/")}
         for rel in files:
             if rel.endswith(".tex"):
                 add_tex_source(candidates, rel, decode_text(folder.read_bytes(rel)))
-            elif rel.endswith(".jsonl"):
+            elif rel.endswith(".jsonl") and rel in lifted:  # doc2md's DST/lifted/, not its errors.jsonl
                 add_lifted_jsonl(candidates, folder.url_of(rel), decode_text(folder.read_bytes(rel)))
             elif rel.endswith(TARBALL_SUFFIXES):
                 add_tarball(candidates, folder, rel)
@@ -194,9 +209,10 @@ class FormulasJob(Job):
             if self.count < 1:
                 raise ValueError("--count must be at least 1 for --source generated")
             for index in range(self.count):
-                candidates.add(f"formula-gen-s{self.seed}-{index:09d}", generate_formula(formula_seed(self.seed, index)),
-                               {"generator": "docforge.synth.formula_grammar", "seed": formula_seed(self.seed, index),
-                                "index": index}, filter_length=False)
+                seed = formula_seed(self.seed, index)
+                candidates.add(f"formula-gen-s{self.seed}-{index:09d}", generate_formula(seed),
+                               {"generator": "docforge.synth.formula_grammar", "seed": seed, "index": index},
+                               filter_length=False)
         elif not self.inputs:
             raise ValueError(f"--source {self.source} needs --input")
         elif self.source == "arxiv":

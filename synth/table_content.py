@@ -76,7 +76,8 @@ def column_value(rng: random.Random, kind: str, lang: str, financial: bool) -> s
         year, month, day = rng.randint(1995, 2025), rng.randint(1, 12), rng.randint(1, 28)
         if lang == "zh":
             return rng.choice((f"{year}年{month}月{day}日", f"{year}-{month:02d}-{day:02d}", f"{year}.{month:02d}"))
-        return rng.choice((f"{year}-{month:02d}-{day:02d}", f"{MONTHS[month - 1]} {day}, {year}", f"{month}/{day}/{year}"))
+        return rng.choice((f"{year}-{month:02d}-{day:02d}", f"{MONTHS[month - 1]} {day}, {year}",
+                           f"{month}/{day}/{year}"))
     if kind == "word":
         return rng.choice(WORDS[lang])
     if kind == "mixed":

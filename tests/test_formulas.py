@@ -4,10 +4,8 @@ that isolates broken formulas, and `docforge build formulas` on real Ray (list a
 import io
 import json
 import tarfile
-from pathlib import Path
 
 import pytest
-import webdataset as wds
 from PIL import Image
 
 from pipelines.formulas import FormulasJob
@@ -16,6 +14,7 @@ from pipelines.verify import verify_dataset
 from synth.formula_grammar import generate_formula
 from synth.formula_render import RenderOptions, render_formulas
 from synth.formulas import FormulaError, check_formula_safe, extract_display_math, normalize_latex
+from tests.test_ocr_job import samples_of
 
 PAPER = r"""\documentclass{article}
 \begin{document}
@@ -74,11 +73,6 @@ def test_a_batch_with_two_broken_formulas_yields_every_good_one():
         assert pixels.getpixel((0, 0)) == 255 and pixels.getpixel((image.width - 1, image.height - 1)) == 255
 
 
-def samples_of(out: Path) -> dict[str, dict]:
-    index = json.loads((out / "index.json").read_text())
-    return {s["__key__"]: s for s in wds.WebDataset([str(out / e["name"]) for e in index["shards"]], shardshuffle=False)}
-
-
 def test_list_job_logs_exactly_the_refused_and_broken_formulas(ray_local, tmp_path):
     lines = ["x ^ 2 + y ^ 2 = z ^ 2", "\\frac{1}{2}", "\\brokenmacro{1}", "a \\over b", "\\input{secret.tex}",
              "\\alpha + \\beta", "\\frac{1}{2}", "{ c"]
@@ -106,7 +100,7 @@ def test_arxiv_job_reads_tex_tarballs_and_lifted_jsonl(ray_local, tmp_path):
     papers.mkdir()
     long_formula = "\\sum_{i=1}^{n} \\frac{x_i^2}{\\sigma_i} = \\int_0^\\infty e^{-t} dt"
     (papers / "2403.00001.tex").write_text(f"\\begin{{equation}}{long_formula}\\end{{equation}} $$ short $$")
-    source = f"\\[ {long_formula} + \\gamma_{{0}} \\] \\begin{{align}} a_1 + a_2 + a_3 + a_4 &= b_1 + b_2 + b_3 + b_4 " \
+    source = f"\\[ {long_formula} + \\gamma_{{0}} \\] \\begin{{align}} a_1 + a_2 + a_3 + a_4 &= b_1 + b_2 + b_3 " \
              "\\end{align}"
     with tarfile.open(papers / "2403.00002.tar.gz", "w:gz") as archive:
         data = source.encode()
@@ -121,12 +115,20 @@ def test_arxiv_job_reads_tex_tarballs_and_lifted_jsonl(ray_local, tmp_path):
                     "\\operatorname{softmax}(z)"}) + "\n"
         + json.dumps({"paper": "2403.00003", "kind": "table", "latex": "\\begin{tabular}{c}1\\end{tabular}"}) + "\n"
         + "{oops\n"
-        + json.dumps({"paper": "2403.00003", "kind": "formula", "latex": long_formula}) + "\n")
+        + json.dumps({"paper": "2403.00003", "kind": "formula", "latex": long_formula}) + "\n"
+        + json.dumps({"paper": "2403.00004", "kind": "formula", "id": "S1.E2", "display": "",
+                      "tex": ["x_1 + x_2 + x_3 = y_1", "x_4 + x_5 + x_6 = y_2 + y_3 + y_4"]}) + "\n")
+    (papers / "errors.jsonl").write_text("{this is a job's error log, not lifted output}\n")
     out = tmp_path / "out"
     result = run_job(FormulasJob("arxiv", [str(papers)], batch_size=8, dpi=100), str(out), RunOptions(progress=False))
     assert result.ok
     samples = samples_of(out)
     origins = sorted(json.loads(s["json"])["origin"]["environment"] for s in samples.values())
-    assert origins == ["\\[", "align", "equation", "lifted"]  # short $$ too short; the lifted duplicate dropped
+    # the short $$ is too short; the lifted duplicate of the equation is dropped
+    assert origins == ["\\[", "align", "equation", "lifted", "lifted"]
+    records = [json.loads(s["json"]) for s in samples.values()]
+    (rows,) = [r for r in records if r["origin"].get("paper") == "2403.00004"]
+    assert rows["latex_raw"] == \
+        "\\begin{gathered}x_1 + x_2 + x_3 = y_1 \\\\ x_4 + x_5 + x_6 = y_2 + y_3 + y_4\\end{gathered}"
     errors = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
     assert sorted(e["step"] for e in errors) == ["read lifted", "read tarball"]

@@ -3,12 +3,9 @@ spans rendered as spans, and `docforge build tables` on real Ray with bad specs 
 
 import io
 import json
-import random
-from pathlib import Path
 
 import numpy as np
 import pytest
-import webdataset as wds
 from PIL import Image
 
 from evaluation.cli import evaluate
@@ -16,8 +13,9 @@ from evaluation.teds import teds
 from pipelines.runner import RunOptions, run_job
 from pipelines.tables import TablesJob, table_seed
 from pipelines.verify import verify_dataset
-from synth.tables import (TableConfig, TableStyle, check_structure, generate_table, html_from_tokens,
-                          parse_table_html, render_table, structure_tokens, table_html, cell_tokens)
+from synth.tables import (TableConfig, TableStyle, cell_tokens, check_structure, generate_table, html_from_tokens,
+                          parse_table_html, render_table, structure_tokens, table_html)
+from tests.test_ocr_job import samples_of
 
 SEEDS = range(30)
 
@@ -86,11 +84,6 @@ def test_spans_render_as_spans():
     assert checked >= 10
 
 
-def samples_of(out: Path) -> dict[str, dict]:
-    index = json.loads((out / "index.json").read_text())
-    return {s["__key__"]: s for s in wds.WebDataset([str(out / e["name"]) for e in index["shards"]], shardshuffle=False)}
-
-
 def test_tables_job_writes_verified_samples_that_regenerate_alone(ray_local, tmp_path):
     out = tmp_path / "zh"
     job = TablesJob(count=6, lang="zh", seed=5, tables_per_task=3)
@@ -114,7 +107,8 @@ def test_tables_job_writes_verified_samples_that_regenerate_alone(ray_local, tmp
 
 
 def test_specs_render_as_given_and_bad_specs_are_logged(ray_local, tmp_path):
-    good = '<table><thead><tr><td colspan="2"><b>Total</b></td></tr></thead><tbody><tr><td>1</td><td>2</td></tr></tbody></table>'
+    good = ('<table><thead><tr><td colspan="2"><b>Total</b></td></tr></thead>'
+            "<tbody><tr><td>1</td><td>2</td></tr></tbody></table>")
     oversized = "<table><tr>" + "<td>x</td>" * 300 + "</tr></table>"
     crossing = '<table><thead><tr><td rowspan="2">a</td></tr></thead><tbody><tr></tr></tbody></table>'
     specs = tmp_path / "specs.jsonl"
