@@ -42,6 +42,9 @@ echo "==> tables (en, zh) and formulas (lifted from samples/papers; a formula us
 "$DOCFORGE" build tables --lang zh --count 40 --output "$OUT/tables-zh" --no-progress
 "$DOCFORGE" build formulas --source arxiv --input samples/papers --output "$OUT/formulas" --no-progress
 
+echo "==> stage-3 public-set formats (samples/datasets): ingest each into $OUT/stage3/FORMAT, verify"
+.venv/bin/python samples/datasets/ingest_demo.py "$OUT"
+
 echo "==> verify"
 for dataset in captions conversations ocr-en ocr-zh doc2md positional tables-en tables-zh formulas; do
     "$DOCFORGE" shards verify "$OUT/$dataset"
@@ -54,6 +57,7 @@ echo "==> docforge eval (targets scored against themselves: TEDS 1.0, edit dista
 echo "==> mixtures over the demo shards"
 export DOCFORGE_DEMO_OUT="$(cd "$OUT" && pwd)"
 "$DOCFORGE" mix check mixtures/demo/stage2.yaml --samples 1000
+"$DOCFORGE" mix check mixtures/demo/stage3.yaml --samples 1000
 "$DOCFORGE" mix preview mixtures/demo/stage2.yaml -n 12 --out "$OUT/preview-stage2.html"
 
 echo

@@ -1,0 +1,61 @@
+"""`make demo`'s stage-3 step: `docforge build ingest` of every bundled format sample, then `shards verify`.
+
+    .venv/bin/python samples/datasets/ingest_demo.py DEMO_OUT
+
+Runs the real CLI (`pipelines.cli.main`) once per format in one process, so the 13 builds share one
+embedded Ray instead of starting 13; writes DEMO_OUT/stage3/FORMAT. Exit status 1 if a build or a
+verification fails. Run from the repository root.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pipelines.cli import main as docforge
+
+DATASETS = "samples/datasets"
+BUILDS = {  # output name: the ingest arguments
+    "doclaynet": ["--format", "doclaynet", "--input", f"{DATASETS}/doclaynet/COCO/train.json",
+                  "--images", f"{DATASETS}/doclaynet/PNG"],
+    "cdla": ["--format", "cdla", "--input", f"{DATASETS}/cdla/train"],
+    "funsd": ["--format", "funsd", "--input", f"{DATASETS}/funsd/training_data/annotations",
+              "--images", f"{DATASETS}/funsd/training_data/images"],
+    "xfund": ["--format", "xfund", "--input", f"{DATASETS}/xfund/zh.train.json", "--images", f"{DATASETS}/xfund/zh.train"],
+    "sroie": ["--format", "sroie", "--input", f"{DATASETS}/sroie/train"],
+    "wildreceipt": ["--format", "wildreceipt", "--input", f"{DATASETS}/wildreceipt/train.txt"],
+    "docvqa": ["--format", "docvqa", "--input", f"{DATASETS}/docvqa/train_v1.0.json"],
+    "infovqa": ["--format", "infovqa", "--input", f"{DATASETS}/infovqa/infographicVQA_train_v1.0.json",
+                "--images", f"{DATASETS}/infovqa/infographicVQA_train_v1.0_images"],
+    "chartqa": ["--format", "chartqa", "--input", f"{DATASETS}/chartqa/train/train_human.json",
+                "--images", f"{DATASETS}/chartqa/train/png"],
+    "textvqa": ["--format", "textvqa", "--input", f"{DATASETS}/textvqa/TextVQA_0.5.1_train.json",
+                "--images", f"{DATASETS}/textvqa/train_images"],
+    "pubtabnet": ["--format", "pubtabnet", "--input", f"{DATASETS}/pubtabnet/PubTabNet_2.0.0.jsonl",
+                  "--images", f"{DATASETS}/pubtabnet"],
+    "im2latex": ["--format", "im2latex", "--formulas", f"{DATASETS}/im2latex/im2latex_formulas.lst",
+                 "--input", f"{DATASETS}/im2latex/im2latex_train.lst", f"{DATASETS}/im2latex/im2latex_validate_filter.lst",
+                 "--images", f"{DATASETS}/im2latex/formula_images"],
+    "crohme": ["--format", "crohme", "--input", f"{DATASETS}/crohme"],
+}
+
+
+def run(out: Path) -> int:
+    failed = []
+    for name, arguments in BUILDS.items():
+        print(f"==> ingest {name}: -> {out / name}", flush=True)
+        if docforge(["build", "ingest", *arguments, "--source", f"demo-{name}", "--output", str(out / name),
+                     "--no-progress"]) != 0:
+            failed.append(f"build {name}")
+    for name in BUILDS:
+        if docforge(["shards", "verify", str(out / name)]) != 0:
+            failed.append(f"verify {name}")
+    if failed:
+        print(f"stage-3 ingest demo failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: .venv/bin/python samples/datasets/ingest_demo.py DEMO_OUT")
+    sys.exit(run(Path(sys.argv[1]) / "stage3"))
