@@ -12,22 +12,20 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import posixpath
-import tarfile
 from collections.abc import Iterator
 from typing import Any
 
 from pipelines.job import InputError, Job, Plan, Task, code_version, safe_key
 from pipelines.storage import Folder, absolute_url
+from pipelines.tex_sources import decode_text, iter_arxiv_inputs
 from synth.formula_grammar import generate_formula
 from synth.formula_render import RenderOptions, render_formulas
 from synth.formulas import FormulaError, check_formula_safe, extract_display_math, normalize_latex
 
 SOURCES = ("arxiv", "list", "generated")
 GENERATOR = "docforge.synth.formula_render"
-TARBALL_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 
 EXAMPLES = """examples:
   # display formulas lifted from arXiv sources (folders of .tex files, source tarballs, doc2md's lifted/*.jsonl)
@@ -39,14 +37,6 @@ EXAMPLES = """examples:
 pdflatex runs without shell escape, reads and writes only its private temp dir, under a timeout; formulas
 using \\write18, \\input, \\def and other file or definition macros are refused.
 """
-
-
-def decode_text(data: bytes) -> str:
-    """UTF-8, else Latin-1 (older arXiv sources)."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
 
 
 def formula_seed(job_seed: int, index: int) -> int:
@@ -131,37 +121,12 @@ def add_lifted_jsonl(candidates: Candidates, name: str, text: str) -> None:
                        {"input": where, "paper": paper, "environment": "lifted"})
 
 
-def add_tarball(candidates: Candidates, folder: Folder, rel: str) -> None:
-    name = folder.url_of(rel)
-    try:
-        with folder.open(rel, "rb") as f, tarfile.open(fileobj=io.BytesIO(f.read())) as archive:
-            for member in sorted(archive.getmembers(), key=lambda m: m.name):
-                if member.isfile() and member.name.endswith(".tex"):
-                    data = archive.extractfile(member).read()
-                    add_tex_source(candidates, f"{posixpath.basename(rel)}/{member.name}", decode_text(data))
-    except (tarfile.TarError, EOFError, OSError) as exn:
-        candidates.errors.append(InputError(name, "read tarball", str(exn) or type(exn).__name__,
-                                            exception=type(exn).__name__))
-
-
 def collect_arxiv(urls: list[str], candidates: Candidates) -> None:
-    for url in urls:
-        folder = Folder(url)
-        if not folder.fs.exists(folder.root):
-            raise FileNotFoundError(f"--input {url}: no such file or folder")
-        if folder.fs.isfile(folder.root):
-            parent, base = posixpath.split(folder.url)
-            folder, files, lifted = Folder(parent), [base], {base}
+    for source in iter_arxiv_inputs(urls, candidates.errors):
+        if source.lifted:
+            add_lifted_jsonl(candidates, source.name, source.text)
         else:
-            files = folder.find()
-            lifted = {rel for rel in files if "lifted" in rel.split("/")[:-1] or rel.startswith("lifted/")}
-        for rel in files:
-            if rel.endswith(".tex"):
-                add_tex_source(candidates, rel, decode_text(folder.read_bytes(rel)))
-            elif rel.endswith(".jsonl") and rel in lifted:  # doc2md's DST/lifted/, not its errors.jsonl
-                add_lifted_jsonl(candidates, folder.url_of(rel), decode_text(folder.read_bytes(rel)))
-            elif rel.endswith(TARBALL_SUFFIXES):
-                add_tarball(candidates, folder, rel)
+            add_tex_source(candidates, source.name, source.text)
 
 
 def collect_list(urls: list[str], candidates: Candidates) -> None:

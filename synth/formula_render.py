@@ -1,6 +1,7 @@
-"""Formulas -> images with pdflatex, many formulas per run, one per page (the `preview` package).
+"""Formulas (or other LaTeX snippets, e.g. tabulars) -> images with pdflatex, many per run, one per page.
 
-`render_formulas` writes one document for a batch, runs pdflatex once (no shell escape, files only
+`render_formulas` writes one document for a batch (each snippet in a `preview` environment, a page of its
+own), runs pdflatex once (no shell escape, files only
 readable/writable in its private temp dir, a timeout, a memory cap), crops each page to its ink with
 PyMuPDF and pads it. A formula that breaks the run is found (pdflatex's error line names its page; a
 culprit not confirmed alone is found by bisection), reported as failed, and the rest is rendered again,
@@ -24,12 +25,14 @@ from synth.formulas import FormulaError
 
 PREAMBLE = r"""\documentclass[12pt]{article}
 \usepackage[T1]{fontenc}
-\usepackage{amsmath,amssymb,amsfonts,mathtools,bm}
+\usepackage{amsmath,amssymb,amsfonts,mathtools,bm,array,booktabs,multirow}
 \usepackage[active,tightpage]{preview}
 \setlength\PreviewBorder{2pt}
 \pagestyle{empty}
 \begin{document}
 """
+FORMULA_PAGE = (r"\begin{preview}$\displaystyle", r"$\end{preview}")  # display math, as im2markup renders
+SNIPPET_PAGE = (r"\begin{preview}", r"\end{preview}")  # text-mode material (tabular)
 ERROR_LINE = re.compile(r"^l\.(\d+)", re.MULTILINE)
 INK_LEVEL = 200  # grey levels below this count as ink
 MEMORY_LIMIT = 2 << 30  # bytes of address space for one pdflatex
@@ -41,6 +44,7 @@ class RenderOptions:
     pad: int = 8  # pixels of white around the ink, as im2markup pads
     timeout_s: float = 60.0
     pdflatex: str = "pdflatex"
+    page: tuple[str, str] = FORMULA_PAGE  # the lines before and after each snippet
 
 
 @dataclass
@@ -63,16 +67,16 @@ class PdflatexFailed(Exception):
         self.line = line
 
 
-def document(formulas: list[str]) -> tuple[str, list[tuple[int, int]]]:
+def document(formulas: list[str], page: tuple[str, str] = FORMULA_PAGE) -> tuple[str, list[tuple[int, int]]]:
     """The batch's LaTeX, and each formula's first and last line in it (to map an error line to a formula)."""
     lines = PREAMBLE.rstrip("\n").split("\n")
     spans = []
     for formula in formulas:
         body = formula.split("\n")
         first = len(lines) + 1
-        lines.append(r"\begin{preview}$\displaystyle")
+        lines.append(page[0])
         lines += body
-        lines.append(r"$\end{preview}")
+        lines.append(page[1])
         spans.append((first, len(lines)))
     lines.append(r"\end{document}")
     return "\n".join(lines) + "\n", spans
@@ -152,7 +156,7 @@ def render_formulas(formulas: list[str], options: RenderOptions = RenderOptions(
 
 def render_subset(formulas: list[str], positions: list[int], options: RenderOptions, result: BatchResult) -> None:
     while positions:
-        source, spans = document([formulas[p] for p in positions])
+        source, spans = document([formulas[p] for p in positions], options.page)
         result.runs += 1
         try:
             images = pages_as_images(run_pdflatex(source, options), len(positions), options)
@@ -185,7 +189,7 @@ def culprit_of(failure: PdflatexFailed, spans: list[tuple[int, int]]) -> int | N
 
 def confirm_alone(formulas: list[str], position: int, options: RenderOptions, result: BatchResult) -> bool:
     """Render the suspected culprit alone: True (and recorded as failed) if it fails by itself too."""
-    source, _ = document([formulas[position]])
+    source, _ = document([formulas[position]], options.page)
     result.runs += 1
     try:
         run_pdflatex(source, options)
