@@ -169,6 +169,39 @@ def test_nothing_outside_the_work_dir_is_written_and_reruns_add_nothing(built):
     assert again.ok and (out / "index.json").read_bytes() == index
 
 
+def test_derived_layout_boxes_cover_their_blocks(built):
+    """Every kept page has DocLayNet-class layout boxes inside the image; each section header's text, found on
+    the PDF page by PyMuPDF, lies inside a Section-header box; the papers' block kinds all show up."""
+    from pipelines.doc2md.layout import CLASSES
+
+    samples = samples_of(built["out"])
+    headers_checked, seen = 0, set()
+    for sample in samples.values():
+        record = json.loads(sample["json"])
+        width, height = record["image"]["width"], record["image"]["height"]
+        layout = record["layout"]
+        assert layout and all(b["label"] in CLASSES for b in layout)
+        assert all(0 <= b["bbox"][0] < b["bbox"][2] <= width and 0 <= b["bbox"][1] < b["bbox"][3] <= height for b in layout)
+        seen.update(b["label"] for b in layout)
+        pdf = built["src"] / f"{record['paper']}.pdf"
+        if not pdf.exists():
+            continue
+        page = pymupdf.open(pdf)[record["page"] - 1]
+        scale = width / page.rect.width
+        boxes = [b["bbox"] for b in layout if b["label"] == "Section-header"]
+        for line in sample["md"].decode().splitlines():
+            if line.startswith("## "):
+                title = line[3:].split(" ", 1)[-1]  # without its number
+                hits = page.search_for(title)
+                assert hits, (sample["__key__"], title)
+                rects = [[v * scale for v in hit] for hit in hits]  # the title's words may also occur in the text
+                assert any(b[0] - 2 <= r[0] and b[1] - 2 <= r[1] and r[2] <= b[2] + 2 and r[3] <= b[3] + 2
+                           for r in rects for b in boxes), (sample["__key__"], title, rects, boxes)
+                headers_checked += 1
+    assert headers_checked >= 3
+    assert {"Title", "Section-header", "Text", "Formula", "Table", "Caption", "List-item", "Page-footer"} <= seen, seen
+
+
 def test_formulas_and_tables_are_lifted_to_the_side_stream(built):
     lifted = [json.loads(line) for path in sorted((built["out"] / "lifted").glob("task-*.jsonl"))
               for line in path.read_text().splitlines()]

@@ -2,7 +2,8 @@
 
 Per paper, in a private temp dir: unpack → check the source → PDF (the paper's own, or compiled) →
 LaTeXML → markdown → split into pages → render each kept page. Samples: `KEY.png` (the page), `KEY.md`
-(its markdown) and `KEY.json` (paper, page, page count, score, lang, PDF page size, word and line boxes).
+(its markdown) and `KEY.json` (paper, page, page count, score, lang, PDF page size, word and line boxes,
+and DocLayNet-class layout blocks derived from the markdown's block types: `layout.py`).
 A dropped page is one error-log line (step `keep page`, why it was dropped); a paper that fails a step is
 one error-log line naming the paper and the step; the other papers go on. Display formulas and tables are
 written to the side stream `lifted/` for the formulas and tables jobs.
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.doc2md.compile import check_source, choose_engine, compile_pdf
+from pipelines.doc2md.layout import page_layout
 from pipelines.doc2md.pages import CJK, split_markdown_into_pages
 from pipelines.doc2md.render import LONGEST_SIDE, page_scale, page_words, render_page_image
 from pipelines.doc2md.unpack import PaperInput, find_main_tex, find_papers, unpack_paper
@@ -136,6 +138,7 @@ class Doc2mdJob(Job):
                 "pdf_page_size": [round(page.rect.width, 2), round(page.rect.height, 2)],
                 "words": words,
                 "lines": lines,
+                "layout": page_layout(split, page, scale, width, height),
                 "provenance": {"generator": GENERATOR, "version": code_version(), "input": paper.source,
                                "pdf": pdf_origin, "min_score": self.min_score},
             }

@@ -1,0 +1,195 @@
+"""doc2md layout: DocLayNet-class boxes for every kept page, derived with no human labels.
+
+The page's markdown already says what each block is (LaTeXML knew): `#` title, `##…` section headers,
+list items, `Figure N:`/`Table N:` captions, tabulars, `\\[…\\]` formulas, `Footnote N:` footnotes, the
+rest text. Each block's words are aligned to the PDF page's words (the same alignment as the page split),
+so each PDF line votes for the block it belongs to; a block's box is the union of its lines, cut where it
+jumps to the next column. Display formulas are the lines with math fonts and no block's words; pictures are
+PyMuPDF's drawing clusters and images outside tables; running headers/footers are the lines the page
+split took out. Boxes are in image pixels, in the shape `record["layout"] = [{"label", "bbox"}]`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+
+from rapidfuzz.distance import Levenshtein
+
+from pipelines.doc2md.pages import PageSplit, PdfLine, markdown_blocks, markdown_tokens, tokens_of
+
+CLASSES = ("Caption", "Footnote", "Formula", "List-item", "Page-footer", "Page-header", "Picture",
+           "Section-header", "Table", "Text", "Title")
+LIST_ITEM = re.compile(r"^(?:[*+-]|\d+\.) ", re.MULTILINE)
+CAPTION = re.compile(r"^(?:Figure|Table|Algorithm) \d+[.:]")
+FORMULA_GAP = 2.5  # points: the rows of one display formula are closer than this to each other
+MIN_PICTURE_SIDE = 12.0  # points: smaller drawings are rules, underlines and table lines
+Box = tuple[float, float, float, float]
+
+
+def block_label(text: str) -> str:
+    first = text.lstrip()
+    if first.startswith("# "):
+        return "Title"
+    if re.match(r"#{2,6} ", first):
+        return "Section-header"
+    if CAPTION.match(first):
+        return "Caption"
+    if first.startswith("Footnote "):
+        return "Footnote"
+    if first.startswith(("\\begin{tabular", "<table")):
+        return "Table"
+    if first.startswith(("\\[", "$$")):
+        return "Formula"
+    if LIST_ITEM.match(first):
+        return "List-item"
+    return "Text"
+
+
+def markdown_units(markdown: str) -> list[tuple[str, str]]:
+    """(label, text) of each block; a list block becomes one unit per top-level item (nested items stay
+    with their parent, as DocLayNet boxes them)."""
+    units = []
+    for start, end, _ in markdown_blocks(markdown):
+        text = markdown[start:end]
+        label = block_label(text)
+        if label == "List-item":
+            starts = [m.start() for m in LIST_ITEM.finditer(text)] + [len(text)]
+            units += [(label, text[a:b]) for a, b in zip(starts, starts[1:]) if text[a:b].strip()]
+        else:
+            units.append((label, text))
+    return units
+
+
+def union(boxes: list[Box]) -> Box:
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def overlaps(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def column_runs(lines: list[int], pdf_lines: list[PdfLine]) -> list[list[int]]:
+    """Consecutive runs of a block's lines that stay in one column: a new run starts when the next line
+    begins above the previous one (a column or page-part jump) or after a gap of more than two lines."""
+    runs: list[list[int]] = []
+    for index in sorted(lines):
+        box = pdf_lines[index].bbox
+        if runs:
+            last = pdf_lines[runs[-1][-1]].bbox
+            height = max(last[3] - last[1], 1.0)
+            if same_row(box, last) or box[1] >= last[1] - height / 2 and box[1] - last[3] <= 2 * height:
+                runs[-1].append(index)
+                continue
+        runs.append([index])
+    return runs
+
+
+def line_owners(units: list[tuple[str, str]], split: PageSplit) -> dict[int, int]:
+    """PDF line index → the unit whose words most of the line's matched words are."""
+    tokens, owners = [], []
+    for number, (_, text) in enumerate(units):
+        found = markdown_tokens(text)[0]
+        tokens += found
+        owners += [number] * len(found)
+    votes: dict[int, Counter[int]] = defaultdict(Counter)
+    for op in Levenshtein.opcodes(tokens, split.pdf.tokens):
+        if op.tag == "equal":
+            for offset in range(op.src_end - op.src_start):
+                votes[split.pdf.token_lines[op.dest_start + offset]][owners[op.src_start + offset]] += 1
+    return {line: counter.most_common(1)[0][0] for line, counter in votes.items()}
+
+
+def same_row(a: Box, b: Box) -> bool:
+    """The boxes share at least half of the smaller one's height."""
+    return min(a[3], b[3]) - max(a[1], b[1]) >= 0.5 * min(a[3] - a[1], b[3] - b[1])
+
+
+def clusters(indices: list[int], lines: list[PdfLine], margin: float = FORMULA_GAP) -> list[list[int]]:
+    """Groups of lines whose boxes, grown by `margin` points, touch (transitively): the pieces of one
+    display formula — numerator, fraction bar row, denominator, its number — and the rows of an `align`."""
+    def touch(a: Box, b: Box) -> bool:
+        return overlaps(grow(a, margin), grow(b, margin)) or same_row(a, b)
+
+    groups: list[list[int]] = []
+    for index in sorted(indices):
+        box = lines[index].bbox
+        touching = [g for g in groups if any(touch(box, lines[i].bbox) for i in g)]
+        merged = sorted([index] + [i for g in touching for i in g])
+        groups = [g for g in groups if g not in touching] + [merged]
+    return sorted(groups)
+
+
+def claim_same_row(owner: dict[int, int], lines: list[PdfLine]) -> None:
+    """Give an unclaimed text line (a section number, an equation's number) to the claimed line beside it on
+    the same row, so a header's box holds its number too."""
+    for index, line in enumerate(lines):
+        if index in owner or line.math or not line.text:
+            continue
+        height = line.bbox[3] - line.bbox[1]
+        for other, unit in list(owner.items()):
+            box = lines[other].bbox
+            shared = min(box[3], line.bbox[3]) - max(box[1], line.bbox[1])
+            gap = max(box[0] - line.bbox[2], line.bbox[0] - box[2])
+            if shared >= 0.5 * height and gap <= 3 * height:
+                owner[index] = unit
+                break
+
+
+def grow(box: Box, margin: float) -> Box:
+    return (box[0] - margin, box[1] - margin, box[2] + margin, box[3] + margin)
+
+
+def drawing_boxes(page) -> list[Box]:
+    """Clusters of vector drawings and placed images, larger than a rule and smaller than the page."""
+    found = [tuple(rect) for rect in page.cluster_drawings()]
+    found += [tuple(info["bbox"]) for info in page.get_image_info()]
+    page_area = page.rect.width * page.rect.height
+    return [box for box in found if (box[2] - box[0]) * (box[3] - box[1]) < 0.9 * page_area]
+
+
+def page_layout(split: PageSplit, page, scale: float, width: int, height: int) -> list[dict]:
+    """The layout blocks of one kept page in reading order: headers, body blocks by their first PDF line
+    (pictures just before the text under them), footers. Boxes in pixels, clamped to the image."""
+    units = markdown_units(split.markdown)
+    lines = split.pdf.lines
+    owner = line_owners(units, split)
+    claim_same_row(owner, lines)
+    blocks: list[tuple[float, str, Box]] = []
+    by_unit: dict[int, list[int]] = defaultdict(list)
+    for line, unit in owner.items():
+        by_unit[unit].append(line)
+    drawings = drawing_boxes(page)
+    for unit, owned_lines in by_unit.items():
+        label = units[unit][0]
+        runs = [owned_lines] if label == "Table" else column_runs(owned_lines, lines)
+        for run in runs:
+            box = union([lines[i].bbox for i in run])
+            if label == "Table":  # the table's rules belong to it
+                box = union([box] + [d for d in drawings if overlaps(d, grow(box, 2))])
+            blocks.append((float(min(run)), label, box))
+    text_boxes = [box for _, label, box in blocks]
+    pictures = [d for d in drawings if min(d[2] - d[0], d[3] - d[1]) >= MIN_PICTURE_SIDE
+                and not any(overlaps(d, other) for other in text_boxes)]
+    math_lines = [i for i, line in enumerate(lines)  # with their numbers: "(3)" has no words of its own
+                  if i not in owner and (line.math or not tokens_of(line.text))
+                  and not any(overlaps(line.bbox, box) for box in text_boxes)]  # not a table's numbers
+    labels = [i for i in math_lines if any(overlaps(lines[i].bbox, grow(p, 12)) for p in pictures)]
+    for index, picture in enumerate(pictures):  # a figure's own math labels are part of the picture
+        pictures[index] = union([picture] + [lines[i].bbox for i in labels if overlaps(lines[i].bbox, grow(picture, 12))])
+    for group in clusters([i for i in math_lines if i not in labels], lines):
+        blocks.append((float(group[0]), "Formula", union([lines[i].bbox for i in group])))
+    for box in pictures:
+        below = [i for i, line in enumerate(lines) if line.bbox[1] >= box[3] - 1 and overlaps(
+            (box[0], 0, box[2], 1), (line.bbox[0], 0, line.bbox[2], 1))]
+        blocks.append((min(below) - 0.5 if below else float(len(lines)), "Picture", box))
+    middle = page.rect.height / 2
+    headers = [("Page-header", line.bbox) for line in split.pdf.headers if line.bbox[1] < middle]
+    footers = [("Page-footer", line.bbox) for line in split.pdf.headers if line.bbox[1] >= middle]
+    ordered = headers + [(label, box) for _, label, box in sorted(blocks, key=lambda b: (b[0], b[2][1]))] + footers
+    return [{"label": label, "bbox": pixel_box(box, scale, width, height)} for label, box in ordered]
+
+
+def pixel_box(box: Box, scale: float, width: int, height: int) -> list[float]:
+    return [round(min(max(box[0] * scale, 0.0), width), 1), round(min(max(box[1] * scale, 0.0), height), 1),
+            round(min(max(box[2] * scale, 0.0), width), 1), round(min(max(box[3] * scale, 0.0), height), 1)]
