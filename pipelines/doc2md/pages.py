@@ -302,10 +302,12 @@ def page_score(markdown: str, page: PdfPage) -> float:
     return 1.0 - Levenshtein.normalized_distance(md_text, pdf_text)
 
 
-def split_markdown_into_pages(markdown: str, doc, threshold: float = 0.9) -> list[PageSplit]:
+def split_markdown_into_pages(markdown: str, doc, threshold: float = 0.9,
+                              pages: list[PdfPage] | None = None) -> list[PageSplit]:
     """One `PageSplit` per PDF page: its markdown (pieces in the PDF's order), its score and whether it is
-    kept (and why not). Every piece of the markdown lands on exactly one page."""
-    pages = read_pdf_pages(doc)
+    kept (and why not). Every piece of the markdown lands on exactly one page. `pages`: the document's
+    `read_pdf_pages`, when the caller has them already."""
+    pages = read_pdf_pages(doc) if pages is None else pages
     pieces = split_pieces(markdown, pages)
     result = []
     for index, page in enumerate(pages):

@@ -4,7 +4,7 @@ The bundled papers (samples/papers) are copied --copies times under distinct ids
 compiled beforehand and put beside it (as arXiv ships them), so compiling is not part of the timing.
 
 1. Steps, one process, per paper: LaTeXML, HTML → markdown, PDF text, matching (split + score), render,
-   encode (PNG), write (ShardWriter into a temp folder). CPU seconds (process + children) and wall.
+   encode (PNG), words + layout boxes, write (ShardWriter into a temp folder). CPU seconds (process + children) and wall.
 2. Pipeline vs floor: the whole `Doc2mdJob` under `run_job` with one Ray worker (`--num-cpus 1`) vs the
    floor = LaTeXML + render alone over the same papers, sequentially. Goal: ratio <= 1.15.
 3. Scaling: the same job with 2 workers vs 1 (goal >= 1.8x; bounded by this machine's 2 cores).
@@ -72,7 +72,8 @@ def step_times(src: Path) -> tuple[Clock, int]:
     from pipelines.doc2md.html_to_markdown import html_to_markdown
     from pipelines.doc2md.latexml import latex_to_html
     from pipelines.doc2md.pages import read_pdf_pages, split_markdown_into_pages
-    from pipelines.doc2md.render import page_scale
+    from pipelines.doc2md.layout import page_layout
+    from pipelines.doc2md.render import page_scale, page_words
     from pipelines.shards import ShardWriter
     from pipelines.storage import Folder
 
@@ -84,8 +85,8 @@ def step_times(src: Path) -> tuple[Clock, int]:
             html = clock.measure("latexml", latex_to_html, folder, "main.tex", engine_hint=choose_engine(main))
             markdown = clock.measure("html to markdown", html_to_markdown, html)
             doc = pymupdf.open(src / f"{folder.name}.pdf")
-            clock.measure("pdf text", read_pdf_pages, doc)
-            splits = clock.measure("matching", split_markdown_into_pages, markdown, doc)
+            pdf_pages = clock.measure("pdf text", read_pdf_pages, doc)
+            splits = clock.measure("matching", split_markdown_into_pages, markdown, doc, pages=pdf_pages)
             for split in splits:
                 if not split.kept:
                     continue
@@ -93,6 +94,8 @@ def step_times(src: Path) -> tuple[Clock, int]:
                 scale = page_scale(page)
                 pixmap = clock.measure("render", page.get_pixmap, matrix=pymupdf.Matrix(scale, scale), alpha=False)
                 png = clock.measure("encode", pixmap.tobytes, "png")
+                clock.measure("words + layout", lambda: (page_words(page, scale, pixmap.width, pixmap.height),
+                                                         page_layout(split, page, scale, pixmap.width, pixmap.height)))
                 clock.measure("write", writer.write, {"__key__": f"{folder.name.replace('.', '_')}-{split.number}",
                                                       "png": png, "md": split.markdown, "json": {"page": split.number}})
                 pages += 1
