@@ -54,9 +54,14 @@ def test_find_papers_pairs_sources_with_pdfs_and_reports_orphans(tmp_path):
     (tmp_path / "2401.00003").mkdir()
     (tmp_path / "2401.00003" / "ms.tex").write_text(SMALL_PAPER)
     (tmp_path / "2401.00009.pdf").write_bytes(b"%PDF-1.5")  # no source
+    (tmp_path / "2401.00004.gz").write_bytes(gzip.compress(SMALL_PAPER.encode()))
+    (tmp_path / "2401.00004v1.pdf").write_bytes(b"%PDF-1.5")  # a versioned PDF for an unversioned source
+    (tmp_path / "2401.00004v3.pdf").write_bytes(b"%PDF-1.5")
+    (tmp_path / "README.md").write_text("not a paper")
     papers, errors = find_papers([str(tmp_path)])
-    assert [(p.paper, p.source_is_folder, p.pdf is not None) for p in papers] == [
-        ("2401.00001", False, True), ("2401.00002v2", False, True), ("2401.00003", True, False)]
+    assert [(p.paper, p.source_is_folder, p.pdf and Path(p.pdf).name) for p in papers] == [
+        ("2401.00001", False, "2401.00001.pdf"), ("2401.00002v2", False, "2401.00002.pdf"), ("2401.00003", True, None),
+        ("2401.00004", False, "2401.00004v3.pdf")]
     assert len(errors) == 1 and "2401.00009" in errors[0].message and "no LaTeX source" in errors[0].message
 
 

@@ -94,16 +94,21 @@ def find_papers(inputs: list[str], pdfs: str | None = None) -> tuple[list[PaperI
         for name in folder.list():
             if name.lower().endswith(".pdf"):
                 pdf_urls.setdefault(paper_id_of(name), folder.url_of(name))
-    papers = []
+    by_base: dict[str, list[str]] = {}
+    for paper in sorted(pdf_urls):  # `2403.08295v2.pdf` also serves a source named `2403.08295`
+        by_base.setdefault(VERSION.sub("", paper), []).append(paper)
+    papers, used = [], set()
     for paper, (source, is_folder) in sorted(sources.items()):
         if not source:
             continue
-        pdf = pdf_urls.get(paper) or pdf_urls.get(VERSION.sub("", paper))
+        named = paper if paper in pdf_urls else VERSION.sub("", paper)
+        candidates = [named] if named in pdf_urls else by_base.get(paper, [])[-1:]  # the latest version
+        pdf = pdf_urls[candidates[0]] if candidates else None
+        used.update(candidates)
         papers.append(PaperInput(paper, source, is_folder, pdf))
-    matched = {p.pdf for p in papers}
-    for paper, pdf in sorted(pdf_urls.items()):
-        if pdf not in matched and not any(VERSION.sub("", s) == paper for s in sources):
-            errors.append(InputError(pdf, "find papers", f"paper {paper} has a PDF but no LaTeX source"))
+    for paper in sorted(set(pdf_urls) - used):
+        if not any(VERSION.sub("", s) == VERSION.sub("", paper) for s in sources):
+            errors.append(InputError(pdf_urls[paper], "find papers", f"paper {paper} has a PDF but no LaTeX source"))
     return papers, errors
 
 
