@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     from mixtures.cli import add_mix_commands  # the CLI is the one place that composes every layer
 
     add_mix_commands(commands, FORMATTER)
+    from pipelines.cluster.cli import add_cluster_commands
+
+    add_cluster_commands(commands, FORMATTER)
     from evaluation.cli import add_eval_command  # imported here: scoring needs none of the build jobs' setup
 
     add_eval_command(commands, FORMATTER)

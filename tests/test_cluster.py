@@ -1,0 +1,191 @@
+"""docforge on a real multi-node Ray cluster on this machine (`docforge cluster up`: head + 2 worker nodes,
+loopback only): builds across nodes, a worker node's raylet killed mid-job, a killed driver resumed, jobs
+submitted through the Ray Jobs SDK, and 2 gloo ranks through the training launcher. The tests share one
+cluster and run in this order: the node-kill test leaves it one worker node, the last one takes it down.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import webdataset as wds
+
+from pipelines.cli import main
+from pipelines.cluster import local
+from pipelines.ocr import CORPORA, OcrJob, default_fonts
+from pipelines.runner import RunOptions, run_job
+from pipelines.verify import verify_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+OCR_PAGES, OCR_PAGES_PER_TASK, OCR_SEED = 24, 2, 5
+
+
+def docforge(*args: str, env: dict | None = None, timeout: float = 240, cwd: Path = REPO):
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def ocr_build_args(out: Path, address: str) -> list[str]:
+    return ["build", "ocr", "--count", str(OCR_PAGES), "--pages-per-task", str(OCR_PAGES_PER_TASK), "--seed",
+            str(OCR_SEED), "--output", str(out), "--address", address, "--no-progress"]
+
+
+def sample_digests(out: Path) -> dict[str, dict[str, str]]:
+    """Every sample of a dataset as {key: {extension: sha256}}, read back with webdataset; a duplicate key fails.
+    The record's code version is left out: other work may commit to the checkout between two builds."""
+    index = json.loads((out / "index.json").read_text())
+    digests = {}
+    for sample in wds.WebDataset([str(out / s["name"]) for s in index["shards"]], shardshuffle=False):
+        assert sample["__key__"] not in digests, f"duplicate key {sample['__key__']}"
+        record = json.loads(sample["json"])
+        del record["provenance"]["version"]
+        sample["json"] = json.dumps(record, sort_keys=True).encode()
+        digests[sample["__key__"]] = {k: hashlib.sha256(v).hexdigest() for k, v in sample.items()
+                                      if not k.startswith("__")}
+    return digests
+
+
+def markers(out: Path) -> dict[int, str]:
+    """The committed tasks of a build and the attempt that committed each."""
+    found = {}
+    for path in (out / "_tasks").glob("task-*.json"):
+        try:
+            found[json.loads(path.read_text())["task"]] = json.loads(path.read_text())["attempt"]
+        except (ValueError, FileNotFoundError):
+            continue  # being rewritten by a retried task
+    return found
+
+
+def wait_for_markers(out: Path, build: subprocess.Popen, at_least: int, timeout: float = 120) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        count = len(markers(out)) if (out / "_tasks").exists() else 0
+        if count >= at_least:
+            return count
+        assert build.poll() is None, f"the build ended before {at_least} task(s) committed: {build.communicate()}"
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {at_least} committed tasks after {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """`docforge cluster up --workers 2` in a short private folder; always torn down, even on failure."""
+    state_dir = Path(tempfile.mkdtemp(prefix="dfc-", dir="/tmp"))
+    try:
+        assert main(["cluster", "up", "--workers", "2", "--state-dir", str(state_dir)]) == 0
+        yield local.ClusterState.load(state_dir)
+    finally:
+        if (state_dir / local.STATE_FILE).exists():
+            local.down(state_dir)
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster_env(cluster):
+    return {**os.environ, **cluster.env(), "HF_HUB_OFFLINE": "1"}
+
+
+@pytest.fixture(scope="module")
+def one_node_ocr(ray_local, tmp_path_factory):
+    """The reference: the same OCR build on one embedded Ray node."""
+    out = tmp_path_factory.mktemp("ocr-one-node")
+    job = OcrJob("en", OCR_PAGES, [str(CORPORA / "en.txt")], default_fonts("en"), OCR_SEED, OCR_PAGES_PER_TASK)
+    assert run_job(job, str(out), RunOptions(progress=False)).ok
+    return sample_digests(out)
+
+
+def test_cluster_up_runs_a_head_and_two_worker_nodes_that_status_reports(cluster, capsys):
+    assert main(["cluster", "status", "--state-dir", cluster.state_dir]) == 0
+    report = local.status(cluster.state_dir)
+    assert [(n["name"], n["cpus"], n["state"], n["gcs"]) for n in report["nodes"]] == [
+        ("head", 0, "running", "ALIVE"), ("worker-1", 1, "running", "ALIVE"), ("worker-2", 1, "running", "ALIVE")]
+    pids = {p.pid for p in local.cluster_processes(cluster.cluster_id)}
+    assert {n["pid"] for n in report["nodes"]} | {n["raylet_pid"] for n in report["nodes"]} <= pids
+    assert os.getpid() not in pids
+    capsys.readouterr()
+    assert main(["cluster", "env", "--state-dir", cluster.state_dir]) == 0
+    exports = capsys.readouterr().out
+    assert f"export RAY_ADDRESS={cluster.address}" in exports and "RAY_AUTH_MODE=token" in exports
+
+
+def test_submit_streams_logs_and_returns_the_jobs_exit_code(cluster, cluster_env, tmp_path):
+    workdir = tmp_path / "job"
+    workdir.mkdir()
+    (workdir / "note.txt").write_text("read from the uploaded working dir")
+    script = "import sys; print(open('note.txt').read()); sys.exit(3)"
+    result = docforge("submit", "--working-dir", str(workdir), "--", "python", "-c", script, env=cluster_env)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "read from the uploaded working dir" in result.stdout
+    assert "FAILED (exit status 3)" in result.stderr
+
+
+def test_launcher_runs_two_gloo_ranks_submitted_to_the_cluster(cluster, cluster_env, tmp_path):
+    result = docforge("submit", "--working-dir", str(REPO / "cluster"), "--", "docforge", "launch", "--workers", "2",
+                      "--storage", str(tmp_path / "ray-train"), "--", "python", "check_allreduce.py",
+                      "--world-size", "2", "--out", str(tmp_path / "ranks"), env=cluster_env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    ranks = [json.loads((tmp_path / "ranks" / f"rank-{r}.json").read_text()) for r in range(2)]
+    assert [(r["rank"], r["world"], r["backend"], r["sum"]) for r in ranks] == [(0, 2, "gloo", 3.0), (1, 2, "gloo", 3.0)]
+    assert ranks[0]["pid"] != ranks[1]["pid"]
+
+
+def test_rerun_after_the_driver_is_killed_runs_only_the_missing_tasks(cluster, cluster_env, one_node_ocr, tmp_path):
+    out = tmp_path / "ocr"
+    build = subprocess.Popen([sys.executable, "-m", "pipelines.cli", *ocr_build_args(out, cluster.address)], cwd=REPO,
+                             env=cluster_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_markers(out, build, at_least=2)
+    build.send_signal(signal.SIGKILL)
+    build.wait()
+    time.sleep(2)  # Ray stops the dead driver's tasks
+    before = markers(out)
+    total = OCR_PAGES // OCR_PAGES_PER_TASK
+    assert 2 <= len(before) < total
+
+    result = docforge(*ocr_build_args(out, cluster.address), env=cluster_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["tasks"]["skipped"] >= len(before) and stats["tasks"]["run"] == total - stats["tasks"]["skipped"]
+    after = markers(out)
+    assert all(after[task] == attempt for task, attempt in before.items())  # committed tasks were not rerun
+    assert sample_digests(out) == one_node_ocr
+    assert verify_dataset(str(out)).ok
+
+
+def test_ocr_build_survives_a_worker_node_killed_mid_job(cluster, cluster_env, one_node_ocr, tmp_path):
+    out = tmp_path / "ocr"
+    raylet = cluster.node("worker-1").raylet()
+    assert raylet is not None
+    build = subprocess.Popen([sys.executable, "-m", "pipelines.cli", *ocr_build_args(out, cluster.address)], cwd=REPO,
+                             env=cluster_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    committed_at_kill = wait_for_markers(out, build, at_least=1)
+    raylet.kill()
+    output, _ = build.communicate(timeout=240)
+    assert build.returncode == 0, output[-4000:]
+    assert committed_at_kill < OCR_PAGES // OCR_PAGES_PER_TASK
+    assert sample_digests(out) == one_node_ocr  # same keys and bytes as one node: none lost, none twice
+    index = json.loads((out / "index.json").read_text())
+    assert index["complete"] and index["totals"]["samples"] == OCR_PAGES
+    assert main(["shards", "verify", str(out)]) == 0
+    worker = next(n for n in local.status(cluster.state_dir)["nodes"] if n["name"] == "worker-1")
+    assert worker["state"] != "running" and worker["gcs"] == "DEAD"
+
+
+def test_cluster_down_stops_only_its_own_processes(cluster):
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        started = local.cluster_processes(cluster.cluster_id)
+        assert len(started) >= 6  # the head's and the surviving worker's processes at least
+        assert main(["cluster", "down", "--state-dir", cluster.state_dir]) == 0
+        assert not [p for p in started if p.is_running() and p.status() != "zombie"]
+        assert bystander.poll() is None
+        assert main(["cluster", "status", "--state-dir", cluster.state_dir]) == 2
+    finally:
+        bystander.kill()
