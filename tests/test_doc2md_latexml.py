@@ -59,12 +59,6 @@ def test_xelatex_hint_takes_the_xetex_branch(tmp_path):
     assert "XETEXBRANCH" in xetex and "PDFTEXBRANCH" not in xetex
 
 
-def test_shipped_bbl_is_used_for_the_references():
-    html = latex_to_html(PAPERS / "2601.00002", "main.tex", timeout_s=120)
-    assert "pages 347–349" in html  # as bibtex's plain style printed it in the PDF
-    assert "Cited by" not in html
-
-
 def test_conversion_runs_on_a_private_copy(tmp_path):
     source = write_tex(tmp_path / "paper", "main.tex", "Hello world.")
     before = sorted(p.name for p in source.iterdir())

@@ -96,7 +96,7 @@ class MarkdownWriter:
         if node.name in ("h1", "h2", "h3", "h4", "h5", "h6"):
             self.heading(node)
         elif node.name == "p":
-            self.emit(self.paragraph_text(node))
+            self.emit(squeeze(self.inline(node)))
         elif "ltx_authors" in names:
             self.authors(node)
         elif node.name in ("ul", "ol") and "ltx_biblist" not in names:
@@ -133,14 +133,10 @@ class MarkdownWriter:
             self.emit("#" * level + " " + text)
 
     def authors(self, node: Tag) -> None:
+        """The authors' names on one line; their notes (`\\thanks`) as footnotes after it."""
         names = [squeeze(self.inline(person)) for person in node.find_all(class_="ltx_personname")]
         self.emit(", ".join(name for name in names if name))
-        for note in node.find_all(class_="ltx_author_notes"):
-            self.pending.append(f"Footnote: {squeeze(self.inline(note))}")
-        self.emit("")
-
-    def paragraph_text(self, node: Tag) -> str:
-        return squeeze(self.inline(node))
+        self.blocks.extend(f"Footnote: {squeeze(self.inline(note))}" for note in node.find_all(class_="ltx_author_notes"))
 
     def item_text(self, item: Tag, level: int) -> str:
         """An item's own paragraphs on one line, then its nested lists on the lines below."""
