@@ -27,6 +27,7 @@ test: install
 bench: install
 	$(BIN)/python tests/benchmarks/bench_shard_write.py
 	$(BIN)/python tests/benchmarks/bench_ingest.py
+	$(BIN)/python tests/benchmarks/bench_trainer.py --preset tiny --steps 12
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache

@@ -67,3 +67,10 @@ for report in "$OUT"/*/report.html; do
     echo "  $report"
 done
 echo "Look at a few samples: $DOCFORGE shards show $OUT/conversations -n 2"
+
+echo "==> the tiny three-stage training run over the demo mixtures, then a reload of its final model"
+export DOCFORGE_TRAIN_OUT="$(cd "$OUT" && pwd)/train"
+"$DOCFORGE" train trainer/recipes/tiny.yaml
+.venv/bin/python -m trainer.generate "$DOCFORGE_TRAIN_OUT/tiny/stage3/final" \
+    --image "$(find samples/llava/images -type f | sort | head -n 1)" --prompt "Read the text." --max-tiles 4
+echo "Trained models: $DOCFORGE_TRAIN_OUT/tiny/stage{1,2,3}/final (logs: log.jsonl beside each)"

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
 from torch import nn
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
@@ -81,7 +82,8 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
                          "exact resume needs the same world size (each rank owns its share of the mixture)")
     model_state, optim_state = get_state_dict(model, optimizer, options=FROZEN_SKIPPED)
     state = {"model": model_state, "optim": optim_state}
-    dcp.load(state, checkpoint_id=str(path / "weights"))
+    # parameters that never got a gradient (e.g. tower layers above feature_layer) have no optimizer state
+    dcp.load(state, checkpoint_id=str(path / "weights"), planner=DefaultLoadPlanner(allow_partial_load=True))
     set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"],
                    options=FROZEN_SKIPPED)
     rank_state = torch.load(path / f"rank-{runtime.rank:05d}.pt", weights_only=False)

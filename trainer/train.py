@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import math
 import shutil
 import time
@@ -156,7 +157,9 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
     checkpoints = directory / "checkpoints"
     if final.is_dir() and resume:
         return final
-    if directory.exists() and not resume:
+    started_before = directory.exists()
+    runtime.barrier()  # every rank looks before rank 0 creates the folder
+    if started_before and not resume:
         raise FileExistsError(f"{directory} exists: pass --resume to continue that run, or remove it")
     if runtime.is_main:
         checkpoints.mkdir(parents=True, exist_ok=True)
@@ -263,6 +266,7 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
     save_checkpoint(checkpoints, schedule.steps, wrapped, optimizer,
                     {"schedule": schedule.state_dict(), "trained": dict(trained)}, data_state, runtime,
                     settings.keep_checkpoints)
+    check_replicas(model, directory, runtime, settings.parallel)
     save_final(wrapped, model, tokenizer, final, runtime)
     log.note(f"stage {stage.stage}: done after {schedule.steps} steps; model in {final}; "
              f"skipped samples: {dict(batches.skipped) or 'none'}")
@@ -276,6 +280,24 @@ def sample_lengths(batch: MicroBatch) -> list[int]:
         starts = (row == 0).nonzero().flatten().tolist() + [row.numel()]
         lengths += [end - start for start, end in zip(starts, starts[1:])]
     return lengths
+
+
+def check_replicas(model: DocVLM, directory: Path, runtime: Runtime, parallel: str) -> None:
+    """DDP ranks must end a stage with identical weights: each hashes its trainable parameters, rank 0
+    records the hashes in STAGE_DIR/replicas.json and refuses to go on when they differ."""
+    if not runtime.distributed or parallel != "ddp":
+        return
+    digest = hashlib.sha1()
+    for name, param in sorted(model.named_parameters()):
+        if param.requires_grad:
+            digest.update(name.encode())
+            digest.update(param.detach().cpu().float().numpy().tobytes())
+    hashes: list[str | None] = [None] * runtime.world_size
+    torch.distributed.all_gather_object(hashes, digest.hexdigest())
+    if runtime.is_main:
+        (directory / "replicas.json").write_text(json.dumps({"weights_sha1": hashes}, indent=2))
+    if len(set(hashes)) != 1:
+        raise RuntimeError(f"{directory}: the DDP ranks ended with different weights: {hashes}")
 
 
 def save_final(wrapped, model: DocVLM, tokenizer, final: Path, runtime: Runtime) -> None:

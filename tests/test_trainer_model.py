@@ -1,0 +1,134 @@
+"""The VLM (trainer.model) and its inputs (trainer.data, trainer.tokenizer): real tiny transformers models
+(CLIP vision tower, Qwen2 LLM) built from configs and a BPE tokenizer trained on the shipped corpus."""
+
+import io
+
+import pytest
+import torch
+from PIL import Image
+
+from trainer.data import SampleEncoder, SkippedSample, pack_rows
+from trainer.model import IGNORE_INDEX, DocVLM, ModelConfig, build_model
+from trainer.tiling import TilingConfig
+from trainer.tokenizer import train_bpe_tokenizer
+
+VISION = {"model_type": "clip_vision_model", "image_size": 112, "patch_size": 14, "hidden_size": 32,
+          "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
+LLM = {"model_type": "qwen2", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+       "num_attention_heads": 4, "num_key_value_heads": 2}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_bpe_tokenizer(["synth/corpora/en.txt", "synth/corpora/zh.txt"], 600)
+
+
+@pytest.fixture(scope="module")
+def model(tokenizer):
+    torch.manual_seed(0)
+    return build_model(ModelConfig({"config": VISION}, {"config": LLM}), tokenizer, "<image>").eval()
+
+
+def png(width: int, height: int, colour=(200, 30, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(out, format="PNG")
+    return out.getvalue()
+
+
+def sample(key: str, size=(300, 120), answer="The quick brown fox.", turns=None):
+    conversation = turns or [{"role": "user", "content": "<image>\nRead the text."},
+                             {"role": "assistant", "content": answer}]
+    return {"key": key, "source": "test", "conversation": conversation, "image": png(*size) if size else None}
+
+
+def encoder(tokenizer, model, seq_len=512, max_tiles=6):
+    return SampleEncoder(tokenizer, model.visual_token_count, TilingConfig(tile_size=112, max_tiles=max_tiles), seq_len)
+
+
+@pytest.mark.parametrize("size", [(300, 120), (120, 300), (50, 50), (1000, 990)])
+def test_placeholder_expands_to_exactly_the_visual_tokens(tokenizer, model, size):
+    encoded = encoder(tokenizer, model).encode(sample("a", size))
+    image = encoded.image
+    expected = (image.rows * image.cols + int(image.has_global)) * 16 + (image.rows - 1)
+    assert model.visual_token_count(*image.grid) == expected
+    assert encoded.input_ids.count(model.image_token_id) == expected
+    batch = pack_rows([[encoded]], 512, tokenizer.pad_token_id)
+    embeds = model.embed(batch.input_ids, batch.grids, batch.pixels)
+    assert embeds.shape == (1, 512, 64)
+    with pytest.raises(ValueError, match="placeholder tokens"):
+        model.embed(batch.input_ids, [(2, 1, False)], batch.pixels[:1])
+
+
+def test_labels_cover_only_assistant_turns(tokenizer, model):
+    turns = [{"role": "system", "content": "Be brief."},
+             {"role": "user", "content": "<image>\nWhat is the title?"},
+             {"role": "assistant", "content": "A river town."},
+             {"role": "user", "content": "And the year?"},
+             {"role": "assistant", "content": "1887"}]
+    encoded = encoder(tokenizer, model).encode(sample("b", turns=turns))
+    labelled = tokenizer.decode([t for t, label in zip(encoded.input_ids, encoded.labels) if label != IGNORE_INDEX])
+    assert labelled == "A river town.<|im_end|>\n1887<|im_end|>\n"
+    text = tokenizer.decode(encoded.input_ids)
+    assert text.count("<|im_start|>assistant\n") == 2  # the headers are in the input, not in the labels
+
+
+def test_text_only_sample_and_truncation_rule(tokenizer, model):
+    text_only = encoder(tokenizer, model).encode(sample("c", size=None, turns=[
+        {"role": "user", "content": "Say hi."}, {"role": "assistant", "content": "hi"}]))
+    assert text_only.image is None and model.image_token_id not in text_only.input_ids
+    long_answer = " ".join(["river"] * 400)
+    cut = encoder(tokenizer, model, seq_len=200).encode(sample("d", size=(50, 50), answer=long_answer))
+    assert len(cut) == 200 and cut.labels[-1] != IGNORE_INDEX
+    with pytest.raises(SkippedSample, match="image tokens end"):
+        encoder(tokenizer, model, seq_len=60).encode(sample("e", size=(300, 120)))
+    with pytest.raises(SkippedSample, match="bad image"):
+        encoder(tokenizer, model).encode(sample("f") | {"image": b"not an image"})
+
+
+def test_packed_forward_equals_each_sample_alone(tokenizer, model):
+    enc = encoder(tokenizer, model, seq_len=400)
+    samples = [enc.encode(sample("p1", (300, 120), "first answer")),
+               enc.encode(sample("p2", size=None, turns=[{"role": "user", "content": "Hello there"},
+                                                        {"role": "assistant", "content": "general kenobi"}])),
+               enc.encode(sample("p3", (120, 300), "third, a little longer answer", ))]
+    packed = pack_rows([samples], 400, tokenizer.pad_token_id)
+    assert packed.position_ids[0].tolist().count(0) == 4  # three samples and the padding run
+    with torch.no_grad():
+        logits = model(packed.input_ids, packed.position_ids, packed.grids, packed.pixels)["logits"][0]
+        at = 0
+        for one in samples:
+            alone = pack_rows([[one]], len(one), tokenizer.pad_token_id)
+            single = model(alone.input_ids, alone.position_ids, alone.grids, alone.pixels)["logits"][0]
+            torch.testing.assert_close(logits[at:at + len(one)], single, atol=1e-5, rtol=0)
+            at += len(one)
+
+
+def test_loss_drops_when_overfitting_a_fixed_batch(tokenizer):
+    torch.manual_seed(1)
+    model = build_model(ModelConfig({"config": VISION}, {"config": LLM}), tokenizer, "<image>")
+    enc = encoder(tokenizer, model, seq_len=160)
+    rows = [[enc.encode(sample("o1", (200, 100), "red page with a title"))],
+            [enc.encode(sample("o2", (100, 200), "tall page"))]]
+    batch = pack_rows(rows, 160, tokenizer.pad_token_id)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(12):
+        out = model(batch.input_ids, batch.position_ids, batch.grids, batch.pixels, batch.labels)
+        loss = out["loss_sum"] / out["label_tokens"]
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_saved_model_reloads_with_the_same_outputs(tokenizer, model, tmp_path):
+    model.save_pretrained(tmp_path / "m", tokenizer)
+    reloaded = DocVLM.from_pretrained(tmp_path / "m").eval()
+    enc = encoder(tokenizer, model)
+    batch = pack_rows([[enc.encode(sample("r", (300, 120)))]], 512, tokenizer.pad_token_id)
+    with torch.no_grad():
+        before = model(batch.input_ids, batch.position_ids, batch.grids, batch.pixels)["logits"]
+        after = reloaded(batch.input_ids, batch.position_ids, batch.grids, batch.pixels)["logits"]
+    torch.testing.assert_close(before, after, atol=0, rtol=0)
+    assert (tmp_path / "m" / "llm" / "tokenizer.json").is_file()

@@ -1,0 +1,183 @@
+"""The training loop and the three-stage runner (trainer.train) over real shards read through the demo
+mixtures: tiny.yaml end to end, what each stage trains (bitwise), kill + --resume, 2-process gloo DDP."""
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from PIL import Image, ImageDraw
+
+from mixtures.manifest import load_manifest
+from pipelines.shards import ShardWriter, build_index, write_index
+from pipelines.storage import Folder
+from trainer.generate import answer
+from trainer.model import DocVLM, build_model
+from trainer.recipe import load_recipe
+from trainer.tokenizer import load_tokenizer
+from trainer.train import run_recipe
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "trainer" / "recipes" / "tiny.yaml"
+
+
+def page(i: int, size=(420, 300)) -> bytes:
+    image = Image.new("RGB", size, (255, 255 - 20 * (i % 5), 240))
+    ImageDraw.Draw(image).text((20, 20), f"page {i}", fill="black")
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def write_dataset(root: Path, name: str, samples: list[dict]) -> None:
+    folder = Folder(str(root / name))
+    with ShardWriter(folder, 0, max_count=4) as writer:
+        for s in samples:
+            writer.write(s)
+    write_index(folder, build_index([s.to_dict() for s in writer.shards], {"job": "test"},
+                                    {"complete": True, "missing_tasks": []}))
+
+
+def demo_sample(folder: str, tasks: set[str], i: int) -> dict:
+    """A sample every task template of `tasks` can read (caption and ocr need their own family)."""
+    family = "caption" if "caption" in tasks else "ocr" if "ocr" in tasks else sorted(tasks)[0]
+    lang = "zh" if folder.endswith("-zh") else "en"
+    record = {"family": family, "lang": lang,
+              "positional": [{"kind": "region_to_text", "region": [0, 0, 500, 500], "text": f"page {i}"}],
+              "conversations": [{"from": "human", "value": "<image>\nWhich page is this?"},
+                                {"from": "gpt", "value": f"Page {i}."},
+                                {"from": "human", "value": "Is it blank?"}, {"from": "gpt", "value": "No."}]}
+    record |= {"image": {"width": 420, "height": 300}, "layout": [{"label": "Title", "bbox": [10, 10, 200, 40]}],
+               "fields": {"total": str(i)}, "qa": [{"question": "Which page?", "answers": [str(i)]}]}
+    return {"__key__": f"{folder.replace('/', '-')}-{i}", "png": page(i, [(420, 300), (300, 500), (600, 300)][i % 3]),
+            "txt": f"page {i} text" if lang == "en" else f"第{i}页", "md": f"# Page {i}\n\nBody.",
+            "html": f"<table><tr><td>{i}</td></tr></table>", "tex": f"x^{i}", "json": record}
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory):
+    """Every dataset the demo mixtures read, small (6 samples), written by the real ShardWriter."""
+    root = tmp_path_factory.mktemp("demo-out")
+    tasks: dict[str, set[str]] = {}
+    for manifest in sorted((REPO / "mixtures" / "demo").glob("stage*.yaml")):
+        for source in yaml.safe_load(manifest.read_text())["sources"]:
+            task = source["task"]
+            names = {task} if isinstance(task, str) else {t["name"] for t in task}
+            shards = source["shards"] if isinstance(source["shards"], list) else [source["shards"]]
+            for spec in shards:
+                tasks.setdefault(spec.split("}/", 1)[1].rstrip("/"), set()).update(names)
+    for folder, names in tasks.items():
+        write_dataset(root, folder, [demo_sample(folder, names, i) for i in range(6)])
+    return root
+
+
+@pytest.fixture
+def env(demo_out, tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCFORGE_DEMO_OUT", str(demo_out))
+    monkeypatch.setenv("DOCFORGE_TRAIN_OUT", str(tmp_path / "train-out"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return tmp_path
+
+
+def tiny_variant(tmp_path: Path, name: str, steps: int, stages=(1, 2, 3), **runtime) -> Path:
+    """tiny.yaml with fewer steps (and runtime overrides), written beside a copy of the repository layout."""
+    recipe = yaml.safe_load(TINY.read_text())
+    recipe["output"] = str(tmp_path / name)
+    recipe["tokenizer"]["train"]["files"] = [str(REPO / "synth" / "corpora" / f) for f in ("en.txt", "zh.txt")]
+    recipe["runtime"].update(runtime)
+    recipe["stages"] = [s | {"steps": steps, "mixture": str(REPO / "mixtures" / "demo" / f"stage{s['stage']}.yaml")}
+                        for s in recipe["stages"] if s["stage"] in stages]
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def steps_of(stage_dir: Path) -> dict[int, dict]:
+    """The log's last record of each step (a resumed run logs the steps after its checkpoint again)."""
+    records = [json.loads(line) for line in (stage_dir / "log.jsonl").read_text().splitlines()]
+    return {r["step"]: r for r in records}
+
+
+def parameters(model: DocVLM, module: str) -> dict[str, torch.Tensor]:
+    prefix = f"{module}."
+    return {k: v for k, v in model.state_dict().items() if k.startswith(prefix) or (module == "projector"
+                                                                                  and k == "row_separator")}
+
+
+def changed(before: dict, after: dict) -> bool:
+    return any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_tiny_recipe_trains_three_stages_each_from_the_last_and_reloads(env):
+    recipe_path = tiny_variant(env, "tiny", steps=2)
+    finals = run_recipe(str(recipe_path), "all")
+    assert [f.parent.name for f in finals] == ["stage1", "stage2", "stage3"]
+    recipe = load_recipe(str(recipe_path))
+    tokenizer = load_tokenizer(str(Path(recipe.output) / "tokenizer"))
+    torch.manual_seed(recipe.seed)
+    start = build_model(recipe.model.model_config_(), tokenizer, "<image>")  # what stage 1 started from
+    stage1, stage2, stage3 = (DocVLM.from_pretrained(f) for f in finals)
+    # stage 1 trains the projector only: tower and LLM bitwise equal to the start
+    assert not changed(parameters(start, "vision"), parameters(stage1, "vision"))
+    assert not changed(parameters(start, "llm"), parameters(stage1, "llm"))
+    assert changed(parameters(start, "projector"), parameters(stage1, "projector"))
+    # stage 2 starts from stage 1 and trains everything
+    for module in ("vision", "projector", "llm"):
+        assert changed(parameters(stage1, module), parameters(stage2, module)), module
+        assert changed(parameters(stage2, module), parameters(stage3, module)), module
+    log = steps_of(finals[1].parent)
+    assert sorted(log) == [1, 2]
+    record = log[2]
+    assert set(record["mix"]) == {s.name for s in load_manifest(str(REPO / "mixtures/demo/stage2.yaml")).sources}
+    assert record["tokens_per_s"] > 0 and record["label_tokens"] > 0 and 0 <= record["data_wait_share"] <= 1
+    assert set(record["lrs"]) == {"vision", "projector", "llm"}
+    reply = answer(stage3.eval(), load_tokenizer(str(finals[2] / "llm")), Image.open(io.BytesIO(page(1))),
+                   "Read the text.", max_tiles=4, max_new_tokens=5)
+    assert isinstance(reply, str)
+    with pytest.raises(FileExistsError, match="--resume"):
+        run_recipe(str(recipe_path), "1")
+
+
+def test_killed_run_resumes_with_the_same_losses_and_data_order(env):
+    reference = tiny_variant(env, "reference", steps=6, stages=(2,), checkpoint_every=1)
+    run_recipe(str(reference), "2")
+    expected = steps_of(env / "reference" / "stage2")
+
+    killed = tiny_variant(env, "killed", steps=6, stages=(2,), checkpoint_every=1)
+    log = env / "killed" / "stage2" / "log.jsonl"
+    process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "train", str(killed), "--stage", "2"],
+                               cwd=REPO, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        if log.is_file() and len(log.read_text().splitlines()) >= 3:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (env / "killed" / "stage2" / "final").exists()
+    run_recipe(str(killed), "2", resume=True)
+    resumed = steps_of(env / "killed" / "stage2")
+    assert sorted(resumed) == sorted(expected) == [1, 2, 3, 4, 5, 6]
+    for step in expected:
+        assert resumed[step]["batch_digest"] == expected[step]["batch_digest"], step
+        assert resumed[step]["loss"] == expected[step]["loss"], step
+        assert resumed[step]["grad_norm"] == expected[step]["grad_norm"], step
+
+
+def test_two_process_gloo_ddp_ranks_end_with_the_same_weights(env):
+    recipe = tiny_variant(env, "ddp", steps=2, stages=(1,))
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           "-m", "pipelines.cli", "train", str(recipe), "--stage", "1"],
+                          cwd=REPO, env=os.environ.copy(), capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    replicas = json.loads((env / "ddp" / "stage1" / "replicas.json").read_text())["weights_sha1"]
+    assert len(replicas) == 2 and replicas[0] == replicas[1]
+    assert sorted(steps_of(env / "ddp" / "stage1")) == [1, 2]
+    assert (env / "ddp" / "stage1" / "final" / "projector.safetensors").is_file()
