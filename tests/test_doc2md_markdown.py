@@ -11,8 +11,10 @@ from pipelines.doc2md.latexml import latex_to_html
 PAPERS = Path(__file__).resolve().parents[1] / "samples" / "papers"
 
 FEATURES_TEX = r"""\documentclass{article}
-\usepackage{amsmath,amsthm}
+\usepackage{amsmath,amsthm,float,listings}
 \newtheorem{theorem}{Theorem}
+\newfloat{algorithm}{t}{loa}
+\floatname{algorithm}{Algorithm}
 \begin{document}
 \section{Odds and ends}
 See Section~\ref{sec:nowhere}, reference \cite{nobody} and \nosuchmacro{} here.
@@ -23,6 +25,14 @@ for i in range(3):
     print(i)
 \end{verbatim}
 \begin{tabular}{|l|r|}\hline a & 50\% \\ \multicolumn{2}{|c|}{\textbf{wide}} \\ \hline\end{tabular}
+\begin{algorithm}
+\caption{Running sum}
+\begin{lstlisting}
+total = 0
+for i in range(n):
+    total += i
+\end{lstlisting}
+\end{algorithm}
 \end{document}
 """
 
@@ -48,7 +58,7 @@ def features_markdown(tmp_path_factory):
 
 
 def paragraphs(text: str) -> list[str]:
-    return text.split("\n\n")
+    return text.rstrip("\n").split("\n\n")
 
 
 def test_headings_keep_the_title_and_section_numbers(markdown):
@@ -162,6 +172,12 @@ def test_theorem_description_verbatim_and_escaped_table_cells(features_markdown)
     table = next(b for b in blocks if b.startswith(r"\begin{tabular}"))
     assert table.splitlines()[:3] == [r"\begin{tabular}{|l|r|}", r"\hline", r"a & 50\% \\"]
     assert r"\multicolumn{2}{|c|}{**wide**} \\" in table
+
+
+def test_algorithm_float_becomes_caption_and_fenced_block(features_markdown):
+    blocks = paragraphs(features_markdown)
+    caption = blocks.index("Algorithm 1: Running sum")
+    assert blocks[caption + 1] == "```\ntotal = 0\nfor i in range(n):\n    total += i\n```"
 
 
 def test_lifted_formulas_and_tables(html):

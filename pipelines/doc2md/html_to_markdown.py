@@ -217,10 +217,10 @@ class MarkdownWriter:
                 self.block(child)
 
     def fenced(self, node: Tag) -> str:
-        """A listing or verbatim block in a ``` fence, one source line per line."""
+        """A listing or verbatim block in a ``` fence, one source line per line, indentation kept."""
         lines = node.find_all(class_="ltx_listingline")
         if lines:
-            text = "\n".join(squeeze(self.inline(line)) for line in lines)
+            text = "\n".join(self.inline(line).replace("\xa0", " ").strip("\n").rstrip() for line in lines)
         else:
             text = node.get_text().strip("\n")
         return f"```\n{text}\n```" if text.strip() else ""
