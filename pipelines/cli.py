@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     build = commands.add_parser("build", help="run a data job on Ray and write verified shards",
                                 epilog=MAIN_EXAMPLES, formatter_class=FORMATTER)
     jobs = build.add_subparsers(dest="job", required=True, metavar="JOB")
-    ingest = jobs.add_parser("ingest", help="existing datasets (img2dataset captions, LLaVA conversations) -> shards",
+    ingest = jobs.add_parser("ingest", help="existing datasets (captions, LLaVA conversations, stage-3 "
+                             "layout/KIE/QA/table/formula sets) -> shards",
                              epilog=INGEST_EXAMPLES, formatter_class=FORMATTER)
     add_ingest_arguments(ingest)
     add_run_arguments(ingest)
