@@ -59,12 +59,14 @@ def test_xelatex_hint_takes_the_xetex_branch(tmp_path):
     assert "XETEXBRANCH" in xetex and "PDFTEXBRANCH" not in xetex
 
 
-def test_conversion_runs_on_a_private_copy(tmp_path):
+def test_conversion_leaves_no_files_beside_the_source_or_in_the_work_root(tmp_path):
     source = write_tex(tmp_path / "paper", "main.tex", "Hello world.")
-    before = sorted(p.name for p in source.iterdir())
-    html = latex_to_html(source, "main.tex", timeout_s=60)
+    work_root = tmp_path / "work"
+    work_root.mkdir()
+    html = latex_to_html(source, "main.tex", timeout_s=60, work_root=work_root)
     assert "Hello world." in html
-    assert sorted(p.name for p in source.iterdir()) == before
+    assert sorted(p.name for p in source.iterdir()) == ["main.tex"]  # no log or HTML beside the source
+    assert list(work_root.iterdir()) == []  # the private copy is gone
 
 
 def test_latex_that_loops_forever_is_an_error_within_the_timeout(tmp_path):

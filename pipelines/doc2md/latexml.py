@@ -20,7 +20,7 @@ BINDINGS_DIR = Path(__file__).with_name("latexml_bindings")
 XETEX_PRELOAD = "docforge-xetex.sty"
 USE_BBL_PRELOAD = "--preload=[nobibtex]latexml.sty"
 TIMEOUT_GRACE_S = 5
-FATAL_LINE = re.compile(r"^(Fatal|Error):", re.MULTILINE)
+FATAL_LINE = re.compile(r"^(Fatal|Error):")
 MAX_REPORTED_LINES = 4
 DOCUMENT_BODY = re.compile(r"<article[^>]*>(.*)</article>", re.DOTALL)
 TAG = re.compile(r"<[^>]+>")
@@ -76,18 +76,20 @@ def is_empty_document(html: str) -> bool:
 
 
 def latex_to_html(source_dir: str | Path, main_tex: str, *, timeout_s: float = 300, engine_hint: str | None = None,
-                  memory_bytes: int = 4 << 30) -> str:
+                  memory_bytes: int = 4 << 30, work_root: str | Path | None = None) -> str:
     """The HTML5 text LaTeXML makes of `source_dir/main_tex` (math as TeX in `ltx_Math` spans).
 
-    `engine_hint="xelatex"` makes `\\ifxetex` true, as xelatex would. A shipped `.bbl` beside the main file
-    is used instead of LaTeXML's own BibTeX processing, so the references read as the PDF prints them. Raises `LatexmlError` on a timeout,
-    a fatal LaTeXML error, or no HTML or an empty document (LaTeXML ignores binary input, for one).
+    `engine_hint="xelatex"` makes `\\ifxetex` true, as xelatex would. A `.bbl` beside the main file is used
+    instead of LaTeXML's own BibTeX processing, so the references read as the PDF prints them. The private
+    copy lives in a temp dir under `work_root` (the system's temp dir by default) and is removed afterwards.
+    Raises `LatexmlError` on a timeout, a fatal LaTeXML error, no HTML, or an empty document (LaTeXML
+    ignores a binary input, for one).
     """
     source_dir = Path(source_dir)
     if not (source_dir / main_tex).is_file():
         raise LatexmlError(f"{main_tex}: no such file in {source_dir}")
     html_name = Path(main_tex).with_suffix(".html").name
-    with tempfile.TemporaryDirectory(prefix="docforge-latexml-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="docforge-latexml-", dir=work_root) as tmp:
         workdir = Path(tmp) / "source"
         workdir.mkdir()
         copy_source(source_dir, workdir)
