@@ -1,7 +1,8 @@
 """`docforge build tables`: table images with PubTabNet-shaped HTML targets (English, Chinese) as a Ray job.
 
 Tables come from `synth.tables.generate_table` (table i seeded from (job seed, i), so any table can be
-regenerated alone) or from `--specs`, a JSONL of `{"html": "<table>..."}` lines to render as given. Each
+regenerated alone) or from `--specs`, a JSONL of `{"html": "<table>..."}` lines to render as given
+(`--arxiv`, tabulars lifted from papers, is `pipelines.tables_arxiv`). Each
 sample: `KEY.png` (the cropped table), `KEY.html` (the target) and `KEY.json` (PubTabNet's
 `html.structure.tokens` and `html.cells[*].tokens/bbox`, plus each cell's grid position and full box).
 """
@@ -31,6 +32,9 @@ EXAMPLES = """examples:
       --output s3://bucket/shards/tables-zh --address auto
   # render your own PubTabNet-shaped tables (one {"html": "<table>..."} per line)
   docforge build tables --specs my-tables.jsonl --output /shards/tables-mine
+  # tabulars lifted from arXiv sources and doc2md's lifted/ output, 16 per LaTeXML/pdflatex run
+  docforge build tables --arxiv /data/arxiv/src /shards/doc2md-en/lifted --tables-per-task 16 \\
+      --output /shards/tables-arxiv
 """
 
 
@@ -151,13 +155,20 @@ def add_tables_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-rows", type=int, default=12, help="most body rows of a generated table (default: 12)")
     parser.add_argument("--max-cols", type=int, default=7, help="most columns of a generated table (default: 7)")
     parser.add_argument("--specs", metavar="URL", help='JSONL of {"html": "<table>..."} tables to render instead')
+    parser.add_argument("--arxiv", nargs="+", metavar="URL",
+                        help="render the tabulars of arXiv sources instead (.tex files, folders, tarballs, doc2md's "
+                             "lifted/ records) with pdflatex; targets from LaTeXML")
     parser.add_argument("--seed", type=int, default=0, help="job seed: table i uses a seed derived from (seed, i)")
     parser.add_argument("--tables-per-task", type=int, default=100, help="tables per Ray task (default: 100)")
     parser.add_argument("--source", help="dataset name in records (default: synth-tables-LANG)")
 
 
-def make_tables_job(args: argparse.Namespace) -> TablesJob:
-    if args.specs and args.count:
-        raise ValueError("give --count or --specs, not both")
+def make_tables_job(args: argparse.Namespace) -> Job:
+    if sum(map(bool, (args.count, args.specs, args.arxiv))) > 1:
+        raise ValueError("give one of --count, --specs and --arxiv")
+    if args.arxiv:
+        from pipelines.tables_arxiv import ArxivTablesJob
+
+        return ArxivTablesJob(args.arxiv, batch_size=args.tables_per_task, source=args.source or "arxiv-tables")
     return TablesJob(args.count, args.lang, args.style, args.seed, args.max_rows, args.max_cols, args.tables_per_task,
                      args.specs, args.source)

@@ -1,4 +1,4 @@
-"""Formula text: display math lifted from LaTeX sources, refusal of unsafe LaTeX, and normalisation.
+"""Formula text: display math (and tabulars) lifted from LaTeX sources, refusal of unsafe LaTeX, normalisation.
 
 `extract_display_math` walks a .tex source with pylatexenc and returns the bodies of `equation`,
 `align`, `gather`, `multline` (starred or not), `$$...$$` and `\\[...\\]`; `normalize_latex` rewrites
@@ -18,6 +18,7 @@ from synth.errors import SynthError
 
 DISPLAY_ENVIRONMENTS = {"equation": None, "displaymath": None, "align": "aligned", "gather": "gathered",
                         "multline": "gathered", "eqnarray": "aligned", "flalign": "aligned", "alignat": None}
+TABULAR_ENVIRONMENTS = ("tabular", "tabular*", "tabularx")
 # Macros a formula may not carry into a pdflatex run: file access, shell escape, catcode tricks, definitions.
 REFUSED_MACROS = frozenset({
     "write", "write18", "immediate", "input", "include", "includeonly", "openin", "openout", "read", "readline",
@@ -45,38 +46,56 @@ def body_of(node) -> str:
     return "".join(child.latex_verbatim() for child in node.nodelist if child is not None)
 
 
-def extract_display_math(source: str) -> list[LiftedFormula]:
-    """Every display formula of a LaTeX source, in document order (duplicates kept; the caller dedups)."""
+def lift_nodes(source: str, take) -> list:
+    """What `take(node)` returns for the outermost environment or math nodes it accepts (not None), in
+    document order; accepted nodes are not searched further."""
     try:
         nodes, _, _ = LatexWalker(source, tolerant_parsing=True).get_latex_nodes()
     except LatexWalkerError as exn:
         raise FormulaError(f"the source does not parse as LaTeX ({exn})") from exn
-    found: list[LiftedFormula] = []
+    found: list = []
 
     def walk(children) -> None:
         for node in children or ():
-            if isinstance(node, LatexEnvironmentNode):
-                base = node.environmentname.rstrip("*")
-                if base in DISPLAY_ENVIRONMENTS:
-                    body = body_of(node).strip()
-                    inline = DISPLAY_ENVIRONMENTS[base]
-                    if base == "alignat":  # its column count argument stays with the environment
-                        body = node.latex_verbatim()
-                    elif inline:
-                        body = f"\\begin{{{inline}}}{body}\\end{{{inline}}}"
-                    found.append(LiftedFormula(body, node.environmentname))
+            if isinstance(node, (LatexEnvironmentNode, LatexMathNode)):
+                lifted = take(node)
+                if lifted is not None:
+                    found.append(lifted)
                     continue
-                walk(node.nodelist)
-            elif isinstance(node, LatexMathNode):
-                if node.displaytype == "display":
-                    found.append(LiftedFormula(body_of(node).strip(), node.delimiters[0]))
-            elif getattr(node, "nodelist", None):
+            if getattr(node, "nodelist", None):
                 walk(node.nodelist)
             elif getattr(node, "nodeargd", None) is not None and node.nodeargd.argnlist:
                 walk([arg for arg in node.nodeargd.argnlist if arg is not None])
 
     walk(nodes)
     return found
+
+
+def display_formula(node) -> LiftedFormula | None:
+    if isinstance(node, LatexMathNode):
+        return LiftedFormula(body_of(node).strip(), node.delimiters[0]) if node.displaytype == "display" else None
+    base = node.environmentname.rstrip("*")
+    if base not in DISPLAY_ENVIRONMENTS:
+        return None
+    body = body_of(node).strip()
+    inline = DISPLAY_ENVIRONMENTS[base]
+    if base == "alignat":  # its column count argument stays with the environment
+        body = node.latex_verbatim()
+    elif inline:
+        body = f"\\begin{{{inline}}}{body}\\end{{{inline}}}"
+    return LiftedFormula(body, node.environmentname)
+
+
+def extract_display_math(source: str) -> list[LiftedFormula]:
+    """Every display formula of a LaTeX source, in document order (duplicates kept; the caller dedups)."""
+    return lift_nodes(source, display_formula)
+
+
+def extract_tabulars(source: str) -> list[str]:
+    """Every outermost `tabular`/`tabular*`/`tabularx` environment of a LaTeX source, verbatim."""
+    return lift_nodes(source, lambda node: node.latex_verbatim()
+                      if isinstance(node, LatexEnvironmentNode) and node.environmentname in TABULAR_ENVIRONMENTS
+                      else None)
 
 
 def latex_tokens(latex: str) -> list[str]:

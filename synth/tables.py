@@ -284,7 +284,8 @@ def html_from_tokens(structure: list[str], cells: list[list[str]]) -> str:
 
 
 def parse_table_html(markup: str) -> TableStructure:
-    """A PubTabNet-shaped HTML table (`<thead>`/`<tbody>`, `<td>`/`<th>`, spans, `<b>`/`<i>`) as a structure."""
+    """A PubTabNet-shaped HTML table (`<thead>`/`<tbody>`, `<td>`/`<th>`, spans, `<b>`/`<i>`) as a structure;
+    cell text has its whitespace runs squeezed to single spaces."""
     from lxml import etree, html as lxml_html
 
     try:
@@ -314,7 +315,7 @@ def parse_table_html(markup: str) -> TableStructure:
                 raise TableError(f"row {r}: span {rowspan}x{colspan} is larger than {MAX_ROWS}x{MAX_COLS}")
             bold = td.find(".//b") is not None or td.find(".//strong") is not None
             italic = td.find(".//i") is not None or td.find(".//em") is not None
-            cells.append(Cell(r, c, rowspan, colspan, td.text_content(), bold, italic))
+            cells.append(Cell(r, c, rowspan, colspan, " ".join(td.text_content().split()), bold, italic))
             for rr in range(r, r + rowspan):
                 for cc in range(c, c + colspan):
                     occupied[(rr, cc)] = True
