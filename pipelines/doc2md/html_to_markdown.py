@@ -112,8 +112,6 @@ class MarkdownWriter:
         elif node.name == "figure" and "ltx_figure" in names:
             for caption in node.find_all("figcaption"):
                 self.emit(squeeze(self.inline(caption)))
-        elif node.name == "figure" and "ltx_float_algorithm" in names:
-            self.algorithm(node)
         elif "ltx_listing" in names or node.name == "pre":
             self.emit(self.fenced(node))
         elif node.name == "figcaption":
@@ -204,17 +202,6 @@ class MarkdownWriter:
 
     def cell_text(self, cell: Tag) -> str:
         return squeeze(self.inline(cell))
-
-    def algorithm(self, node: Tag) -> None:
-        for child in node.children:
-            if not isinstance(child, Tag):
-                continue
-            if child.name == "figcaption":
-                self.emit(squeeze(self.inline(child)))
-            elif "ltx_listing" in classes(child) or child.name == "pre":
-                self.emit(self.fenced(child))
-            else:
-                self.block(child)
 
     def fenced(self, node: Tag) -> str:
         """A listing or verbatim block in a ``` fence, one source line per line, indentation kept."""
