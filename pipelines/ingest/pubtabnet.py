@@ -15,9 +15,10 @@ import html
 import json
 from typing import Any
 
-from pipelines.ingest.annotated import AnnotatedIngest, Targets, expect, read_text
+from pipelines.ingest.annotated import AnnotatedIngest, Targets, expect
 from pipelines.ingest.targets import corner_box
 from pipelines.job import InputError
+from pipelines.storage import open_url
 
 CELL_OPENERS = ("<td>", ">")  # the structure tokens a cell's content follows
 
@@ -59,34 +60,53 @@ def table_targets(annotation: Any, name: str) -> tuple[str, dict[str, Any]]:
     return table_html(structure, contents), {"structure": structure, "cells": records}
 
 
+def parse_line(raw: bytes, name: str) -> dict[str, Any]:
+    try:
+        annotation = json.loads(raw.decode("utf-8"))
+    except ValueError as exn:  # UnicodeDecodeError is a ValueError too
+        raise InputError(name, "parse json", str(exn), exception=type(exn).__name__) from exn
+    expect(isinstance(annotation, dict) and isinstance(annotation.get("filename"), str), name, "check table",
+           "a line is an object with a 'filename'")
+    return annotation
+
+
+def image_path(annotation: dict[str, Any]) -> str:
+    """`SPLIT/FILENAME` (the dataset's folder layout), or the file name for a record without a split."""
+    split = annotation.get("split")
+    return f"{split}/{annotation['filename']}" if isinstance(split, str) and split else annotation["filename"]
+
+
 class PubtabnetIngest(AnnotatedIngest):
     format = "pubtabnet"
     family = "table"
     suffixes = (".jsonl",)
 
     def read_items(self, url: str) -> tuple[list[dict[str, Any]], list[InputError]]:
+        """One item per line: where the line is in the file (the 500K-table file is not held in memory)."""
         items, errors = [], []
-        for number, row in enumerate(read_text(url, "jsonl").splitlines(), 1):
-            if not row.strip():
-                continue
-            try:
-                annotation = json.loads(row)
-            except ValueError as exn:
-                errors.append(InputError(f"{url}:{number}", "parse json", str(exn), exception="JSONDecodeError"))
-                continue
-            if not isinstance(annotation, dict) or not isinstance(annotation.get("filename"), str):
-                errors.append(InputError(f"{url}:{number}", "check table", "a line is an object with a 'filename'"))
-                continue
-            split = annotation.get("split")
-            image = f"{split}/{annotation['filename']}" if isinstance(split, str) and split else annotation["filename"]
-            items.append({"id": annotation["filename"].rsplit(".", 1)[0], "line": number, "image": image,
-                          "annotation": annotation})
+        offset = 0
+        try:
+            with open_url(url, "rb") as f:
+                for number, raw in enumerate(f, 1):
+                    try:
+                        annotation = parse_line(raw, f"{url}:{number}") if raw.strip() else None
+                        if annotation is not None:
+                            items.append({"id": annotation["filename"].rsplit(".", 1)[0], "line": number,
+                                          "image": image_path(annotation), "offset": offset, "length": len(raw)})
+                    except InputError as exn:
+                        errors.append(exn)
+                    offset += len(raw)
+        except OSError as exn:
+            raise InputError(url, "read jsonl", str(exn), exception=type(exn).__name__) from exn
         return items, errors
 
     def describe(self, item: dict[str, Any]) -> str:
         return f"{item['file']}:{item['line']}"
 
     def targets(self, item: dict[str, Any], name: str) -> Targets:
-        table, record = table_targets(item["annotation"], name)
-        meta = {k: item["annotation"][k] for k in ("split", "imgid") if k in item["annotation"]}
+        with open_url(item["file"], "rb") as f:
+            f.seek(item["offset"])
+            annotation = parse_line(f.read(item["length"]), name)
+        table, record = table_targets(annotation, name)
+        meta = {k: annotation[k] for k in ("split", "imgid") if k in annotation}
         return Targets(item["image"], {**record, "meta": meta}, members={"html": table})
