@@ -53,11 +53,12 @@ def thumbnail_data_uri(data: bytes, boxes: list[list[list[float]]] = (), size: i
 
 
 def word_quads(sample: dict[str, Any]) -> list:
-    """The boxes a record carries, to draw on the preview: the word boxes of OCR and doc2md pages, else
-    every target box (layout blocks, KIE entities and lines, table cells, formula symbols)."""
+    """The boxes a record carries, to draw on the preview: the word quads of OCR pages, else every target
+    box (layout blocks of doc2md and layout pages, KIE entities and lines, table cells, formula symbols)."""
     try:
         record = json.loads(sample["json"]) if "json" in sample else {}
-        return [word["quad"] for word in record.get("words", [])] or record_quads(record)
+        quads = [word["quad"] for word in record.get("words", []) if isinstance(word, dict) and "quad" in word]
+        return quads or record_quads(record)  # doc2md pages: their layout blocks
     except (ValueError, TypeError, KeyError, AttributeError):
         return []
 
