@@ -38,6 +38,16 @@ def test_siunitx_basic_forms_become_math(tmp_path):
     assert "ltx_ERROR" not in html
 
 
+def test_tcolorbox_boxes_keep_their_titles_and_text(tmp_path):
+    source = write_tex(tmp_path, "box.tex", "\\begin{tcolorbox}[colback=blue!5,title={Key idea}]Boxed text.\\end{tcolorbox}\n"
+                       "\\begin{notebox}{Caveat}Second box.\\end{notebox}",
+                       preamble="\\usepackage{tcolorbox}\n\\tcbuselibrary{skins,breakable}\n"
+                                "\\newtcolorbox{notebox}[1]{colback=gray!10,title=#1}")
+    html = latex_to_html(source, "box.tex", timeout_s=60)
+    assert "ltx_ERROR" not in html
+    assert html.index("Key idea") < html.index("Boxed text.") < html.index("Caveat") < html.index("Second box.")
+
+
 def test_ctexart_class_keeps_chinese_text_and_names(tmp_path):
     source = write_tex(tmp_path, "zh.tex", "\\begin{abstract}本文研究文档去重。\\end{abstract}\n"
                        "\\section{引言}\n扫描文档常常重复出现。\\begin{table}[h]\\caption{结果}\\end{table}",

@@ -1,7 +1,7 @@
 """Benchmark: LaTeXML seconds per source with and without docforge's bindings (pipelines/doc2md/latexml_bindings).
 
 Sources: the bundled papers (samples/papers) and one-package documents for the bindings no paper uses
-(expl3, siunitx, ctexart). Each runs `latexmlc` with the flags `latex_to_html` uses, on a private copy,
+(expl3, siunitx, ctexart, tcolorbox). Each runs `latexmlc` with the flags `latex_to_html` uses, on a private copy,
 once with `--path=<bindings>` and (unless --with-only) once without, under LaTeXML's own --timeout. CPU
 seconds are the child's user+system time, so other load on a shared machine inflates wall time only.
 
@@ -27,6 +27,8 @@ SINGLE_PACKAGE_SOURCES = {
     "siunitx": "\\documentclass{article}\n\\usepackage{siunitx}\n\\begin{document}\n"
                "Speed \\SI{3.5}{\\metre\\per\\second} and \\num{1.5e-3}.\n\\end{document}\n",
     "ctexart": "\\documentclass{ctexart}\n\\begin{document}\n\\section{引言}\n扫描文档常常重复出现。\n\\end{document}\n",
+    "tcolorbox": "\\documentclass{article}\n\\usepackage{tcolorbox}\n\\begin{document}\n"
+                 "\\begin{tcolorbox}[title=Key idea]Boxed text.\\end{tcolorbox}\n\\end{document}\n",
 }
 
 
