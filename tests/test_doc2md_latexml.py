@@ -39,7 +39,8 @@ def test_siunitx_basic_forms_become_math(tmp_path):
 
 
 def test_tcolorbox_boxes_keep_their_titles_and_text(tmp_path):
-    source = write_tex(tmp_path, "box.tex", "\\begin{tcolorbox}[colback=blue!5,title={Key idea}]Boxed text.\\end{tcolorbox}\n"
+    source = write_tex(tmp_path, "box.tex",
+                       "\\begin{tcolorbox}[colback=blue!5,title={Key idea}]Boxed text.\\end{tcolorbox}\n"
                        "\\begin{notebox}{Caveat}Second box.\\end{notebox}",
                        preamble="\\usepackage{tcolorbox}\n\\tcbuselibrary{skins,breakable}\n"
                                 "\\newtcolorbox{notebox}[1]{colback=gray!10,title=#1}")

@@ -134,7 +134,8 @@ class MarkdownWriter:
         """The authors' names on one line; their notes (`\\thanks`) as footnotes after it."""
         names = [squeeze(self.inline(person)) for person in node.find_all(class_="ltx_personname")]
         self.emit(", ".join(name for name in names if name))
-        self.blocks.extend(f"Footnote: {squeeze(self.inline(note))}" for note in node.find_all(class_="ltx_author_notes"))
+        notes = node.find_all(class_="ltx_author_notes")
+        self.blocks.extend(f"Footnote: {squeeze(self.inline(note))}" for note in notes)
 
     def item_text(self, item: Tag, level: int) -> str:
         """An item's own paragraphs on one line, then its nested lists on the lines below."""

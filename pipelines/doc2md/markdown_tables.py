@@ -142,7 +142,8 @@ def tabular_html(table: Tag, render_cell: CellRenderer) -> str:
     for row in table_rows(table):
         cells = []
         for node in row.find_all(["td", "th"], recursive=False):
-            attributes = "".join(f' {name}="{span(node, name)}"' for name in ("colspan", "rowspan") if span(node, name) > 1)
+            attributes = "".join(f' {name}="{span(node, name)}"' for name in ("colspan", "rowspan")
+                                 if span(node, name) > 1)
             cells.append(f"<{node.name}{attributes}>{html.escape(' '.join(render_cell(node).split()), quote=False)}"
                          f"</{node.name}>")
         rows.append("<tr>" + "".join(cells) + "</tr>")

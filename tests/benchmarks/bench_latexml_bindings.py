@@ -1,9 +1,10 @@
-"""Benchmark: LaTeXML seconds per source with and without docforge's bindings (pipelines/doc2md/latexml_bindings).
+"""Benchmark: LaTeXML seconds per source with and without docforge's LaTeXML bindings.
 
 Sources: the bundled papers (samples/papers) and one-package documents for the bindings no paper uses
-(expl3, siunitx, ctexart, tcolorbox). Each runs `latexmlc` with the flags `latex_to_html` uses, on a private copy,
-once with `--path=<bindings>` and (unless --with-only) once without, under LaTeXML's own --timeout. CPU
-seconds are the child's user+system time, so other load on a shared machine inflates wall time only.
+(expl3, siunitx, ctexart, tcolorbox). Each runs `latexmlc` with the flags `latex_to_html` uses, on a
+private copy, once with `--path=pipelines/doc2md/latexml_bindings` and (unless --with-only) once without,
+under LaTeXML's own --timeout. CPU seconds are the child's user+system time, so other load on a shared
+machine inflates wall time only.
 
     .venv/bin/python tests/benchmarks/bench_latexml_bindings.py [--timeout 150] [--with-only]
 """
