@@ -18,6 +18,8 @@ from pipelines.formulas import EXAMPLES as FORMULAS_EXAMPLES
 from pipelines.formulas import add_formulas_arguments, make_formulas_job
 from pipelines.ingest import EXAMPLES as INGEST_EXAMPLES
 from pipelines.ingest import add_ingest_arguments, make_ingest_job
+from pipelines.kie import EXAMPLES as KIE_EXAMPLES
+from pipelines.kie import add_kie_arguments, make_kie_job
 from pipelines.ocr import EXAMPLES as OCR_EXAMPLES
 from pipelines.ocr import add_ocr_arguments, make_ocr_job
 from pipelines.positional import EXAMPLES as POSITIONAL_EXAMPLES
@@ -98,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_positional_arguments(positional)
     add_run_arguments(positional)
     positional.set_defaults(func=cmd_build, make_job=make_positional_job)
+    kie = jobs.add_parser("kie", help="synthetic receipts and forms (en/zh) with known fields and boxes",
+                          epilog=KIE_EXAMPLES, formatter_class=FORMATTER)
+    add_kie_arguments(kie)
+    add_run_arguments(kie)
+    kie.set_defaults(func=cmd_build, make_job=make_kie_job)
     tables = jobs.add_parser("tables", help="synthetic tables (en/zh, spans, multi-level headers) -> image + "
                              "PubTabNet-shaped HTML with cell boxes", epilog=TABLES_EXAMPLES, formatter_class=FORMATTER)
     add_tables_arguments(tables)
