@@ -27,7 +27,7 @@ for i in range(3):
 \begin{tabular}{|l|r|}\hline a & 50\% \\ \multicolumn{2}{|c|}{\textbf{wide}} \\ \hline\end{tabular}
 \begin{algorithm}
 \caption{Running sum}
-\begin{lstlisting}
+\begin{lstlisting}[language=Python]
 total = 0
 for i in range(n):
     total += i

@@ -68,6 +68,7 @@ class MarkdownWriter:
         self.tables = tables
         self.blocks: list[str] = []
         self.pending: list[str] = []
+        self.in_code = False
 
     # -- blocks ---------------------------------------------------------------------------------------
 
@@ -205,12 +206,15 @@ class MarkdownWriter:
         return squeeze(self.inline(cell))
 
     def fenced(self, node: Tag) -> str:
-        """A listing or verbatim block in a ``` fence, one source line per line, indentation kept."""
+        """A listing or verbatim block in a ``` fence, one source line per line, indentation kept, no
+        bold/italic markers (keywords typeset in bold stay plain, as Nougat writes algorithms)."""
         lines = node.find_all(class_="ltx_listingline")
+        self.in_code = True
         if lines:
             text = "\n".join(self.inline(line).replace("\xa0", " ").strip("\n").rstrip() for line in lines)
         else:
             text = node.get_text().strip("\n")
+        self.in_code = False
         return f"```\n{text}\n```" if text.strip() else ""
 
     def run_in(self, node: Tag) -> None:
@@ -254,6 +258,8 @@ class MarkdownWriter:
         if node.name == "table" and names & {"ltx_equation", "ltx_equationgroup"}:
             return " " + display_math(node) + " "
         text = "".join(self.inline(child) for child in node.children)
+        if self.in_code:
+            return text
         if node.name in ("b", "strong") or names & BOLD:
             return wrap(text, "**")
         if node.name in ("i", "em") or names & ITALIC:
