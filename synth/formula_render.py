@@ -105,10 +105,13 @@ def run_pdflatex(source: str, options: RenderOptions) -> bytes:
         pdf = os.path.join(workdir, "batch.pdf")
         if done.returncode != 0 or not os.path.exists(pdf):
             log = done.stdout.decode("utf-8", errors="replace")
-            message = next((line for line in log.splitlines() if line.startswith("!") or ".tex:" in line),
-                           f"pdflatex exited with {done.returncode}")
-            found = re.search(r"batch\.tex:(\d+):", log) or ERROR_LINE.search(log)
-            raise PdflatexFailed(message.strip()[:300], int(found.group(1)) if found else None)
+            found = re.search(r"batch\.tex:(\d+): (.*)", log) or re.search(r"^! (.*)", log, re.MULTILINE)
+            message = found.group(found.lastindex) if found else f"exited with {done.returncode}"
+            context = ERROR_LINE.search(log)
+            if context:  # pdflatex's `l.N <text up to the error>` line: its end is the offending input
+                message += f" at `{log[context.end():].splitlines()[0].strip()[-40:]}`"
+            line = int(found.group(1)) if found and found.lastindex == 2 else int(context.group(1)) if context else None
+            raise PdflatexFailed(f"pdflatex: {message.strip()}"[:300], line)
         with open(pdf, "rb") as f:
             return f.read()
     finally:
