@@ -1,9 +1,10 @@
-"""`make demo`'s stage-3 step: `docforge build ingest` of every bundled format sample, then `shards verify`.
+"""`make demo`'s stage-3 step: `docforge build ingest` of every bundled format sample and `docforge build
+kie` (synthetic receipts and forms, en and zh), then `shards verify` of each.
 
     .venv/bin/python samples/datasets/ingest_demo.py DEMO_OUT
 
-Runs the real CLI (`pipelines.cli.main`) once per format in one process, so the 13 builds share one
-embedded Ray instead of starting 13; writes DEMO_OUT/stage3/FORMAT. Exit status 1 if a build or a
+Runs the real CLI (`pipelines.cli.main`) once per build in one process, so the 15 builds share one
+embedded Ray instead of starting 15; writes DEMO_OUT/stage3/NAME. Exit status 1 if a build or a
 verification fails. Run from the repository root.
 """
 
@@ -38,16 +39,18 @@ BUILDS = {  # output name: the ingest arguments
                  "--images", f"{DATASETS}/im2latex/formula_images"],
     "crohme": ["--format", "crohme", "--input", f"{DATASETS}/crohme"],
 }
+SYNTHETIC_KIE = {"kie-synth-en": ["--lang", "en", "--count", "12"], "kie-synth-zh": ["--lang", "zh", "--count", "12"]}
 
 
 def run(out: Path) -> int:
     failed = []
-    for name, arguments in BUILDS.items():
-        print(f"==> ingest {name}: -> {out / name}", flush=True)
-        if docforge(["build", "ingest", *arguments, "--source", f"demo-{name}", "--output", str(out / name),
-                     "--no-progress"]) != 0:
+    commands = {name: ["ingest", *arguments, "--source", f"demo-{name}"] for name, arguments in BUILDS.items()}
+    commands.update({name: ["kie", *arguments] for name, arguments in SYNTHETIC_KIE.items()})
+    for name, command in commands.items():
+        print(f"==> build {command[0]} {name}: -> {out / name}", flush=True)
+        if docforge(["build", *command, "--output", str(out / name), "--no-progress"]) != 0:
             failed.append(f"build {name}")
-    for name in BUILDS:
+    for name in commands:
         if docforge(["shards", "verify", str(out / name)]) != 0:
             failed.append(f"verify {name}")
     if failed:
