@@ -190,3 +190,50 @@ def test_lifted_formulas_and_tables(html):
     assert tables[0]["caption"].startswith("Table 1: Steady-state error")
     assert tables[0]["latex"].startswith(r"\begin{tabular}{l|cc|cc}")
     assert re.search(r'<th class="[^"]*" colspan="2">Steady-state error</th>', tables[0]["html"])
+
+
+ALGPSEUDOCODE_BODY = r"""\begin{algorithm}
+\caption{Running sum}
+\begin{algorithmic}[1]
+\Require a list $a$ of $n$ numbers
+\Procedure{Sum}{$a$}
+\State $s \gets 0$ \Comment{the total}
+\For{$i = 1$ to $n$}
+  \If{$a_i > 0$} \State $s \gets s + a_i$ \EndIf
+\EndFor
+\State \Return $s$
+\EndProcedure
+\end{algorithmic}
+\end{algorithm}"""
+
+ALGORITHMIC_BODY = r"""\begin{algorithm}
+\caption{Halving}
+\begin{algorithmic}
+\REQUIRE $n > 0$
+\WHILE{$n > 1$}
+\STATE $n \gets n / 2$
+\ENDWHILE
+\RETURN $n$
+\end{algorithmic}
+\end{algorithm}"""
+
+
+@pytest.mark.parametrize("package, body, lines", [
+    ("algpseudocode", ALGPSEUDOCODE_BODY, [
+        r"Input: a list \(a\) of \(n\) numbers", r"procedure Sum(\(a\))",
+        r"\(s\leftarrow 0\) \(\triangleright\) the total", r"for \(i=1\) to \(n\) do", r"if \(a_{i}>0\) then",
+        r"\(s\leftarrow s+a_{i}\)", "end if", "end for", r"return \(s\)", "end procedure"]),
+    ("algorithmic", ALGORITHMIC_BODY, [
+        r"Input: \(n>0\)", r"while \(n>1\) do", r"\(n\leftarrow n/2\)", "end while", r"return \(n\)"]),
+])
+def test_algorithm_packages_become_caption_and_fenced_lines(tmp_path, package, body, lines):
+    (tmp_path / "main.tex").write_text("\\documentclass{article}\n\\usepackage{algorithm}\n"
+                                       f"\\usepackage{{{package}}}\n\\renewcommand{{\\algorithmicrequire}}{{\\textbf{{Input:}}}}\n"
+                                       f"\\begin{{document}}\nBefore.\n{body}\nAfter.\n\\end{{document}}\n")
+    blocks = paragraphs(html_to_markdown(latex_to_html(tmp_path, "main.tex", timeout_s=60)))
+    caption = next(i for i, block in enumerate(blocks) if block.startswith("Algorithm 1: "))
+    fenced = blocks[caption + 1].splitlines()
+    assert fenced[0] == fenced[-1] == "```"
+    assert [" ".join(line.split()) for line in fenced[1:-1]] == lines
+    assert blocks[caption + 2] == "After."
+
