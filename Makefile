@@ -27,6 +27,7 @@ test: install
 bench: install
 	$(BIN)/python tests/benchmarks/bench_shard_write.py
 	$(BIN)/python tests/benchmarks/bench_ingest.py
+	$(BIN)/python tests/benchmarks/bench_ocr.py --profile
 	$(BIN)/python tests/benchmarks/bench_trainer.py --preset tiny --steps 12
 
 clean:

@@ -23,12 +23,18 @@ from pipelines.storage import Folder, absolute_url, open_url
 CORPORA = Path(__file__).resolve().parents[1] / "synth" / "corpora"
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
 SYSTEM_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts")
-# Debian's font packages installed by `make install`: Latin faces for en, CJK faces for zh.
+# Debian's font packages installed by `make install`: Latin faces for en, CJK faces for zh (Noto CJK,
+# WenQuanYi, and AR PL's Kaiti and Song for GB text). The Latin faces are DejaVu and Liberation (metric
+# twins of Arial, Times and Courier): FreeType draws them 5-8x faster than Noto Sans/Serif, whose hinting
+# bytecode made Noto half of an English page's CPU time (tests/benchmarks/bench_ocr.py --per-font);
+# `--fonts` takes any others.
 DEFAULT_FONT_NAMES = {
     "en": ("DejaVuSans.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif-Italic.ttf",
-           "NotoSans-Regular.ttf", "NotoSerif-Regular.ttf", "NotoSans-Italic.ttf", "NotoSerif-Bold.ttf"),
+           "DejaVuSansCondensed.ttf", "DejaVuSerifCondensed.ttf", "LiberationSans-Regular.ttf",
+           "LiberationSans-Bold.ttf", "LiberationSerif-Regular.ttf", "LiberationSerif-Italic.ttf",
+           "LiberationSerif-Bold.ttf", "LiberationMono-Regular.ttf"),
     "zh": ("NotoSansCJK-Regular.ttc", "NotoSerifCJK-Regular.ttc", "NotoSansCJK-Bold.ttc", "wqy-microhei.ttc",
-           "wqy-zenhei.ttc"),
+           "wqy-zenhei.ttc", "gkai00mp.ttf", "gbsn00lp.ttf"),
 }
 
 EXAMPLES = """examples:
@@ -192,7 +198,8 @@ def add_ocr_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corpus", nargs="+", metavar="URL",
                         help="text/JSONL corpus files (default: the corpus shipped for --lang)")
     parser.add_argument("--fonts", nargs="+", metavar="PATH",
-                        help="font files or folders (default: Debian's DejaVu/Noto for en, Noto CJK/WenQuanYi for zh)")
+                        help="font files or folders (default: Debian's DejaVu/Liberation for en, "
+                             "Noto CJK/WenQuanYi/AR PL for zh)")
     parser.add_argument("--backgrounds", metavar="URL", help="folder of background images to place pages on")
     parser.add_argument("--seed", type=int, default=0, help="job seed: page i uses a seed derived from (seed, i)")
     parser.add_argument("--pages-per-task", type=int, default=50, help="pages per Ray task (default: 50)")

@@ -16,6 +16,7 @@ import math
 import os
 import random
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from typing import Sequence
 
 import numpy as np
@@ -134,7 +135,9 @@ def _choose_font_and_lay_out(corpus: str, offset: int, fonts: Sequence[str], siz
     """
     for path in fonts:
         font_face(path)  # a missing or unreadable file is an error even if another font would do
-    sample = "".join(token.text for _, token in zip(range(400), iter_tokens(corpus, offset, config.lang)))
+    stream = iter_tokens(corpus, offset, config.lang)
+    head = list(islice(stream, 400))
+    sample = "".join(token.text for token in head)
     if not sample:
         raise SynthError("the corpus has no drawable text (only whitespace and control characters)")
     chars = visible_chars(sample)
@@ -143,8 +146,10 @@ def _choose_font_and_lay_out(corpus: str, offset: int, fonts: Sequence[str], siz
     while candidates:
         path = rnd.choice(candidates)
         font = sized_font(path, size)
-        lines, columns, params = lay_out(iter_tokens(corpus, offset, config.lang), font, box, config.lang,
-                                         config.columns, config.line_spacing, rnd)
+        # The first layout goes on from the sample's tokens; a retry reads the corpus again from `offset`.
+        tokens = chain(head, stream) if stream is not None else iter_tokens(corpus, offset, config.lang)
+        stream = None
+        lines, columns, params = lay_out(tokens, font, box, config.lang, config.columns, config.line_spacing, rnd)
         tried[path] = missing_chars(path, visible_chars("".join(line.text for line in lines)))
         if not tried[path]:
             return font, lines, columns, params
