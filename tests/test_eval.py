@@ -80,3 +80,13 @@ def test_cli_prints_metrics_writes_json_and_names_a_bad_line(tmp_path):
     run = subprocess.run([sys.executable, "-m", "pipelines.cli", "eval", "table", "--pred", str(bad), "--gold", gold],
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and "bad.jsonl:2" in run.stderr
+
+
+def test_doc2md_scores_pages_by_nougat_edit_distance(tmp_path):
+    gold = write_jsonl(tmp_path / "gold.jsonl", [{"key": "p1", "text": "# Title\n\nabcd"}, {"key": "p2", "text": "xyz"}])
+    preds = tmp_path / "preds"
+    preds.mkdir()
+    (preds / "p1.md").write_text("# Title\n\nabce")  # 1 edit over 13 characters
+    (preds / "p2.md").write_text("xyz")
+    report = evaluate("doc2md", str(preds), gold)
+    assert report["metrics"] == {"edit_distance": pytest.approx((1 / 13 + 0) / 2)}

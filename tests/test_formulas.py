@@ -132,3 +132,13 @@ def test_arxiv_job_reads_tex_tarballs_and_lifted_jsonl(ray_local, tmp_path):
         "\\begin{gathered}x_1 + x_2 + x_3 = y_1 \\\\ x_4 + x_5 + x_6 = y_2 + y_3 + y_4\\end{gathered}"
     errors = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
     assert sorted(e["step"] for e in errors) == ["read lifted", "read tarball"]
+
+
+def test_generated_source_plans_the_same_formulas_every_time():
+    first, second = FormulasJob("generated", count=7, seed=3, batch_size=3).plan(), \
+        FormulasJob("generated", count=7, seed=3, batch_size=3).plan()
+    assert first.fingerprint() == second.fingerprint()
+    formulas = [f for task in first.tasks for batch in task.items for f in batch]
+    assert len({f["key"] for f in formulas}) == len(formulas) and 1 <= len(formulas) <= 7
+    assert all(f["key"].startswith("formula-gen-s3-") for f in formulas)
+    assert FormulasJob("generated", count=7, seed=4).plan().fingerprint() != first.fingerprint()

@@ -29,7 +29,9 @@ def test_generated_structures_are_valid_and_their_html_says_exactly_them(lang):
         html = table_html(table)
         assert parse_table_html(html) == table
         rebuilt = html_from_tokens(structure_tokens(table), [cell_tokens(c) for c in table.cells])
-        assert rebuilt == html and teds(rebuilt, html) == 1.0
+        assert rebuilt == html
+        if seed < 10:  # apted is quadratic in the table's size: a few tables suffice
+            assert teds(rebuilt, html) == 1.0 and teds(html, table_html(generate_table(seed + 1))) < 1.0
         assert all(not (c.row < table.header_rows < c.row + c.rowspan) for c in table.cells)
         multi_level += table.header_rows > 1 and any(c.colspan > 1 for c in table.cells if c.row < table.header_rows)
         spanning += any(c.rowspan > 1 for c in table.cells if c.row >= table.header_rows)
