@@ -38,6 +38,14 @@ def test_siunitx_basic_forms_become_math(tmp_path):
     assert "ltx_ERROR" not in html
 
 
+def test_unicode_math_fonts_are_accepted_and_alphabets_map_to_classic_ones(tmp_path):
+    source = write_tex(tmp_path, "um.tex", r"Hello $\symbf{x}^2 + \symbb{R} + \symbfit{v}$.",
+                       preamble="\\usepackage{unicode-math}\n\\setmathfont{Latin Modern Math}")
+    html = latex_to_html(source, "um.tex", timeout_s=60, engine_hint="xelatex")
+    assert r"\mathbf{x}^{2}+\mathbb{R}+\boldsymbol{v}" in html
+    assert "ltx_ERROR" not in html
+
+
 def test_tcolorbox_boxes_keep_their_titles_and_text(tmp_path):
     source = write_tex(tmp_path, "box.tex",
                        "\\begin{tcolorbox}[colback=blue!5,title={Key idea}]Boxed text.\\end{tcolorbox}\n"
