@@ -27,6 +27,8 @@ REFUSED_MACROS = frozenset({
     "documentclass", "begin{document}", "end{document}", "output", "everypar", "everymath", "everydisplay",
     "jobname", "pdfobj", "pdfliteral", "pdfximage", "directlua", "loop", "repeat", "afterassignment", "expandafter",
     "input@path", "makeatletter", "scantokens", "lowercase", "uppercase", "endinput", "batchmode", "errmessage",
+    "InputIfFileExists", "IfFileExists", "verbatiminput", "lstinputlisting", "pdffilesize", "pdfmdfivesum",
+    "pdffiledump", "pdffilemoddate", "pdfshellescape", "ShellEscape", "immediatewrite", "newwrite", "newread",
 })
 DROPPED_MACROS = {"label": 1, "nonumber": 0, "notag": 0, "tag": 1}  # macro -> braced arguments it takes
 FRACTION_MACROS = {"over": "\\frac", "choose": "\\binom"}
