@@ -1,7 +1,8 @@
 """docforge on a real multi-node Ray cluster on this machine (`docforge cluster up`: head + 2 worker nodes,
-loopback only): builds across nodes, a worker node's raylet killed mid-job, a killed driver resumed, jobs
-submitted through the Ray Jobs SDK, and 2 gloo ranks through the training launcher. The tests share one
-cluster and run in this order: the node-kill test leaves it one worker node, the last one takes it down.
+loopback only): OCR and doc2md builds across nodes with a worker node's raylet killed mid-job, a killed
+driver resumed, jobs submitted through the Ray Jobs SDK, and 2 gloo ranks through the training launcher.
+The tests share one cluster and run in this order: the node-kill test leaves it one worker node, the
+last test restarts that node with `cluster up` and takes the cluster down.
 """
 
 import hashlib
@@ -18,14 +19,16 @@ from pathlib import Path
 import pytest
 import webdataset as wds
 
-from pipelines.cli import main
+from pipelines.cli import build_parser, main
 from pipelines.cluster import local
+from pipelines.doc2md.job import make_doc2md_job
 from pipelines.ocr import CORPORA, OcrJob, default_fonts
 from pipelines.runner import RunOptions, run_job
 from pipelines.verify import verify_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 OCR_PAGES, OCR_PAGES_PER_TASK, OCR_SEED = 24, 2, 5
+DOC2MD_PAPERS = ("2601.00002", "2601.00006")  # one per task: the killed node very likely holds one
 
 
 def docforge(*args: str, env: dict | None = None, timeout: float = 240, cwd: Path = REPO):
@@ -38,18 +41,23 @@ def ocr_build_args(out: Path, address: str) -> list[str]:
             str(OCR_SEED), "--output", str(out), "--address", address, "--no-progress"]
 
 
-def sample_digests(out: Path) -> dict[str, dict[str, str]]:
-    """Every sample of a dataset as {key: {extension: sha256}}, read back with webdataset; a duplicate key fails.
-    The record's code version is left out: other work may commit to the checkout between two builds."""
+def doc2md_build_args(papers: Path, out: Path, address: str | None = None) -> list[str]:
+    return ["build", "doc2md", "--input", str(papers), "--papers-per-task", "1", "--output", str(out),
+            "--no-progress", *(["--address", address] if address else [])]
+
+
+def sample_digests(out: Path, members: tuple[str, ...] = ("jpg", "txt", "json")) -> dict[str, dict[str, str]]:
+    """Samples of a dataset as {key: {extension: sha256}} for `members`, read back with webdataset; a duplicate
+    key fails. The record's code version is left out: other work may commit to the checkout between builds."""
     index = json.loads((out / "index.json").read_text())
     digests = {}
     for sample in wds.WebDataset([str(out / s["name"]) for s in index["shards"]], shardshuffle=False):
         assert sample["__key__"] not in digests, f"duplicate key {sample['__key__']}"
-        record = json.loads(sample["json"])
-        del record["provenance"]["version"]
-        sample["json"] = json.dumps(record, sort_keys=True).encode()
-        digests[sample["__key__"]] = {k: hashlib.sha256(v).hexdigest() for k, v in sample.items()
-                                      if not k.startswith("__")}
+        if "json" in members:
+            record = json.loads(sample["json"])
+            del record["provenance"]["version"]
+            sample["json"] = json.dumps(record, sort_keys=True).encode()
+        digests[sample["__key__"]] = {k: hashlib.sha256(sample[k]).hexdigest() for k in members}
     return digests
 
 
@@ -73,6 +81,18 @@ def wait_for_markers(out: Path, build: subprocess.Popen, at_least: int, timeout:
         assert build.poll() is None, f"the build ended before {at_least} task(s) committed: {build.communicate()}"
         time.sleep(0.05)
     raise AssertionError(f"fewer than {at_least} committed tasks after {timeout} s")
+
+
+def wait_for_node_state(cluster, name: str, gcs_state: str, timeout: float = 60) -> dict:
+    """The node's status once the GCS reports `gcs_state` for it (a build can finish before the GCS
+    declares a killed node dead: the owner sees its workers die first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        node = next(n for n in local.status(cluster.state_dir)["nodes"] if n["name"] == name)
+        if node["gcs"] == gcs_state or time.monotonic() > deadline:
+            assert node["gcs"] == gcs_state, node
+            return node
+        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +120,23 @@ def one_node_ocr(ray_local, tmp_path_factory):
     job = OcrJob("en", OCR_PAGES, [str(CORPORA / "en.txt")], default_fonts("en"), OCR_SEED, OCR_PAGES_PER_TASK)
     assert run_job(job, str(out), RunOptions(progress=False)).ok
     return sample_digests(out)
+
+
+@pytest.fixture(scope="module")
+def doc2md_papers(tmp_path_factory):
+    papers = tmp_path_factory.mktemp("papers")
+    for paper in DOC2MD_PAPERS:
+        shutil.copytree(REPO / "samples" / "papers" / paper, papers / paper)
+    return papers
+
+
+@pytest.fixture(scope="module")
+def one_node_doc2md(ray_local, doc2md_papers, tmp_path_factory):
+    """The reference: the same doc2md build (the CLI's job) on one embedded Ray node; pages and markdown."""
+    out = tmp_path_factory.mktemp("doc2md-one-node") / "out"
+    job = make_doc2md_job(build_parser().parse_args(doc2md_build_args(doc2md_papers, out)))
+    assert run_job(job, str(out), RunOptions(progress=False)).ok
+    return sample_digests(out, ("png", "md"))
 
 
 def test_cluster_up_runs_a_head_and_two_worker_nodes_that_status_reports(cluster, capsys):
@@ -159,30 +196,39 @@ def test_rerun_after_the_driver_is_killed_runs_only_the_missing_tasks(cluster, c
     assert verify_dataset(str(out)).ok
 
 
-def test_ocr_build_survives_a_worker_node_killed_mid_job(cluster, cluster_env, one_node_ocr, tmp_path):
-    out = tmp_path / "ocr"
+def test_ocr_and_doc2md_builds_survive_a_worker_node_killed_mid_job(cluster, cluster_env, one_node_ocr,
+                                                                     one_node_doc2md, doc2md_papers, tmp_path):
+    out, doc2md_out = tmp_path / "ocr", tmp_path / "doc2md"
     raylet = cluster.node("worker-1").raylet()
     assert raylet is not None
-    build = subprocess.Popen([sys.executable, "-m", "pipelines.cli", *ocr_build_args(out, cluster.address)], cwd=REPO,
-                             env=cluster_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    committed_at_kill = wait_for_markers(out, build, at_least=1)
+    logs = [tmp_path / "ocr.log", tmp_path / "doc2md.log"]
+    builds = [subprocess.Popen([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, env=cluster_env,
+                               stdout=log.open("w"), stderr=subprocess.STDOUT)
+              for args, log in zip((ocr_build_args(out, cluster.address),
+                                    doc2md_build_args(doc2md_papers, doc2md_out, cluster.address)), logs)]
+    committed_at_kill = wait_for_markers(out, builds[0], at_least=1)
+    doc2md_committed_at_kill = len(markers(doc2md_out)) if (doc2md_out / "_tasks").exists() else 0
     raylet.kill()
-    output, _ = build.communicate(timeout=240)
-    assert build.returncode == 0, output[-4000:]
-    assert committed_at_kill < OCR_PAGES // OCR_PAGES_PER_TASK
+    for build, log in zip(builds, logs):
+        assert build.wait(timeout=300) == 0, log.read_text()[-4000:]
+    assert committed_at_kill < OCR_PAGES // OCR_PAGES_PER_TASK and doc2md_committed_at_kill < len(DOC2MD_PAPERS)
+    assert sample_digests(doc2md_out, ("png", "md")) == one_node_doc2md
+    assert verify_dataset(str(doc2md_out)).ok
     assert sample_digests(out) == one_node_ocr  # same keys and bytes as one node: none lost, none twice
     index = json.loads((out / "index.json").read_text())
     assert index["complete"] and index["totals"]["samples"] == OCR_PAGES
     assert main(["shards", "verify", str(out)]) == 0
-    worker = next(n for n in local.status(cluster.state_dir)["nodes"] if n["name"] == "worker-1")
-    assert worker["state"] != "running" and worker["gcs"] == "DEAD"
+    assert wait_for_node_state(cluster, "worker-1", "DEAD")["state"] != "running"
 
 
-def test_cluster_down_stops_only_its_own_processes(cluster):
+def test_cluster_up_restarts_a_dead_worker_and_down_stops_only_its_own_processes(cluster):
+    assert main(["cluster", "up", "--workers", "2", "--state-dir", cluster.state_dir]) == 0
+    restarted = wait_for_node_state(cluster, "worker-1", "ALIVE")
+    assert restarted["state"] == "running" and restarted["pid"] != cluster.node("worker-1").pid
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
         started = local.cluster_processes(cluster.cluster_id)
-        assert len(started) >= 6  # the head's and the surviving worker's processes at least
+        assert len(started) >= 9  # the three nodes' processes at least
         assert main(["cluster", "down", "--state-dir", cluster.state_dir]) == 0
         assert not [p for p in started if p.is_running() and p.status() != "zombie"]
         assert bystander.poll() is None

@@ -4,8 +4,9 @@
 `--temp-dir`, own ports from a free block above Ray's default worker ports, so it never meets another
 local Ray), with a token of its own for Ray's token authentication. Every process it starts carries
 `DOCFORGE_CLUSTER_ID` in its environment, so `down` stops exactly those processes (and the Ray workers
-they spawned) and nothing else. The state (address, dashboard, nodes and their pids) is a JSON file in
-the state folder; tests and laptops use it the same way.
+they spawned) and nothing else. `up` on a running cluster restarts its stopped worker nodes; `status`
+reports each node's processes and what the GCS says of it. The state (address, dashboard, token, nodes
+and their pids) is a JSON file in the state folder; tests and laptops use it the same way.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ class ClusterState:
     address: str
     dashboard: str
     token_path: str
+    object_store_mb: int
     nodes: list[Node] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
@@ -235,15 +237,20 @@ def wait_for_gcs(head: Node, port: int, timeout_s: float) -> None:
 def up(workers: int, state_dir: str | Path | None = None, cpus_per_worker: int = 1, head_cpus: int = 0,
        gpus_per_worker: int = 0, object_store_mb: int = 256, port_base: int | None = None,
        timeout_s: float = 120.0) -> ClusterState:
-    """Start a head and `workers` worker nodes on this machine and record them in STATE_DIR/cluster.json."""
+    """Start a head and `workers` worker nodes on this machine and record them in STATE_DIR/cluster.json.
+    If that cluster already runs with `workers` worker nodes, restart those of them that stopped."""
     if workers < 0:
         raise ClusterError("--workers must be 0 or more")
     state_path = Path(state_dir or default_state_dir()).resolve()
     if (state_path / STATE_FILE).exists():
         existing = ClusterState.load(state_path)
+        if existing.nodes[0].process() and len(existing.nodes) == workers + 1:
+            restart_workers(existing, timeout_s)
+            return existing
         if any(n.process() for n in existing.nodes):
-            raise ClusterError(f"{state_path}: a local cluster is already running at {existing.address} "
-                               "(`docforge cluster down` first, or use another --state-dir)")
+            raise ClusterError(f"{state_path}: a local cluster with {len(existing.nodes) - 1} worker node(s) is "
+                               f"running at {existing.address} (`docforge cluster down` first, or use another "
+                               "--state-dir)")
     if len(str(state_path / "ray" / f"worker-{workers}")) > MAX_SOCKET_DIR:
         raise ClusterError(f"--state-dir {state_path}: too long for Ray's Unix sockets (keep it under "
                            f"{MAX_SOCKET_DIR - 14} characters, e.g. /tmp/dfc)")
@@ -256,7 +263,7 @@ def up(workers: int, state_dir: str | Path | None = None, cpus_per_worker: int =
         NodeSpec(f"worker-{i}", cpus_per_worker, gpus_per_worker, base + i * PORTS_PER_NODE)
         for i in range(1, workers + 1)]
     state = ClusterState(secrets.token_hex(8), str(state_path), f"127.0.0.1:{base}", f"http://127.0.0.1:{base + 1}",
-                         str(token_path))
+                         str(token_path), object_store_mb)
     env = node_env(state.cluster_id, token_path)
     try:
         state.nodes.append(start_node(specs[0], base, state_path, env, object_store_mb))
@@ -270,6 +277,23 @@ def up(workers: int, state_dir: str | Path | None = None, cpus_per_worker: int =
         raise
     state.save()
     return state
+
+
+def restart_workers(state: ClusterState, timeout_s: float = 120.0) -> list[str]:
+    """Start again, on their own ports, the worker nodes of a running cluster that stopped (a killed raylet
+    takes its node down); returns their names."""
+    head_port = int(state.address.rsplit(":", 1)[1])
+    env = node_env(state.cluster_id, Path(state.token_path))
+    restarted = []
+    for position, node in enumerate(state.nodes):
+        if node.name != "head" and node.process() is None:
+            spec = NodeSpec(node.name, node.num_cpus, node.num_gpus, node.port_base)
+            state.nodes[position] = start_node(spec, head_port, Path(state.state_dir), env, state.object_store_mb)
+            restarted.append(state.nodes[position])
+    state.save()
+    wait_until_ready(restarted, timeout_s)
+    state.save()
+    return [n.name for n in restarted]
 
 
 def cluster_processes(cluster_id: str) -> list[psutil.Process]:
