@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import posixpath
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +62,23 @@ def read_json(url: str, what: str) -> Any:
         raise InputError(url, f"parse {what}", str(exn), exception="JSONDecodeError") from exn
 
 
+def find_input_files(inputs: list[str], suffixes: tuple[str, ...],
+                     keep: Callable[[str], bool] = lambda rel: True) -> list[str]:
+    """Each input file as given, and below each input folder the files ending in `suffixes` (hidden files
+    skipped) that `keep` accepts; an input that does not exist is a `FileNotFoundError`."""
+    files = []
+    for url in inputs:
+        folder = Folder(url)
+        if folder.fs.isdir(folder.root):
+            files += [folder.url_of(rel) for rel in folder.find()
+                      if rel.endswith(suffixes) and not posixpath.basename(rel).startswith(".") and keep(rel)]
+        elif folder.fs.exists(folder.root):
+            files.append(url)
+        else:
+            raise FileNotFoundError(f"{url}: no such file or folder")
+    return files
+
+
 def expect(condition: bool, name: str, step: str, message: str) -> None:
     if not condition:
         raise InputError(name, step, message)
@@ -88,23 +105,6 @@ class AnnotatedIngest(Job):
         return {"format": self.format, "inputs": self.inputs, "images": self.images_url, "source": self.source,
                 "lang": self.lang, "items_per_task": self.items_per_task}
 
-    def input_files(self) -> list[str]:
-        """The annotation files: each --input file, and the files with `suffixes` below each --input folder."""
-        files = []
-        for url in self.inputs:
-            folder = Folder(url)
-            if folder.fs.isdir(folder.root):
-                files += [folder.url_of(rel) for rel in folder.find()
-                          if rel.endswith(self.suffixes) and not posixpath.basename(rel).startswith(".")
-                          and self.is_annotation(rel)]
-            elif folder.fs.exists(folder.root):
-                files.append(url)
-            else:
-                raise FileNotFoundError(f"{url}: no such file or folder")
-        if not files:
-            raise FileNotFoundError(f"{' '.join(self.inputs)}: no {'/'.join(self.suffixes)} annotation files")
-        return files
-
     def is_annotation(self, rel: str) -> bool:
         """Whether a file found in an --input folder is an annotation file (not, e.g., a class list)."""
         return True
@@ -119,7 +119,9 @@ class AnnotatedIngest(Job):
         """The image location and targets of one item; raise `InputError` for a malformed annotation."""
 
     def plan(self) -> Plan:
-        files = self.input_files()
+        files = find_input_files(self.inputs, self.suffixes, self.is_annotation)
+        if not files:
+            raise FileNotFoundError(f"{' '.join(self.inputs)}: no {'/'.join(self.suffixes)} annotation files")
         items, errors = [], []
         seen: dict[str, str] = {}
         for url in files:

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from pipelines.images import check_image
+from pipelines.ingest.annotated import find_input_files
 from pipelines.job import InputError, Job, Plan, chunk_into_tasks, code_version, safe_key
-from pipelines.storage import Folder, absolute_url, join_url, open_url
+from pipelines.storage import absolute_url, join_url, open_url
 
 GENERATOR = "docforge.ingest.llava"
 ROLES = ("human", "gpt", "system")
@@ -91,20 +92,8 @@ class LlavaIngest(Job):
         return {"format": "llava", "inputs": self.inputs, "images": self.images_url, "source": self.source,
                 "lang": self.lang, "items_per_task": self.items_per_task}
 
-    def input_files(self) -> list[str]:
-        files = []
-        for url in self.inputs:
-            folder = Folder(url)
-            if folder.fs.isdir(folder.root):
-                files += [folder.url_of(rel) for rel in folder.find() if rel.endswith((".json", ".jsonl"))]
-            elif folder.fs.exists(folder.root):
-                files.append(url)
-            else:
-                raise FileNotFoundError(f"{url}: no such file or folder")
-        return files
-
     def plan(self) -> Plan:
-        files = self.input_files()
+        files = find_input_files(self.inputs, (".json", ".jsonl"))
         items, errors = [], []
         for url in files:
             try:
