@@ -146,17 +146,17 @@ def test_tiny_recipe_trains_three_stages_each_from_the_last_and_reloads(env):
 
 
 def test_killed_run_resumes_with_the_same_losses_and_data_order(env):
-    reference = tiny_variant(env, "reference", steps=6, stages=(2,), checkpoint_every=1)
+    reference = tiny_variant(env, "reference", steps=5, stages=(2,), checkpoint_every=1)
     run_recipe(str(reference), "2")
     expected = steps_of(env / "reference" / "stage2")
 
-    killed = tiny_variant(env, "killed", steps=6, stages=(2,), checkpoint_every=1)
+    killed = tiny_variant(env, "killed", steps=5, stages=(2,), checkpoint_every=1)
     log = env / "killed" / "stage2" / "log.jsonl"
     process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "train", str(killed), "--stage", "2"],
                                cwd=REPO, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None:
-        if log.is_file() and len(log.read_text().splitlines()) >= 3:
+        if log.is_file() and len(log.read_text().splitlines()) >= 2:
             process.send_signal(signal.SIGKILL)
             break
         time.sleep(0.05)
@@ -164,20 +164,27 @@ def test_killed_run_resumes_with_the_same_losses_and_data_order(env):
     assert not (env / "killed" / "stage2" / "final").exists()
     run_recipe(str(killed), "2", resume=True)
     resumed = steps_of(env / "killed" / "stage2")
-    assert sorted(resumed) == sorted(expected) == [1, 2, 3, 4, 5, 6]
+    assert sorted(resumed) == sorted(expected) == [1, 2, 3, 4, 5]
     for step in expected:
         assert resumed[step]["batch_digest"] == expected[step]["batch_digest"], step
         assert resumed[step]["loss"] == expected[step]["loss"], step
         assert resumed[step]["grad_norm"] == expected[step]["grad_norm"], step
 
 
-def test_two_process_gloo_ddp_ranks_end_with_the_same_weights(env):
-    recipe = tiny_variant(env, "ddp", steps=2, stages=(1,))
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
+def test_two_process_gloo_run_trains_both_ranks_in_step(env, parallel):
+    """torchrun, 2 CPU processes (gloo), the whole model trained: DDP ranks end with identical weights
+    (the trainer's own replica check, written to replicas.json); FSDP2 ranks shard, checkpoint and gather."""
+    recipe = tiny_variant(env, parallel, steps=2, stages=(2,), parallel=parallel)
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           "-m", "pipelines.cli", "train", str(recipe), "--stage", "1"],
+                           "-m", "pipelines.cli", "train", str(recipe), "--stage", "2"],
                           cwd=REPO, env=os.environ.copy(), capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
-    replicas = json.loads((env / "ddp" / "stage1" / "replicas.json").read_text())["weights_sha1"]
-    assert len(replicas) == 2 and replicas[0] == replicas[1]
-    assert sorted(steps_of(env / "ddp" / "stage1")) == [1, 2]
-    assert (env / "ddp" / "stage1" / "final" / "projector.safetensors").is_file()
+    stage = env / parallel / "stage2"
+    if parallel == "ddp":
+        replicas = json.loads((stage / "replicas.json").read_text())["weights_sha1"]
+        assert len(replicas) == 2 and replicas[0] == replicas[1]
+    assert sorted(steps_of(stage)) == [1, 2]
+    assert (stage / "checkpoints" / "step-000002" / "rank-00001.pt").is_file()
+    reloaded = DocVLM.from_pretrained(stage / "final")
+    assert sum(p.numel() for p in reloaded.parameters()) > 0

@@ -152,7 +152,12 @@ class DocVLM(nn.Module):
             raise ValueError(f"the batch has {int(slots.sum())} image placeholder tokens but its {len(grids)} "
                              f"images make {wanted} visual tokens")
         if not grids:
-            return embeds
+            if not self.training:
+                return embeds
+            # a text-only batch still runs the tower (on one blank view, weighted 0), so every rank
+            # runs the same modules: FSDP's per-block collectives would otherwise go out of step
+            blank = torch.zeros(1, 3, self.tile_size, self.tile_size, device=embeds.device)
+            return embeds + 0.0 * self.encode_views(blank).sum().to(embeds.dtype)
         views = self.encode_views(pixels)
         sequences, start = [], 0
         for rows, cols, has_global in grids:
@@ -160,7 +165,12 @@ class DocVLM(nn.Module):
             sequences.append(self.visual_sequence(views[start:start + count], (rows, cols, has_global)))
             start += count
         visual = torch.cat(sequences).to(embeds.dtype)
-        return embeds.masked_scatter(slots.unsqueeze(-1), visual)
+        embeds = embeds.masked_scatter(slots.unsqueeze(-1), visual)
+        if self.training and self.row_separator is not None:
+            # batches of one-row images leave the separator out; a 0-weighted use keeps its gradient
+            # defined on every rank, which FSDP's reduce-scatter and DDP need
+            embeds = embeds + 0.0 * self.row_separator.sum().to(embeds.dtype)
+        return embeds
 
     def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor, grids: list[ImageGrid],
                 pixels: torch.Tensor | None, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
