@@ -174,7 +174,8 @@ def template_text(lang: str) -> str:
     words = VOCABULARY[lang]
     texts = [t for key in ("stores", "streets", "cities", "items", "people", "departments", "form_titles")
              for t in words[key]]
-    return " ".join(texts + list(words["keys"].values()) + [money(lang, 0.0), "0123456789:-/", some_date(random.Random(0), lang), "号" if lang == "zh" else ""])
+    texts += list(words["keys"].values()) + [money(lang, 0.0), "0123456789:-/", some_date(random.Random(0), lang)]
+    return " ".join(texts + (["号"] if lang == "zh" else []))
 
 
 def render_kie_document(kind: str, lang: str, fonts: list[str], seed: int) -> KieDocument:

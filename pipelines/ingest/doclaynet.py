@@ -30,7 +30,8 @@ def coco_pages(coco: Any, url: str) -> tuple[list[dict[str, Any]], list[InputErr
     errors = []
     for i, image in enumerate(coco["images"]):
         if not (isinstance(image, dict) and isinstance(image.get("file_name"), str) and "id" in image):
-            errors.append(InputError(f"{url}#images[{i}]", "check coco", f"an image needs 'id' and 'file_name', got {str(image)[:120]}"))
+            errors.append(InputError(f"{url}#images[{i}]", "check coco",
+                                     f"an image needs 'id' and 'file_name', got {str(image)[:120]}"))
             continue
         pages[image["id"]] = {"id": posixpath.splitext(image["file_name"])[0], "image": image["file_name"],
                               "size": [image.get("width"), image.get("height")],

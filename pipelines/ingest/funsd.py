@@ -94,8 +94,8 @@ class XfundIngest(AnnotatedIngest):
         for i, document in enumerate(data["documents"]):
             image = document.get("img") if isinstance(document, dict) else None
             if not (isinstance(image, dict) and isinstance(image.get("fname"), str) and isinstance(document.get("id"), str)):
-                errors.append(InputError(f"{url}#documents[{i}]", "check xfund",
-                                         f"a document needs an 'id' and 'img': {{fname, width, height}}, got {str(document)[:120]}"))
+                errors.append(InputError(f"{url}#documents[{i}]", "check xfund", "a document needs an 'id' and "
+                                         f"'img': {{fname, width, height}}, got {str(document)[:120]}"))
                 continue
             items.append({"id": document["id"], "image": image["fname"], "size": [image.get("width"), image.get("height")],
                           "form": document.get("document"), "lang": data.get("lang")})

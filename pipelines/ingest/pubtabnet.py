@@ -41,8 +41,9 @@ def cell_text(tokens: list[str]) -> str:
 
 def table_targets(annotation: Any, name: str) -> tuple[str, dict[str, Any]]:
     table = annotation.get("html") if isinstance(annotation, dict) else None
-    structure = table.get("structure", {}).get("tokens") if isinstance(table, dict) and isinstance(table.get("structure"), dict) else None
-    cells = table.get("cells") if isinstance(table, dict) else None
+    table = table if isinstance(table, dict) else {}
+    structure = table.get("structure").get("tokens") if isinstance(table.get("structure"), dict) else None
+    cells = table.get("cells")
     expect(isinstance(structure, list) and all(isinstance(t, str) for t in structure) and isinstance(cells, list),
            name, "check table", "needs html.structure.tokens (a list of texts) and html.cells (a list)")
     openers = sum(token in CELL_OPENERS for token in structure)
