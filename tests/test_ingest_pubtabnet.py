@@ -9,6 +9,7 @@ from pathlib import Path
 from lxml import etree
 from lxml import html as lxml_html
 
+from evaluation.teds import teds
 from pipelines.ingest.pubtabnet import PubtabnetIngest, table_html
 from pipelines.runner import RunOptions, run_job
 from pipelines.verify import verify_dataset
@@ -62,6 +63,8 @@ def test_rebuilt_html_round_trips_to_the_annotation_tokens():
         rebuilt = table_html(structure, cells)
         assert rebuilt == reference_html(annotation)
         assert tokens_of(rebuilt) == (structure, cells)
+        assert teds(rebuilt, f"<html><body>{reference_html(annotation)}</body></html>") == 1.0
+        assert teds(table_html(structure, cells[1:] + [["x"]]), rebuilt) < 1.0
     assert table_html(["<tr>", "<td>", "</td>", "</tr>"], [["a", "<", "&", "<b>", "b", "</b>"]]) == \
         "<table><tr><td>a&lt;&amp;<b>b</b></td></tr></table>"
     assert etree.tostring(lxml_html.fragment_fromstring(
