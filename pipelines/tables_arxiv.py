@@ -4,7 +4,8 @@ with targets from LaTeXML's HTML, as a Ray job.
 Planning collects every outermost `tabular` of the `.tex` inputs (folders, tarballs) and doc2md's lifted
 table records (`{"kind": "table", "latex", "html"}`: LaTeXML's HTML comes with them), deduplicated, in
 batches. Per batch: one LaTeXML run (doc2md's `latex_to_html`) converts the tabulars that have no HTML yet,
-one pdflatex run (`synth.formula_render`, one tabular per page) renders them all; LaTeXML's table becomes
+one pdflatex run (`synth.formula_render`, one tabular per page; xelatex for those with Chinese text)
+renders them; LaTeXML's table becomes
 PubTabNet-shaped HTML (bold/italic kept, math as `$TeX$`). A tabular LaTeXML or pdflatex fails on (a
 paper's own macro, say) is an error-log line. Cell boxes are not recorded for these samples.
 """
@@ -13,20 +14,23 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pipelines.job import InputError, Job, Plan, Task, code_version, safe_key
 from pipelines.storage import absolute_url
 from pipelines.tex_sources import iter_arxiv_inputs
-from synth.formula_render import SNIPPET_PAGE, RenderOptions, render_formulas
+from synth.formula_render import CJK_PREAMBLE, SNIPPET_PAGE, BatchResult, RenderOptions, render_formulas
 from synth.formulas import FormulaError, extract_tabulars, latex_tokens, refused_macro
 from synth.tables import TableError, cell_tokens, parse_table_html, structure_tokens, table_html
 
 LATEXML_PREAMBLE = "\\documentclass{article}\n\\usepackage{amsmath,amssymb,array,booktabs,multirow}\n\\begin{document}\n"
 MAX_TABULAR_CHARS = 20_000
+CJK = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 
 
 def latexml_document(tabulars: list[str]) -> str:
@@ -87,6 +91,25 @@ def pubtabnet_html(latexml_table: str) -> str:
         elif has_class(element, "ltx_font_italic"):
             element.tag = "i"
     return table_html(parse_table_html(lxml_html.tostring(root, encoding="unicode")))
+
+
+def has_cjk(text: str) -> bool:
+    return bool(CJK.search(text))
+
+
+def render_by_script(entries: list[dict[str, Any]], options: RenderOptions) -> BatchResult:
+    """pdflatex for the batch, xelatex (xeCJK, Noto CJK) for the tabulars with Chinese text; positions kept."""
+    result = BatchResult({}, {}, 0)
+    cjk = [i for i, entry in enumerate(entries) if has_cjk(entry["latex"])]
+    latin = [i for i in range(len(entries)) if i not in set(cjk)]
+    for positions, engine in ((latin, options), (cjk, replace(options, pdflatex="xelatex", preamble=CJK_PREAMBLE))):
+        if not positions:
+            continue
+        part = render_formulas([entries[i]["latex"] for i in positions], engine)
+        result.images.update({positions[i]: image for i, image in part.images.items()})
+        result.failures.update({positions[i]: reason for i, reason in part.failures.items()})
+        result.runs += part.runs
+    return result
 
 
 class ArxivTablesJob(Job):
@@ -161,7 +184,7 @@ class ArxivTablesJob(Job):
         missing = [entry for entry in ready if not entry["html"]]
         converted = dict(zip((e["key"] for e in missing),
                              latexml_tables([e["latex"] for e in missing], self.options.timeout_s) if missing else []))
-        rendered = render_formulas([entry["latex"] for entry in ready], self.options)
+        rendered = render_by_script(ready, self.options)
         for position, entry in enumerate(ready):
             html = entry["html"] or converted[entry["key"]]
             if isinstance(html, Exception):
@@ -179,7 +202,7 @@ class ArxivTablesJob(Job):
             image = rendered.images[position]
             record = {
                 "family": "table",
-                "lang": "en",
+                "lang": "zh" if has_cjk(entry["latex"]) else "en",
                 "source": self.source,
                 "image": {"width": image.width, "height": image.height, "format": "png"},
                 "html": {"structure": {"tokens": structure_tokens(table)},

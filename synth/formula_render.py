@@ -31,6 +31,15 @@ PREAMBLE = r"""\documentclass[12pt]{article}
 \pagestyle{empty}
 \begin{document}
 """
+CJK_PREAMBLE = r"""\documentclass[12pt]{article}
+\usepackage{xeCJK}
+\setCJKmainfont{Noto Serif CJK SC}
+\usepackage{amsmath,amssymb,amsfonts,mathtools,bm,array,booktabs,multirow}
+\usepackage[active,tightpage]{preview}
+\setlength\PreviewBorder{2pt}
+\pagestyle{empty}
+\begin{document}
+"""  # for xelatex: Chinese text (Noto CJK, installed by `make install`)
 FORMULA_PAGE = (r"\begin{preview}$\displaystyle", r"$\end{preview}")  # display math, as im2markup renders
 SNIPPET_PAGE = (r"\begin{preview}", r"\end{preview}")  # text-mode material (tabular)
 ERROR_LINE = re.compile(r"^l\.(\d+)", re.MULTILINE)
@@ -43,7 +52,8 @@ class RenderOptions:
     dpi: int = 200
     pad: int = 8  # pixels of white around the ink, as im2markup pads
     timeout_s: float = 60.0
-    pdflatex: str = "pdflatex"
+    pdflatex: str = "pdflatex"  # the engine: pdflatex, or xelatex with CJK_PREAMBLE
+    preamble: str = PREAMBLE
     page: tuple[str, str] = FORMULA_PAGE  # the lines before and after each snippet
 
 
@@ -67,9 +77,10 @@ class PdflatexFailed(Exception):
         self.line = line
 
 
-def document(formulas: list[str], page: tuple[str, str] = FORMULA_PAGE) -> tuple[str, list[tuple[int, int]]]:
+def document(formulas: list[str], page: tuple[str, str] = FORMULA_PAGE,
+             preamble: str = PREAMBLE) -> tuple[str, list[tuple[int, int]]]:
     """The batch's LaTeX, and each formula's first and last line in it (to map an error line to a formula)."""
-    lines = PREAMBLE.rstrip("\n").split("\n")
+    lines = preamble.rstrip("\n").split("\n")
     spans = []
     for formula in formulas:
         body = formula.split("\n")
@@ -159,7 +170,7 @@ def render_formulas(formulas: list[str], options: RenderOptions = RenderOptions(
 
 def render_subset(formulas: list[str], positions: list[int], options: RenderOptions, result: BatchResult) -> None:
     while positions:
-        source, spans = document([formulas[p] for p in positions], options.page)
+        source, spans = document([formulas[p] for p in positions], options.page, options.preamble)
         result.runs += 1
         try:
             images = pages_as_images(run_pdflatex(source, options), len(positions), options)
@@ -192,7 +203,7 @@ def culprit_of(failure: PdflatexFailed, spans: list[tuple[int, int]]) -> int | N
 
 def confirm_alone(formulas: list[str], position: int, options: RenderOptions, result: BatchResult) -> bool:
     """Render the suspected culprit alone: True (and recorded as failed) if it fails by itself too."""
-    source, _ = document([formulas[position]], options.page)
+    source, _ = document([formulas[position]], options.page, options.preamble)
     result.runs += 1
     try:
         run_pdflatex(source, options)

@@ -1,4 +1,5 @@
-"""`docforge build tables --arxiv`: tabulars lifted from sources, rendered by pdflatex, targets from real LaTeXML."""
+"""`docforge build tables --arxiv`: tabulars lifted from sources, rendered by pdflatex (xelatex for Chinese),
+targets from real LaTeXML."""
 
 import io
 import json
@@ -21,6 +22,7 @@ Accuracy & \textit{91.5}
 \end{table}
 Text. \begin{tabular}{cc} \paperownmacro & 1 \end{tabular}
 And \begin{tabular}{c} \input{/etc/hostname} \end{tabular}
+\begin{tabular}{lr} 项目 & 金额 \\ 营业收入 & 1,234 \end{tabular}
 \end{document}
 """
 LIFTED_HTML = ('<table class="ltx_tabular"><thead class="ltx_thead"><tr class="ltx_tr">'
@@ -49,7 +51,12 @@ def test_arxiv_tabulars_render_with_latexml_targets_and_bad_ones_are_logged(ray_
     result = run_job(ArxivTablesJob([str(papers)], batch_size=8, dpi=100), str(out), RunOptions(progress=False))
     assert result.ok and verify_dataset(str(out)).ok
     samples = samples_of(out)
-    assert sorted(samples) == ["table-2501_00001_main_tex-0000", "table-2501_00002-l00001"]
+    assert sorted(samples) == ["table-2501_00001_main_tex-0000", "table-2501_00001_main_tex-0003",
+                               "table-2501_00002-l00001"]
+    chinese = samples["table-2501_00001_main_tex-0003"]  # rendered by xelatex with xeCJK
+    assert json.loads(chinese["json"])["lang"] == "zh"
+    assert chinese["html"].decode() == "<table><tbody><tr><td>项目</td><td>金额</td></tr><tr><td>营业收入</td>" \
+        "<td>1,234</td></tr></tbody></table>"
     lifted = samples["table-2501_00002-l00001"]
     assert lifted["html"].decode() == LIFTED_TARGET
     paper = samples["table-2501_00001_main_tex-0000"]
