@@ -100,7 +100,7 @@ class Doc2mdJob(Job):
                 pdf_bytes, pdf_origin = pdf_path.read_bytes(), f"compiled with {engine}"
             try:
                 html = latex_to_html(root, str(main.relative_to(root)), timeout_s=self.latexml_timeout_s,
-                                     engine_hint=choose_engine(main))
+                                     engine_hint=choose_engine(main), work_root=tmp)
             except LatexmlError as exn:
                 raise InputError(paper.source, "latexml", f"paper {paper.paper}: {exn}", exception="LatexmlError") from exn
             markdown = html_to_markdown(html, tables=self.tables)
