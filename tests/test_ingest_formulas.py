@@ -30,8 +30,11 @@ def test_im2latex_reads_formulas_by_index_and_logs_bad_rows(ray_local, tmp_path)
     root = tmp_path / "im2latex"
     shutil.copytree(SAMPLES / "im2latex", root)
     formulas = (root / "im2latex_formulas.lst").read_text().split("\n")
+    with (root / "im2latex_formulas.lst").open("ab") as f:
+        f.write("\\text { caf\xe9 }\n".encode("latin-1"))  # formula 4, not UTF-8
+    shutil.copy(root / "formula_images" / "f9abd2d9f2.png", root / "formula_images" / "bbbbbbbbbb.png")
     with (root / "im2latex_train.lst").open("a") as f:
-        f.write("99 aaaaaaaaaa basic\nnot a row\n3 0000000000 basic\n")
+        f.write("99 aaaaaaaaaa basic\nnot a row\n3 0000000000 basic\n4 bbbbbbbbbb basic\n")
     out = tmp_path / "out"
     job = Im2latexIngest(str(root / "im2latex_formulas.lst"), [str(root)], str(root / "formula_images"), "im2latex")
     assert run_job(job, str(out), OPTIONS).ok
@@ -39,7 +42,9 @@ def test_im2latex_reads_formulas_by_index_and_logs_bad_rows(ray_local, tmp_path)
     rows = [line.split() for line in (SAMPLES / "im2latex" / "im2latex_train.lst").read_text().splitlines()]
     rows += [[line.split()[1], line.split()[0].removesuffix(".png")]
              for line in (SAMPLES / "im2latex" / "im2latex_validate_filter.lst").read_text().splitlines()]
-    assert sorted(samples) == sorted(f"im2latex-{row[1]}" for row in rows)
+    assert sorted(samples) == sorted([f"im2latex-{row[1]}" for row in rows] + ["im2latex-bbbbbbbbbb"])
+    latin1 = json.loads(samples["im2latex-bbbbbbbbbb"]["json"])
+    assert latin1["latex"] == "\\text { café }" and latin1["meta"]["encoding"] == "latin-1"
     for row in rows:
         sample = samples[f"im2latex-{row[1]}"]
         assert sample["tex"].decode() == formulas[int(row[0])]

@@ -82,12 +82,13 @@ class Im2latexIngest(AnnotatedIngest):
         index = item["formula"]
         expect(index < len(lines), name, "read formula", f"formula {index} is past the end of {self.formulas_url} "
                                                          f"({len(lines)} formulas)")
+        encoding = "utf-8"
         try:
-            formula = lines[index].decode("utf-8").strip()
-        except UnicodeDecodeError as exn:
-            raise InputError(name, "read formula", f"formula {index} is not UTF-8 ({exn.reason})",
-                             exception="UnicodeDecodeError") from exn
+            formula = lines[index].decode(encoding).strip()
+        except UnicodeDecodeError:  # not UTF-8: Latin-1 reads any byte; the record says which was used
+            encoding = "latin-1"
+            formula = lines[index].decode(encoding).strip()
         expect(bool(formula), name, "read formula", f"formula {index} of {self.formulas_url} is empty")
         record = {"latex": formula, "meta": {"formula_index": index, "render_type": item["render_type"],
-                                             "formulas": self.formulas_url}}
+                                             "formulas": self.formulas_url, "encoding": encoding}}
         return Targets(item["image"], record, members={"tex": formula})
