@@ -132,3 +132,39 @@ def test_saved_model_reloads_with_the_same_outputs(tokenizer, model, tmp_path):
         after = reloaded(batch.input_ids, batch.position_ids, batch.grids, batch.pixels)["logits"]
     torch.testing.assert_close(before, after, atol=0, rtol=0)
     assert (tmp_path / "m" / "llm" / "tokenizer.json").is_file()
+
+
+def test_real_run_parts_load_from_local_folders(tmp_path):
+    """As real runs do: a full CLIP checkpoint folder (text + vision) gives its vision tower, a causal LM
+    folder its LLM, and a tokenizer without an image token gets one (the embeddings grow to match)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import CLIPConfig, CLIPModel, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    from trainer.tokenizer import CHATML_TEMPLATE, load_tokenizer
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.train(["synth/corpora/en.txt"], trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    plain = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>")
+    plain.chat_template = CHATML_TEMPLATE
+    plain.save_pretrained(tmp_path / "llm")
+    vision = {k: v for k, v in VISION.items() if k != "model_type"}
+    clip = CLIPModel(CLIPConfig(vision_config=vision, text_config={"hidden_size": 32, "intermediate_size": 64,
+                                                                   "num_hidden_layers": 1, "num_attention_heads": 2}))
+    clip.save_pretrained(tmp_path / "clip")
+    llm = {k: v for k, v in LLM.items() if k != "model_type"}
+    Qwen2ForCausalLM(Qwen2Config(vocab_size=len(plain), **llm)).save_pretrained(tmp_path / "llm")
+
+    tokenizer = load_tokenizer(str(tmp_path / "llm"))
+    assert len(tokenizer) == len(plain) + 1 and tokenizer.pad_token is not None
+    model = build_model(ModelConfig({"path": str(tmp_path / "clip")}, {"path": str(tmp_path / "llm")}),
+                        tokenizer, "<image>")
+    assert type(model.vision).__name__ == "CLIPVisionModel"
+    torch.testing.assert_close(model.vision.get_input_embeddings().weight,
+                               clip.vision_model.get_input_embeddings().weight, atol=0, rtol=0)
+    assert model.llm.get_input_embeddings().num_embeddings == len(tokenizer)
+    encoded = encoder(tokenizer, model).encode(sample("x", (300, 120)))
+    batch = pack_rows([[encoded]], 512, tokenizer.pad_token_id)
+    assert model(batch.input_ids, batch.position_ids, batch.grids, batch.pixels, batch.labels)["loss_sum"] > 0

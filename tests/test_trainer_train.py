@@ -20,7 +20,7 @@ from pipelines.shards import ShardWriter, build_index, write_index
 from pipelines.storage import Folder
 from trainer.generate import answer
 from trainer.model import DocVLM, build_model
-from trainer.recipe import load_recipe
+from trainer.recipe import RecipeError, load_recipe
 from trainer.tokenizer import load_tokenizer
 from trainer.train import run_recipe
 
@@ -188,3 +188,21 @@ def test_two_process_gloo_run_trains_both_ranks_in_step(env, parallel):
     assert (stage / "checkpoints" / "step-000002" / "rank-00001.pt").is_file()
     reloaded = DocVLM.from_pretrained(stage / "final")
     assert sum(p.numel() for p in reloaded.parameters()) > 0
+
+
+@pytest.mark.parametrize("name", ["tiny.yaml", "inf-mllm2-1.5b.yaml", "inf-mllm2-7b.yaml"])
+def test_shipped_recipes_validate_with_stage_1_training_the_projector_only(name):
+    recipe = load_recipe(str(REPO / "trainer" / "recipes" / name))
+    assert [s.stage for s in recipe.stages] == [1, 2, 3]
+    assert recipe.stages[0].trainable == ["projector"]
+    assert all(set(s.trainable) == {"vision", "projector", "llm"} for s in recipe.stages[1:])
+    assert all(Path(s.mixture).is_file() for s in recipe.stages)
+
+
+def test_bad_recipe_fails_naming_file_line_and_field(tmp_path):
+    text = TINY.read_text().replace("    lr: {vision: 2.0e-4, projector: 1.0e-3, llm: 1.0e-3}",
+                                    "    lr: {projector: 1.0e-3}")
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(RecipeError, match=r"bad\.yaml:\d+: stages\[1\]: .*no learning rate"):
+        load_recipe(str(path))

@@ -317,6 +317,9 @@ def run_recipe(path: str, stage: str = "all", resume: bool = False) -> list[Path
     numbers = [s.stage for s in recipe.stages]
     if stage != "all" and int(stage) not in numbers:
         raise ValueError(f"{path}: has stages {numbers}, not stage {stage}")
+    for spec in recipe.stages:  # every mixture must load before any stage starts training
+        if stage == "all" or int(stage) == spec.stage:
+            load_manifest(spec.mixture)
     runtime = start_runtime(recipe.runtime.device)
     try:
         tokenizer = prepare_tokenizer(recipe, runtime)
