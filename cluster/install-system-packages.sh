@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   latexml
-  texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended
+  texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended texlive-science
   texlive-xetex texlive-lang-chinese
   fonts-dejavu-core fonts-dejavu-extra fonts-noto-core fonts-noto-cjk fonts-wqy-microhei
 )
