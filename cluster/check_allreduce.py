@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", metavar="URL", help="folder (fsspec URL) for one rank-R.json per rank")
     args = parser.parse_args(argv)
 
-    if not dist.is_initialized():
+    joined_here = not dist.is_initialized()  # under torchrun; Ray Train has joined it already
+    if joined_here:
         dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
     rank, world, backend = dist.get_rank(), dist.get_world_size(), dist.get_backend()
     device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if backend == "nccl" else torch.device("cpu")
@@ -45,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     ok = total.item() == expected and (args.world_size is None or world == args.world_size)
     if not ok:
         print(f"rank {rank}: wrong all-reduce sum or world size (wanted {args.world_size})", file=sys.stderr)
+    if joined_here:
+        dist.destroy_process_group()
     return 0 if ok else 1
 
 
