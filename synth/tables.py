@@ -160,7 +160,7 @@ def generate_table(seed: int, config: TableConfig = TableConfig()) -> TableStruc
                 text = header_label(rng, config.lang, row if col else header_rows - 1, header_rows)
                 bold, italic = header_bold, False
             else:
-                if col == 0 and rng.random() < config.span_rate and section_end - row > 1:
+                if col == 0 and cols > 1 and rng.random() < config.span_rate and section_end - row > 1:
                     rowspan = rng.randint(2, min(3, section_end - row))  # a group label over several rows
                 elif col > 0 and run > 1 and rng.random() < config.span_rate / 3:
                     colspan = 2

@@ -33,6 +33,7 @@ def test_generated_structures_are_valid_and_their_html_says_exactly_them(lang):
         if seed < 10:  # apted is quadratic in the table's size: a few tables suffice
             assert teds(rebuilt, html) == 1.0 and teds(html, table_html(generate_table(seed + 1))) < 1.0
         assert all(not (c.row < table.header_rows < c.row + c.rowspan) for c in table.cells)
+        assert all(table.rows_of_cells()), "every row has a cell of its own (no empty <tr>)"
         multi_level += table.header_rows > 1 and any(c.colspan > 1 for c in table.cells if c.row < table.header_rows)
         spanning += any(c.rowspan > 1 for c in table.cells if c.row >= table.header_rows)
     assert multi_level >= 5 and spanning >= 3
