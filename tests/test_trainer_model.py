@@ -103,6 +103,19 @@ def test_packed_forward_equals_each_sample_alone(tokenizer, model):
             at += len(one)
 
 
+def test_loss_on_labelled_positions_equals_the_loss_from_full_logits(tokenizer, model):
+    enc = encoder(tokenizer, model, seq_len=300)
+    rows = [[enc.encode(sample("l1", (300, 120), "first answer")), enc.encode(sample("l2", (50, 50), "second"))]]
+    batch = pack_rows(rows, 300, tokenizer.pad_token_id)
+    with torch.no_grad():
+        out = model(batch.input_ids, batch.position_ids, batch.grids, batch.pixels, batch.labels)
+        logits = model(batch.input_ids, batch.position_ids, batch.grids, batch.pixels)["logits"]
+    full = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), batch.labels[:, 1:].flatten(),
+                                             ignore_index=IGNORE_INDEX, reduction="sum")
+    assert out["label_tokens"] == (batch.labels[:, 1:] != IGNORE_INDEX).sum() > 0
+    torch.testing.assert_close(out["loss_sum"], full, atol=1e-4, rtol=1e-6)
+
+
 def test_loss_drops_when_overfitting_a_fixed_batch(tokenizer):
     torch.manual_seed(1)
     model = build_model(ModelConfig({"config": VISION}, {"config": LLM}), tokenizer, "<image>")

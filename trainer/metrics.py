@@ -4,6 +4,7 @@ line per step in `STAGE_DIR/log.jsonl`, TensorBoard scalars when asked; and the 
 FLOPs per step (counted, not guessed): a dense matmul costs 2 FLOPs per parameter per token forward;
 backward costs 4 for a trained module, 2 for a frozen one that gradients must cross (the LLM when only
 the projector trains) and 0 for a frozen module nothing upstream of it trains (the tower in stage 1).
+The LM head counts only at the labelled positions, the only ones where the model computes it.
 Attention adds 4·layers·hidden·len² forward per sequence (halved for the causal LLM, where len is each
 packed sample's own length; per view for the tower), times the same backward factor / 2. MFU = FLOPs / (step time × peak × ranks).
 """
@@ -32,10 +33,13 @@ def peak_flops(device: torch.device) -> float | None:
     return next((flops for key, flops in PEAK_BF16_FLOPS.items() if key in name), None)
 
 
-def matmul_parameters(module: nn.Module) -> int:
-    """Parameters that take part in matmuls per token (embedding tables are lookups, not matmuls)."""
-    embeddings = sum(m.weight.numel() for m in module.modules() if isinstance(m, nn.Embedding))
-    return sum(p.numel() for p in module.parameters()) - embeddings
+def matmul_parameters(module: nn.Module, skip: torch.Tensor | None = None) -> int:
+    """Parameters that take part in matmuls per token: not embedding tables (lookups), nor `skip`
+    (a tied LM head shares the input table's tensor, so tensors are told apart by identity)."""
+    lookups = {id(m.weight) for m in module.modules() if isinstance(m, nn.Embedding)}
+    if skip is not None:
+        lookups.add(id(skip))
+    return sum(p.numel() for p in module.parameters() if id(p) not in lookups)
 
 
 class FlopCounter:
@@ -43,7 +47,9 @@ class FlopCounter:
         llm_config = model.llm.config.get_text_config()
         vision_config = model.vision.config
         vision_config = getattr(vision_config, "vision_config", None) or vision_config
-        self.llm_params = matmul_parameters(model.llm)
+        head = model.llm.get_output_embeddings().weight
+        self.head_params = head.numel()
+        self.llm_params = matmul_parameters(model.llm, skip=head)  # the LM head is counted apart
         self.vision_params = matmul_parameters(model.vision)
         self.projector_params = sum(p.numel() for p in model.projector.parameters())
         self.llm_attention = 4 * llm_config.num_hidden_layers * llm_config.hidden_size
@@ -55,11 +61,11 @@ class FlopCounter:
             "llm": 6 if "llm" in trainable else 4,
         }
 
-    def step_flops(self, tokens: int, sample_lengths: list[int], views: int) -> float:
+    def step_flops(self, tokens: int, label_tokens: int, sample_lengths: list[int], views: int) -> float:
         f = self.pass_factor
         attention_scale = f["llm"] / 2
-        llm = f["llm"] * self.llm_params * tokens + attention_scale * self.llm_attention * sum(n * n for n in
-                                                                                              sample_lengths) / 2
+        llm = f["llm"] * self.llm_params * tokens + f["llm"] * self.head_params * label_tokens \
+            + attention_scale * self.llm_attention * sum(n * n for n in sample_lengths) / 2
         vision_tokens = views * self.view_tokens
         vision = f["vision"] * self.vision_params * vision_tokens \
             + f["vision"] / 2 * self.vision_attention * views * self.view_tokens ** 2

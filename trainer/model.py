@@ -174,20 +174,23 @@ class DocVLM(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor, grids: list[ImageGrid],
                 pixels: torch.Tensor | None, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Logits, and with labels the summed next-token loss and the number of labelled tokens.
+        """Without labels: the logits. With labels: the next-token loss summed over the labelled tokens
+        and their count; the LM head then runs only at the positions that predict a label (image,
+        prompt and padding positions need no vocabulary-sized logits).
 
         Packed rows: `position_ids` restart at 0 for each sample and no attention mask is passed, so
         attention stays inside each sample (block-diagonal); `use_cache=False` is what keeps it so.
         """
         embeds = self.embed(input_ids, grids, pixels)
-        logits = self.llm(inputs_embeds=embeds, position_ids=position_ids, use_cache=False).logits
-        out = {"logits": logits}
-        if labels is not None:
-            targets = labels[:, 1:]
-            out["loss_sum"] = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten(),
-                                              ignore_index=IGNORE_INDEX, reduction="sum")
-            out["label_tokens"] = (targets != IGNORE_INDEX).sum()
-        return out
+        if labels is None:
+            return {"logits": self.llm(inputs_embeds=embeds, position_ids=position_ids, use_cache=False).logits}
+        hidden = self.llm.get_decoder()(inputs_embeds=embeds, position_ids=position_ids,
+                                        use_cache=False).last_hidden_state
+        targets = labels[:, 1:]
+        wanted = targets != IGNORE_INDEX
+        logits = self.llm.get_output_embeddings()(hidden[:, :-1][wanted])
+        return {"loss_sum": F.cross_entropy(logits.float(), targets[wanted], reduction="sum"),
+                "label_tokens": wanted.sum()}
 
     # -- parameters by module -------------------------------------------------------------------------------
     def module_parameters(self) -> dict[str, list[nn.Parameter]]:

@@ -210,7 +210,8 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
             if runtime.min(len(step_batches) == stage.grad_accum) < 1:
                 log.note(f"stage {stage.stage}: the mixture ran out after step {schedule.steps}")
                 break
-            label_tokens = runtime.sum(sum(int((b.labels[:, 1:] != IGNORE_INDEX).sum()) for b in step_batches))
+            local_labels = sum(int((b.labels[:, 1:] != IGNORE_INDEX).sum()) for b in step_batches)
+            label_tokens = runtime.sum(local_labels)
             loss_total = 0.0
             for i, batch in enumerate(step_batches):
                 batch = batch.to(runtime.device)
@@ -240,7 +241,8 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
             tokens = runtime.sum(sum(b.real_tokens for b in step_batches))
             lengths = [n for b in step_batches for n in sample_lengths(b)]
             views = sum(b.pixels.shape[0] for b in step_batches if b.pixels is not None)
-            step_flops = runtime.sum(flops.step_flops(sum(b.real_tokens for b in step_batches), lengths, views))
+            step_flops = runtime.sum(flops.step_flops(sum(b.real_tokens for b in step_batches), local_labels, lengths,
+                                                       views))
             all_trained = sum(trained.values()) or 1
             record = {
                 "step": schedule.steps, "loss": runtime.sum(loss_total) / max(label_tokens, 1.0), "lr": lr,
