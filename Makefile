@@ -29,6 +29,7 @@ bench: install
 	$(BIN)/python tests/benchmarks/bench_ingest.py
 	$(BIN)/python tests/benchmarks/bench_ocr.py --profile
 	$(BIN)/python tests/benchmarks/bench_trainer.py --preset tiny --steps 12
+	$(BIN)/python tests/benchmarks/bench_cluster.py --trials 5 --pages 40
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache

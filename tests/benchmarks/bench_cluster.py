@@ -4,7 +4,8 @@
    time) worker-1's raylet is killed; the build must still finish with every planned sample exactly
    once. Reports inputs lost / duplicated per trial and the time overhead against clean runs.
 2. Scaling: the same build with 1 and with 2 worker nodes (1 CPU each): pages/s, and the CPU seconds
-   the cluster's processes spent (on a shared 2-core machine wall time is noisy; CPU time is not).
+   the cluster's processes and the driver spent (on a shared 2-core machine wall time is noisy; CPU
+   time is not).
 3. Scheduling overhead: empty Ray tasks (num_cpus=1, the runner's shape) through the cluster: tasks/s.
 
     .venv/bin/python tests/benchmarks/bench_cluster.py --trials 5 --pages 40 --empty-tasks 2000
@@ -17,9 +18,11 @@ import json
 import os
 import random
 import shutil
+import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -32,15 +35,36 @@ from pipelines.shard_reader import iter_tar_samples
 REPO = Path(__file__).resolve().parents[2]
 
 
-def cluster_cpu_seconds(state: local.ClusterState) -> float:
-    total = 0.0
-    for process in local.cluster_processes(state.cluster_id):
-        try:
-            times = process.cpu_times()
-            total += times.user + times.system
-        except psutil.Error:
-            continue
-    return total
+class ClusterCpuMeter:
+    """CPU seconds the cluster's processes spend while it runs: sampled every 0.25 s per process (a job's
+    Ray workers exit with its driver, so a reading taken afterwards would miss them)."""
+
+    def __init__(self, state: local.ClusterState):
+        self.state = state
+        self.start: dict[tuple[int, float], float] = {}
+        self.last: dict[tuple[int, float], float] = {}
+        self.stopped = threading.Event()
+        self.sample(self.start)
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def sample(self, into: dict[tuple[int, float], float]) -> None:
+        for process in local.cluster_processes(self.state.cluster_id):
+            try:
+                times = process.cpu_times()
+                into[(process.pid, process.create_time())] = times.user + times.system
+            except psutil.Error:
+                continue
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.25):
+            self.sample(self.last)
+
+    def stop(self) -> float:
+        self.stopped.set()
+        self.thread.join()
+        self.sample(self.last)
+        return sum(cpu - self.start.get(key, 0.0) for key, cpu in self.last.items())
 
 
 def build_command(out: Path, state: local.ClusterState, pages: int, pages_per_task: int) -> list[str]:
@@ -59,8 +83,14 @@ def keys_written(out: Path) -> Counter:
     return counts
 
 
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_build(state, out: Path, pages: int, pages_per_task: int, kill_after: float | None = None) -> dict:
     env = {**os.environ, **state.env(), "HF_HUB_OFFLINE": "1"}
+    meter, driver_cpu = ClusterCpuMeter(state), children_cpu_seconds()
     started = time.perf_counter()
     build = subprocess.Popen(build_command(out, state, pages, pages_per_task), cwd=REPO, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -75,11 +105,13 @@ def run_build(state, out: Path, pages: int, pages_per_task: int, kill_after: flo
                 killed_at = time.perf_counter() - started
     _, errors = build.communicate(timeout=900)
     elapsed = time.perf_counter() - started
+    cluster_cpu, driver_cpu = meter.stop(), children_cpu_seconds() - driver_cpu
     if build.returncode != 0:
         raise RuntimeError(f"build into {out} exited {build.returncode}: {errors[-2000:]}")
     expected = {f"ocr-en-s7-{i:09d}" for i in range(pages)}
     counts = keys_written(out)
-    return {"elapsed_s": round(elapsed, 2), "killed_at_s": round(killed_at, 2) if killed_at else None,
+    return {"elapsed_s": round(elapsed, 2), "cluster_cpu_s": round(cluster_cpu, 1), "driver_cpu_s": round(driver_cpu, 1),
+            "killed_at_s": round(killed_at, 2) if killed_at else None,
             "lost": len(expected - set(counts)), "duplicated": sum(c - 1 for c in counts.values() if c > 1),
             "unexpected": len(set(counts) - expected)}
 
@@ -111,13 +143,11 @@ def scaling(args, work: Path) -> list[dict]:
         state_dir = Path(tempfile.mkdtemp(prefix="dfb-", dir="/tmp"))
         try:
             state = local.up(workers, state_dir)
-            cpu_before = cluster_cpu_seconds(state)
             run = run_build(state, work / f"scale-{workers}", args.pages, args.pages_per_task)
-            cpu = cluster_cpu_seconds(state) - cpu_before
+            cpu = run["cluster_cpu_s"] + run["driver_cpu_s"]
             empty = empty_task_rate(state, args.empty_tasks)
             rows.append({"workers": workers, **run, "pages_per_s": round(args.pages / run["elapsed_s"], 2),
-                         "cluster_cpu_s": round(cpu, 1), "pages_per_cluster_cpu_s": round(args.pages / cpu, 2),
-                         "empty_tasks": empty})
+                         "pages_per_cpu_s": round(args.pages / cpu, 2), "empty_tasks": empty})
             print(json.dumps(rows[-1]), flush=True)
         finally:
             local.down(state_dir)
