@@ -40,22 +40,22 @@ class Runtime:
             dist.barrier()
 
     def sum(self, value: float | int) -> float:
-        if not self.distributed:
-            return float(value)
-        tensor = torch.tensor([float(value)], dtype=torch.float64, device=self.reduce_device)
-        dist.all_reduce(tensor)
-        return float(tensor.item())
+        return self.sum_all([value])[0]
+
+    def sum_all(self, values: list[float | int]) -> list[float]:
+        """Each value summed over every rank, in one all-reduce."""
+        return self.reduce(values, dist.ReduceOp.SUM)
 
     def min(self, value: float | int) -> float:
-        if not self.distributed:
-            return float(value)
-        tensor = torch.tensor([float(value)], dtype=torch.float64, device=self.reduce_device)
-        dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
-        return float(tensor.item())
+        return self.reduce([value], dist.ReduceOp.MIN)[0]
 
-    @property
-    def reduce_device(self) -> torch.device:
-        return self.device if self.device.type == "cuda" else torch.device("cpu")
+    def reduce(self, values: list[float | int], op) -> list[float]:
+        if not self.distributed:
+            return [float(v) for v in values]
+        device = self.device if self.device.type == "cuda" else torch.device("cpu")
+        tensor = torch.tensor([float(v) for v in values], dtype=torch.float64, device=device)
+        dist.all_reduce(tensor, op=op)
+        return tensor.tolist()
 
 
 def start_runtime(device: str = "auto") -> Runtime:

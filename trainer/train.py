@@ -212,7 +212,7 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
                 break
             local_labels = sum(int((b.labels[:, 1:] != IGNORE_INDEX).sum()) for b in step_batches)
             label_tokens = runtime.sum(local_labels)
-            loss_total = 0.0
+            loss_total = torch.zeros((), device=runtime.device)
             for i, batch in enumerate(step_batches):
                 batch = batch.to(runtime.device)
                 with gradient_sync(wrapped, i == len(step_batches) - 1), autocast:
@@ -220,32 +220,32 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
                                   pixels=batch.pixels, labels=batch.labels)
                     loss = out["loss_sum"] * runtime.world_size / max(label_tokens, 1.0)
                 loss.backward()
-                loss_total += float(out["loss_sum"].detach())
+                loss_total += out["loss_sum"].detach().float()
             trainable = [p for group in optimizer.param_groups for p in group["params"]]
             grad_norm = torch.nn.utils.clip_grad_norm_(trainable, stage.grad_clip)
             if hasattr(grad_norm, "full_tensor"):
                 grad_norm = grad_norm.full_tensor()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            step_samples = Counter()
-            for batch in step_batches:
-                step_samples.update(batch.sources)
-            counts = [runtime.sum(step_samples[name]) for name in sources]
-            trained.update({name: int(c) for name, c in zip(sources, counts)})
-            lr = optimizer.param_groups[0]["lr"]
-            schedule.step(int(sum(counts)))
             data_state = step_batches[-1].state
             if runtime.device.type == "cuda":
                 torch.cuda.synchronize()
             elapsed = time.perf_counter() - started
-            tokens = runtime.sum(sum(b.real_tokens for b in step_batches))
+            step_samples = Counter()
+            for batch in step_batches:
+                step_samples.update(batch.sources)
+            local_tokens = sum(b.real_tokens for b in step_batches)
             lengths = [n for b in step_batches for n in sample_lengths(b)]
             views = sum(b.pixels.shape[0] for b in step_batches if b.pixels is not None)
-            step_flops = runtime.sum(flops.step_flops(sum(b.real_tokens for b in step_batches), local_labels, lengths,
-                                                       views))
+            local_flops = flops.step_flops(local_tokens, local_labels, lengths, views)
+            loss_sum, tokens, step_flops, *counts = runtime.sum_all(
+                [float(loss_total), local_tokens, local_flops] + [step_samples[name] for name in sources])
+            trained.update({name: int(c) for name, c in zip(sources, counts)})
+            lr = optimizer.param_groups[0]["lr"]
+            schedule.step(int(sum(counts)))
             all_trained = sum(trained.values()) or 1
             record = {
-                "step": schedule.steps, "loss": runtime.sum(loss_total) / max(label_tokens, 1.0), "lr": lr,
+                "step": schedule.steps, "loss": loss_sum / max(label_tokens, 1.0), "lr": lr,
                 "lrs": {g["name"]: g["lr"] for g in optimizer.param_groups},
                 "grad_norm": float(grad_norm), "tokens": int(tokens), "label_tokens": int(label_tokens),
                 "samples": int(sum(counts)), "step_time": elapsed, "tokens_per_s": tokens / elapsed,
