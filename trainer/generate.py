@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 from PIL import Image
+from transformers.utils import logging as transformers_logging
 
 from mixtures.tasks import IMAGE_PLACEHOLDER
 from trainer.model import DocVLM
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tiles", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     args = parser.parse_args(argv)
+    transformers_logging.disable_progress_bar()
     try:
         model = DocVLM.from_pretrained(args.model).eval()
         tokenizer = load_tokenizer(str(Path(args.model) / "llm"))
@@ -53,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exn:
         print(f"python -m trainer.generate: {exn}", file=sys.stderr)
         return 1
-    print(answer(model, tokenizer, image, args.prompt, args.max_tiles, args.max_new_tokens))
+    reply = answer(model, tokenizer, image, args.prompt, args.max_tiles, args.max_new_tokens)
+    print(f"{args.model} reloaded; its answer to {args.prompt!r} about {args.image}: {reply!r}")
     return 0
 
 
