@@ -122,7 +122,7 @@ def test_tiny_recipe_trains_three_stages_each_from_the_last_and_reloads(env):
     recipe = load_recipe(str(recipe_path))
     tokenizer = load_tokenizer(str(Path(recipe.output) / "tokenizer"))
     torch.manual_seed(recipe.seed)
-    start = build_model(recipe.model.model_config_(), tokenizer, "<image>")  # what stage 1 started from
+    start = build_model(recipe.model.vlm_config(), tokenizer, "<image>")  # what stage 1 started from
     stage1, stage2, stage3 = (DocVLM.from_pretrained(f) for f in finals)
     # stage 1 trains the projector only: tower and LLM bitwise equal to the start
     assert not changed(parameters(start, "vision"), parameters(stage1, "vision"))

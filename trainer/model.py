@@ -39,6 +39,9 @@ class ModelConfig:
     pixel_shuffle: bool = True  # merge 2×2 neighbouring patches into one token (4× fewer visual tokens)
     row_separators: bool = True  # a learned embedding between rows of local tiles
     projector_hidden: int | None = None  # default: the LLM's hidden size
+    # the LLM's attention: "sdpa" (block-diagonal mask for packed rows) or "flash_attention_2" (varlen
+    # over the packed samples; needs the flash-attn package and a GPU)
+    attention: str = "sdpa"
 
 
 class Projector(nn.Module):
@@ -77,12 +80,12 @@ def build_vision_tower(spec: dict[str, Any]) -> PreTrainedModel:
     return AutoModel.from_config(vision_config_of(config))
 
 
-def build_llm(spec: dict[str, Any], vocab_size: int) -> PreTrainedModel:
+def build_llm(spec: dict[str, Any], vocab_size: int, attention: str = "sdpa") -> PreTrainedModel:
     if "path" in spec:
-        model = AutoModelForCausalLM.from_pretrained(spec["path"], attn_implementation="sdpa")
+        model = AutoModelForCausalLM.from_pretrained(spec["path"], attn_implementation=attention)
     else:
         settings = {"vocab_size": vocab_size, **spec["config"]}
-        model = AutoModelForCausalLM.from_config(AutoConfig.for_model(**settings), attn_implementation="sdpa")
+        model = AutoModelForCausalLM.from_config(AutoConfig.for_model(**settings), attn_implementation=attention)
     if model.get_input_embeddings().num_embeddings < vocab_size:
         model.resize_token_embeddings(vocab_size)
     return model
@@ -229,7 +232,7 @@ class DocVLM(nn.Module):
         image_token_id = settings.pop("image_token_id")
         config = ModelConfig(**settings)
         vision = build_vision_tower({"path": str(directory / "vision")})
-        llm = build_llm({"path": str(directory / "llm")}, vocab_size=0)
+        llm = build_llm({"path": str(directory / "llm")}, vocab_size=0, attention=config.attention)
         model = cls(vision, llm, config, image_token_id)
         projector = load_file(str(directory / PROJECTOR_FILE))
         missing, unexpected = model.load_state_dict(projector, strict=False)
@@ -243,5 +246,5 @@ class DocVLM(nn.Module):
 def build_model(config: ModelConfig, tokenizer, image_token: str) -> DocVLM:
     """A fresh model from `config`; the LLM's embeddings grow to the tokenizer's vocabulary when needed."""
     vision = build_vision_tower(config.vision)
-    llm = build_llm(config.llm, vocab_size=len(tokenizer))
+    llm = build_llm(config.llm, vocab_size=len(tokenizer), attention=config.attention)
     return DocVLM(vision, llm, config, tokenizer.convert_tokens_to_ids(image_token))

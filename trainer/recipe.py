@@ -82,10 +82,11 @@ class ModelSpec(Strict):
     pixel_shuffle: bool = True
     row_separators: bool = True
     projector_hidden: int | None = Field(default=None, gt=0)
+    attention: Literal["sdpa", "flash_attention_2"] = "sdpa"
 
-    def model_config_(self) -> ModelConfig:
+    def vlm_config(self) -> ModelConfig:
         return ModelConfig(self.vision.as_dict(), self.llm.as_dict(), self.feature_layer, self.pixel_shuffle,
-                           self.row_separators, self.projector_hidden)
+                           self.row_separators, self.projector_hidden, self.attention)
 
 
 class RuntimeSpec(Strict):

@@ -110,7 +110,7 @@ def initial_model(recipe: RecipeSpec, index: int, tokenizer) -> DocVLM:
         init = str(stage_directory(recipe, recipe.stages[index - 1]) / FINAL)
     if init is None:
         torch.manual_seed(recipe.seed)
-        return build_model(recipe.model.model_config_(), tokenizer, recipe.tokenizer.image_token)
+        return build_model(recipe.model.vlm_config(), tokenizer, recipe.tokenizer.image_token)
     if not Path(init).is_dir():
         raise FileNotFoundError(f"stage {stage.stage} starts from {init}, which does not exist: train the previous "
                                 "stage first (--stage all) or set the stage's init")
