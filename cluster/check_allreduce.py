@@ -3,8 +3,9 @@
 Each rank all-reduces (rank + 1); the sum must be world * (world + 1) / 2. Runs under `docforge launch`
 (Ray Train has set up the process group) and under torchrun (it initialises one from the environment):
 
-    docforge launch --workers 2 -- python cluster/check_allreduce.py --world-size 2 --out /shared/allreduce
-    docforge launch --workers 8 --use-gpu -- python cluster/check_allreduce.py --world-size 8
+    docforge submit --working-dir cluster -- docforge launch --workers 2 -- python check_allreduce.py --world-size 2
+    docforge submit --working-dir cluster -- docforge launch --workers 8 --use-gpu -- python check_allreduce.py
+    torchrun --nproc_per_node=8 cluster/check_allreduce.py --world-size 8 --out /shared/allreduce
 
 With --out (an fsspec URL) each rank also writes `rank-R.json` there: rank, world, backend, host, pid, sum.
 Exit status 1 when the sum or the world size is wrong.

@@ -1,8 +1,8 @@
 """docforge on a real multi-node Ray cluster on this machine (`docforge cluster up`: head + 2 worker nodes,
 loopback only): OCR and doc2md builds across nodes with a worker node's raylet killed mid-job, a killed
-driver resumed, jobs submitted through the Ray Jobs SDK, and 2 gloo ranks through the training launcher.
-The tests share one cluster and run in this order: the node-kill test leaves it one worker node, the
-last test restarts that node with `cluster up` and takes the cluster down.
+driver resumed, jobs submitted through the Ray Jobs SDK, and the tiny recipe trained on 2 gloo ranks
+through the training launcher. The tests share one cluster and run in this order: the node-kill test
+leaves it one worker node, the last test restarts that node with `cluster up` and takes the cluster down.
 """
 
 import hashlib
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import webdataset as wds
+import yaml
 
 from pipelines.cli import build_parser, main
 from pipelines.cluster import local
@@ -114,12 +115,17 @@ def cluster_env(cluster):
 
 
 @pytest.fixture(scope="module")
-def one_node_ocr(ray_local, tmp_path_factory):
+def one_node_ocr_dir(ray_local, tmp_path_factory):
     """The reference: the same OCR build on one embedded Ray node."""
     out = tmp_path_factory.mktemp("ocr-one-node")
     job = OcrJob("en", OCR_PAGES, [str(CORPORA / "en.txt")], default_fonts("en"), OCR_SEED, OCR_PAGES_PER_TASK)
     assert run_job(job, str(out), RunOptions(progress=False)).ok
-    return sample_digests(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def one_node_ocr(one_node_ocr_dir):
+    return sample_digests(one_node_ocr_dir)
 
 
 @pytest.fixture(scope="module")
@@ -164,14 +170,35 @@ def test_submit_streams_logs_and_returns_the_jobs_exit_code(cluster, cluster_env
     assert "FAILED (exit status 3)" in result.stderr
 
 
-def test_launcher_runs_two_gloo_ranks_submitted_to_the_cluster(cluster, cluster_env, tmp_path):
-    result = docforge("submit", "--working-dir", str(REPO / "cluster"), "--", "docforge", "launch", "--workers", "2",
-                      "--storage", str(tmp_path / "ray-train"), "--", "python", "check_allreduce.py",
-                      "--world-size", "2", "--out", str(tmp_path / "ranks"), env=cluster_env)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    ranks = [json.loads((tmp_path / "ranks" / f"rank-{r}.json").read_text()) for r in range(2)]
+def test_allreduce_check_reports_every_rank_under_torchrun(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           str(REPO / "cluster" / "check_allreduce.py"), "--world-size", "2", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank-{r}.json").read_text()) for r in range(2)]
     assert [(r["rank"], r["world"], r["backend"], r["sum"]) for r in ranks] == [(0, 2, "gloo", 3.0), (1, 2, "gloo", 3.0)]
-    assert ranks[0]["pid"] != ranks[1]["pid"]
+
+
+def test_launcher_trains_the_tiny_recipe_on_two_gloo_ranks_submitted_to_the_cluster(cluster, cluster_env,
+                                                                                    one_node_ocr_dir, tmp_path):
+    """`docforge submit -- docforge launch --workers 2 -- docforge train RECIPE`: Ray Train gives the trainer
+    its ranks; DDP keeps both replicas identical (the trainer's own check, replicas.json)."""
+    (tmp_path / "mix.yaml").write_text(yaml.safe_dump({"name": "cluster-smoke", "stage": 2, "seed": 1, "sources": [
+        {"name": "ocr", "shards": str(one_node_ocr_dir), "weight": 1, "task": "ocr"}]}))
+    recipe = yaml.safe_load((REPO / "trainer" / "recipes" / "tiny.yaml").read_text())
+    recipe["output"] = str(tmp_path / "train")
+    recipe["tokenizer"]["train"]["files"] = [str(CORPORA / "en.txt")]
+    recipe["stages"] = [s | {"steps": 2, "mixture": str(tmp_path / "mix.yaml")} for s in recipe["stages"]
+                        if s["stage"] == 2]
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    result = docforge("submit", "--", "docforge", "launch", "--workers", "2", "--storage", str(tmp_path / "ray-train"),
+                      "--", "docforge", "train", str(tmp_path / "recipe.yaml"), "--stage", "2", env=cluster_env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    stage = tmp_path / "train" / "stage2"
+    replicas = json.loads((stage / "replicas.json").read_text())["weights_sha1"]
+    assert len(replicas) == 2 and replicas[0] == replicas[1]
+    assert sorted({json.loads(line)["step"] for line in (stage / "log.jsonl").read_text().splitlines()}) == [1, 2]
+    assert (stage / "final").is_dir()
 
 
 def test_rerun_after_the_driver_is_killed_runs_only_the_missing_tasks(cluster, cluster_env, one_node_ocr, tmp_path):

@@ -20,7 +20,8 @@ CLUSTER_EXAMPLES = """examples:
   docforge cluster up --workers 2                 # head + 2 worker nodes on this machine
   eval "$(docforge cluster env)"                  # RAY_ADDRESS, token: builds and submit now target it
   docforge build ocr --count 200 --output /tmp/ocr --address "$RAY_ADDRESS"
-  docforge cluster status
+  docforge cluster status                         # exit status 1 when a node is down
+  docforge cluster up --workers 2                 # again: restarts the worker nodes that stopped
   docforge cluster down                           # stops only the processes `up` started
 
 The state (address, dashboard, token, pids, logs) lives in --state-dir (default: $DOCFORGE_CLUSTER_DIR,
@@ -40,7 +41,7 @@ and the cluster's token (RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token).
 """
 
 LAUNCH_EXAMPLES = """examples:
-  docforge launch --workers 2 -- python cluster/check_allreduce.py --world-size 2
+  docforge submit --working-dir cluster -- docforge launch --workers 2 -- python check_allreduce.py --world-size 2
   docforge launch --workers 8 --use-gpu --storage s3://bucket/ray-train -- docforge train recipes/stage2.yaml
 
 Ray Train's TorchTrainer starts the workers (one per GPU with --use-gpu), sets RANK, WORLD_SIZE,
