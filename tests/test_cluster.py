@@ -170,6 +170,20 @@ def test_submit_streams_logs_and_returns_the_jobs_exit_code(cluster, cluster_env
     assert "FAILED (exit status 3)" in result.stderr
 
 
+def test_submit_and_launch_refuse_bad_usage_before_reaching_any_cluster(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("COLUMNS", "400")  # one error per line
+    address = ["--address", "http://127.0.0.1:9"]  # nothing listens there: a refusal must come first
+    assert main(["submit", *address]) == 2
+    assert main(["submit", *address, "--working-dir", str(tmp_path / "missing"), "--", "echo", "hi"]) == 2
+    assert main(["submit", *address, "--env", "NOVALUE", "--", "echo", "hi"]) == 2
+    assert main(["launch", *address, "--", "bash", "-c", "true"]) == 2
+    assert main(["launch", *address, "--", "python"]) == 2
+    errors = capsys.readouterr().err
+    for expected in ("nothing to run", "missing: no such folder", "--env NOVALUE: expected KEY=VALUE",
+                     "`bash`: the launcher runs", "give `python SCRIPT ...` or `python -m MODULE ...`"):
+        assert expected in errors, expected
+
+
 def test_allreduce_check_reports_every_rank_under_torchrun(tmp_path):
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                            str(REPO / "cluster" / "check_allreduce.py"), "--world-size", "2", "--out", str(tmp_path)],

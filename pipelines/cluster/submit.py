@@ -83,17 +83,16 @@ def submit(submission: Submission, follow: bool = True, out: TextIO = sys.stdout
     """Submit the job; with `follow`, stream its logs to `out` and return its exit code (else 0 once accepted)."""
     from ray.job_submission import JobSubmissionClient
 
+    entrypoint, runtime_env = submission.entrypoint(), submission.runtime_env()
     address = dashboard_address(submission.address)
     try:
         client = JobSubmissionClient(address)
-        submission_id = client.submit_job(entrypoint=submission.entrypoint(), runtime_env=submission.runtime_env(),
+        submission_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env,
                                           submission_id=submission.submission_id,
                                           entrypoint_num_cpus=submission.entrypoint_num_cpus)
     except (ConnectionError, RuntimeError, ValueError) as exn:
-        if isinstance(exn, SubmitError):
-            raise
         raise SubmitError(f"{address}: {exn}") from exn
-    err.write(f"submitted {submission_id} to {address}: {submission.entrypoint()}\n")
+    err.write(f"submitted {submission_id} to {address}: {entrypoint}\n")
     if not follow:
         return 0
     try:
