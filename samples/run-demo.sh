@@ -41,12 +41,13 @@ echo "==> tables (en, zh) and formulas (lifted from samples/papers; a formula us
 "$DOCFORGE" build tables --lang en --count 40 --output "$OUT/tables-en" --no-progress
 "$DOCFORGE" build tables --lang zh --count 40 --output "$OUT/tables-zh" --no-progress
 "$DOCFORGE" build formulas --source arxiv --input samples/papers --output "$OUT/formulas" --no-progress
+"$DOCFORGE" build tables --arxiv "$OUT/doc2md/lifted" --output "$OUT/tables-arxiv" --no-progress  # doc2md's tables
 
 echo "==> stage-3 public-set formats (samples/datasets): ingest each into $OUT/stage3/FORMAT, verify"
 .venv/bin/python samples/datasets/ingest_demo.py "$OUT"
 
 echo "==> verify"
-for dataset in captions conversations ocr-en ocr-zh doc2md positional tables-en tables-zh formulas; do
+for dataset in captions conversations ocr-en ocr-zh doc2md positional tables-en tables-zh tables-arxiv formulas; do
     "$DOCFORGE" shards verify "$OUT/$dataset"
 done
 
