@@ -190,7 +190,8 @@ def test_allreduce_check_reports_every_rank_under_torchrun(tmp_path):
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank-{r}.json").read_text()) for r in range(2)]
-    assert [(r["rank"], r["world"], r["backend"], r["sum"]) for r in ranks] == [(0, 2, "gloo", 3.0), (1, 2, "gloo", 3.0)]
+    assert [(r["rank"], r["world"], r["backend"], r["sum"]) for r in ranks] == [(0, 2, "gloo", 3.0),
+                                                                                (1, 2, "gloo", 3.0)]
 
 
 def test_launcher_trains_the_tiny_recipe_on_two_gloo_ranks_submitted_to_the_cluster(cluster, cluster_env,

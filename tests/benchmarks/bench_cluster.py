@@ -110,7 +110,8 @@ def run_build(state, out: Path, pages: int, pages_per_task: int, kill_after: flo
         raise RuntimeError(f"build into {out} exited {build.returncode}: {errors[-2000:]}")
     expected = {f"ocr-en-s7-{i:09d}" for i in range(pages)}
     counts = keys_written(out)
-    return {"elapsed_s": round(elapsed, 2), "cluster_cpu_s": round(cluster_cpu, 1), "driver_cpu_s": round(driver_cpu, 1),
+    return {"elapsed_s": round(elapsed, 2), "cluster_cpu_s": round(cluster_cpu, 1),
+            "driver_cpu_s": round(driver_cpu, 1),
             "killed_at_s": round(killed_at, 2) if killed_at else None,
             "lost": len(expected - set(counts)), "duplicated": sum(c - 1 for c in counts.values() if c > 1),
             "unexpected": len(set(counts) - expected)}
