@@ -187,9 +187,8 @@ def bench_fonts(args: argparse.Namespace) -> None:
 
     from pipelines.ocr import CORPORA, default_fonts, read_corpus
 
-    others = sorted(glob.glob("/usr/share/fonts/truetype/noto/Noto[SM]*-Regular.ttf")
-                    + glob.glob("/usr/share/fonts/truetype/noto/NotoS*-Bold.ttf")
-                    + glob.glob("/usr/share/fonts/truetype/noto/NotoS*-Italic.ttf")
+    others = sorted([f"/usr/share/fonts/truetype/noto/Noto{family}-{style}.ttf" for family in ("Sans", "Serif")
+                     for style in ("Regular", "Bold", "Italic")]
                     + glob.glob("/usr/share/fonts/truetype/liberation/Liberation*.ttf")
                     + glob.glob("/usr/share/fonts/opentype/urw-base35/*.otf"))
     print("\nms per ImageDraw.text call drawing one corpus line (60 characters en, 30 zh), median of 3 passes\n")
@@ -200,7 +199,7 @@ def bench_fonts(args: argparse.Namespace) -> None:
         width = 60 if lang == "en" else 30
         lines = [text[i : i + width] for i in range(0, min(len(text), 3000) - width, width)]
         defaults = default_fonts(lang)
-        fonts = defaults + ([f for f in others if f not in defaults] if lang == "en" else [])
+        fonts = defaults + ([f for f in others if f not in defaults and os.path.exists(f)] if lang == "en" else [])
         for path in fonts:
             cells = []
             for size in (16, 28, 40):
