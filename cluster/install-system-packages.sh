@@ -7,7 +7,8 @@ PACKAGES=(
   latexml
   texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended texlive-science
   texlive-xetex texlive-lang-chinese
-  fonts-dejavu-core fonts-dejavu-extra fonts-noto-core fonts-noto-cjk fonts-wqy-microhei
+  fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-noto-core fonts-noto-cjk fonts-wqy-microhei
+  fonts-arphic-gkai00mp fonts-arphic-gbsn00lp
 )
 
 missing=()
