@@ -51,7 +51,8 @@ def tarball_documents(folder: Folder, rel: str, errors: list[InputError]) -> Ite
 
 def iter_arxiv_inputs(urls: list[str], errors: list[InputError]) -> Iterator[SourceText]:
     """Every .tex document and lifted JSONL file under the inputs, in sorted order. JSONL files count as
-    lifted output only when given directly or inside a folder named `lifted` (not a job's errors.jsonl)."""
+    lifted output only when given directly, inside a folder named `lifted`, or when the input is that folder
+    (not a job's errors.jsonl)."""
     for url in urls:
         folder = Folder(url)
         if not folder.fs.exists(folder.root):
@@ -61,7 +62,8 @@ def iter_arxiv_inputs(urls: list[str], errors: list[InputError]) -> Iterator[Sou
             folder, files, lifted = Folder(parent), [base], {base}
         else:
             files = folder.find()
-            lifted = {rel for rel in files if "lifted" in rel.split("/")[:-1]}
+            inside = posixpath.basename(folder.root) == "lifted"  # the input is doc2md's DST/lifted itself
+            lifted = {rel for rel in files if inside or "lifted" in rel.split("/")[:-1]}
         for rel in files:
             if rel.endswith(".tex"):
                 yield SourceText(rel, decode_text(folder.read_bytes(rel)), lifted=False)

@@ -70,3 +70,14 @@ def test_arxiv_tabulars_render_with_latexml_targets_and_bad_ones_are_logged(ray_
         ("table-2501_00001_main_tex-0001", "latexml"), ("table-2501_00001_main_tex-0002", "check"),
         (f"{papers / 'lifted' / 'task-000000.jsonl'}:2", "read lifted")}
     assert len(errors) == 3 and "paperownmacro" in next(e["message"] for e in errors if e["step"] == "latexml")
+
+
+def test_doc2md_lifted_folder_given_directly_is_read(tmp_path):
+    lifted = tmp_path / "doc2md" / "lifted"
+    lifted.mkdir(parents=True)
+    (lifted / "task-000000.jsonl").write_text(json.dumps(
+        {"paper": "2501.00002", "kind": "table", "html": LIFTED_HTML, "latex": "\\begin{tabular}{l}a\\end{tabular}"}))
+    (tmp_path / "doc2md" / "errors.jsonl").write_text("{not lifted output}\n")
+    for url in (lifted, tmp_path / "doc2md"):
+        plan = ArxivTablesJob([str(url)]).plan()
+        assert not plan.errors and [e["key"] for t in plan.tasks for b in t.items for e in b] == ["table-2501_00002-l00001"]
