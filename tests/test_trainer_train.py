@@ -4,6 +4,7 @@ mixtures: tiny.yaml end to end, what each stage trains (bitwise), kill + --resum
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -169,6 +170,34 @@ def test_killed_run_resumes_with_the_same_losses_and_data_order(env):
         assert resumed[step]["batch_digest"] == expected[step]["batch_digest"], step
         assert resumed[step]["loss"] == expected[step]["loss"], step
         assert resumed[step]["grad_norm"] == expected[step]["grad_norm"], step
+
+
+def test_checkpoints_mirrored_to_a_url_resume_a_run_on_a_fresh_node(env):
+    """Node A mirrors its checkpoints to a URL; node B (an empty output folder) resumes from the mirror's
+    step-2 checkpoint and trains step 3 exactly as A did; a finished stage is fetched whole."""
+    shared = env / "shared"
+    first = tiny_variant(env, "node-a", steps=3, stages=(2,), checkpoint_every=1, checkpoint_url=f"file://{shared}")
+    run_recipe(str(first), "2")
+    expected = steps_of(env / "node-a" / "stage2")
+    mirrored = shared / "stage2"
+    assert sorted(p.name for p in (mirrored / "checkpoints").iterdir()) == ["step-000002", "step-000003"]
+    assert all((p / "_COMPLETE").is_file() for p in (mirrored / "checkpoints").iterdir())
+    assert (mirrored / "final" / "_COMPLETE").is_file()
+
+    shutil.rmtree(mirrored / "final")  # as if node A died after its step-2 checkpoint reached the mirror
+    shutil.rmtree(mirrored / "checkpoints" / "step-000003")
+    second = tiny_variant(env, "node-b", steps=3, stages=(2,), checkpoint_every=1, checkpoint_url=f"file://{shared}")
+    (final_b,) = run_recipe(str(second), "2", resume=True)
+    resumed = steps_of(env / "node-b" / "stage2")
+    assert sorted(resumed) == [3]  # steps 1-2 came from the mirror
+    assert resumed[3]["loss"] == expected[3]["loss"] and resumed[3]["batch_digest"] == expected[3]["batch_digest"]
+    model_a = DocVLM.from_pretrained(env / "node-a" / "stage2" / "final")
+    assert not changed(model_a.state_dict(), DocVLM.from_pretrained(final_b).state_dict())
+
+    third = tiny_variant(env, "node-c", steps=3, stages=(2,), checkpoint_url=f"file://{shared}")
+    (final_c,) = run_recipe(str(third), "2", resume=True)  # the mirror now holds B's final model: fetched whole
+    assert not (env / "node-c" / "stage2" / "log.jsonl").exists()
+    assert not changed(model_a.state_dict(), DocVLM.from_pretrained(final_c).state_dict())
 
 
 @pytest.mark.parametrize("parallel", ["ddp", "fsdp"])

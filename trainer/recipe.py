@@ -100,6 +100,7 @@ class RuntimeSpec(Strict):
     checkpoint_every: int = Field(default=0, ge=0)  # 0: only at the stage's end
     keep_checkpoints: int = Field(default=2, ge=1)
     tensorboard: bool = False
+    checkpoint_url: str | None = None  # fsspec URL every node reaches: checkpoints and stage models mirrored there
 
 
 class StageSpec(Strict):

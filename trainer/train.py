@@ -9,6 +9,9 @@ ranks), clip, step, log, checkpoint. Output layout under the recipe's `output`:
     stage1/log.jsonl                one JSON line per step
     stage1/checkpoints/step-*/      resumable checkpoints (trainer.checkpoint)
     stage1/final/                   the stage's model folder (trainer.model), the next stage's start
+
+With `runtime.checkpoint_url`, finished checkpoints and stage models are also mirrored to that fsspec URL
+(`trainer.mirror`), and `--resume` on a node without them fetches them from there.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_
 from mixtures.manifest import load_manifest
 from mixtures.stream import MixtureStream
 from trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from trainer.mirror import fetch_newest_checkpoint, is_complete, join, pull_folder, push_checkpoint, push_folder
 from trainer.data import MicroBatch, PackedBatches, Prefetcher, SampleEncoder
 from trainer.distributed import Runtime, gradient_sync, start_runtime, stop_runtime, unwrap, wrap_model
 from trainer.metrics import FlopCounter, StepLog, peak_flops
@@ -155,6 +159,11 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
     directory = stage_directory(recipe, stage)
     final = directory / FINAL
     checkpoints = directory / "checkpoints"
+    mirror = join(recipe.runtime.checkpoint_url, f"stage{stage.stage}") if recipe.runtime.checkpoint_url else None
+    if resume and mirror and not final.is_dir() and is_complete(join(mirror, FINAL)):
+        if runtime.local_rank == 0:  # one fetch per node
+            pull_folder(join(mirror, FINAL), final)
+        runtime.barrier()
     if final.is_dir() and resume:
         return final
     started_before = directory.exists()
@@ -181,6 +190,10 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
     trained = Counter()  # samples trained per source, all ranks
 
     torch.manual_seed(recipe.seed * 1000 + stage.stage * 100 + runtime.rank)
+    if resume and mirror:
+        if runtime.local_rank == 0:
+            fetch_newest_checkpoint(join(mirror, "checkpoints"), checkpoints)
+        runtime.barrier()
     latest = latest_checkpoint(checkpoints) if resume else None
     log = StepLog(directory, stage.stage, stage.steps, runtime.is_main, settings.tensorboard)
     if latest is not None:
@@ -259,17 +272,23 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
             log.step(record, print_line=schedule.steps % settings.log_every == 0 or schedule.finished)
             every = settings.checkpoint_every
             if every and schedule.steps % every == 0 and not schedule.finished:
-                save_checkpoint(checkpoints, schedule.steps, wrapped, optimizer,
-                                {"schedule": schedule.state_dict(), "trained": dict(trained)}, data_state, runtime,
-                                settings.keep_checkpoints)
+                saved = save_checkpoint(checkpoints, schedule.steps, wrapped, optimizer,
+                                        {"schedule": schedule.state_dict(), "trained": dict(trained)}, data_state,
+                                        runtime, settings.keep_checkpoints)
+                if mirror and runtime.is_main:
+                    push_checkpoint(saved, join(mirror, "checkpoints"), settings.keep_checkpoints)
     finally:
         prefetch.close()
         log.close()
-    save_checkpoint(checkpoints, schedule.steps, wrapped, optimizer,
-                    {"schedule": schedule.state_dict(), "trained": dict(trained)}, data_state, runtime,
-                    settings.keep_checkpoints)
+    saved = save_checkpoint(checkpoints, schedule.steps, wrapped, optimizer,
+                            {"schedule": schedule.state_dict(), "trained": dict(trained)}, data_state, runtime,
+                            settings.keep_checkpoints)
+    if mirror and runtime.is_main:
+        push_checkpoint(saved, join(mirror, "checkpoints"), settings.keep_checkpoints)
     check_replicas(model, directory, runtime, settings.parallel)
     save_final(wrapped, model, tokenizer, final, runtime)
+    if mirror and runtime.is_main:
+        push_folder(final, join(mirror, FINAL))
     log.note(f"stage {stage.stage}: done after {schedule.steps} steps; model in {final}; "
              f"skipped samples: {dict(batches.skipped) or 'none'}")
     return final
