@@ -30,6 +30,12 @@ bench: install
 	$(BIN)/python tests/benchmarks/bench_ocr.py --profile
 	$(BIN)/python tests/benchmarks/bench_trainer.py --preset tiny --steps 12
 	$(BIN)/python tests/benchmarks/bench_cluster.py --trials 5 --pages 40
+	$(BIN)/python tests/benchmarks/bench_doc2md.py --copies 2 --repeats 2
+	$(BIN)/python tests/benchmarks/bench_latexml_bindings.py
+	$(BIN)/python tests/benchmarks/bench_tables.py
+	$(BIN)/python tests/benchmarks/bench_formulas.py
+	$(BIN)/python tests/benchmarks/bench_ingest_formats.py
+	$(BIN)/python tests/benchmarks/bench_mixture_stream.py
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache
