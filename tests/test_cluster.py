@@ -248,7 +248,13 @@ def test_ocr_and_doc2md_builds_survive_a_worker_node_killed_mid_job(cluster, clu
                                stdout=log.open("w"), stderr=subprocess.STDOUT)
               for args, log in zip((ocr_build_args(out, cluster.address),
                                     doc2md_build_args(doc2md_papers, doc2md_out, cluster.address)), logs)]
-    committed_at_kill = wait_for_markers(out, builds[0], at_least=1)
+    # kill as soon as the doc2md build has planned (its papers take seconds each, so none is done yet) and
+    # the OCR build is under way: both jobs lose a node mid-job
+    deadline = time.monotonic() + 120
+    while not (doc2md_out / "_job.json").exists() and time.monotonic() < deadline:
+        assert builds[1].poll() is None, logs[1].read_text()[-4000:]
+        time.sleep(0.02)
+    committed_at_kill = len(markers(out)) if (out / "_tasks").exists() else 0
     doc2md_committed_at_kill = len(markers(doc2md_out)) if (doc2md_out / "_tasks").exists() else 0
     raylet.kill()
     for build, log in zip(builds, logs):
