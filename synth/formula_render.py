@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import os
 import re
-import resource
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from synth.formulas import FormulaError
+from synth.tex_run import ToolTimeout, run_tool
 
 PREAMBLE = r"""\documentclass[12pt]{article}
 \usepackage[T1]{fontenc}
@@ -93,29 +93,22 @@ def document(formulas: list[str], page: tuple[str, str] = FORMULA_PAGE,
     return "\n".join(lines) + "\n", spans
 
 
-def limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-
-
 def run_pdflatex(source: str, options: RenderOptions) -> bytes:
     """The PDF of `source`, compiled in a private temp dir; `PdflatexFailed` with the error line otherwise."""
     workdir = tempfile.mkdtemp(prefix="docforge-formulas-")
     try:
         with open(os.path.join(workdir, "batch.tex"), "w", encoding="utf-8") as f:
             f.write(source)
-        env = dict(os.environ, openin_any="p", openout_any="p", shell_escape="f", TEXMFOUTPUT=workdir,
-                   HOME=workdir)
         try:
-            done = subprocess.run([options.pdflatex, "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error",
-                                   "-file-line-error", "batch.tex"], cwd=workdir, env=env, capture_output=True,
-                                  timeout=options.timeout_s, preexec_fn=limit_memory)
-        except subprocess.TimeoutExpired:
+            done = run_tool([options.pdflatex, "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error",
+                             "-file-line-error", "batch.tex"], Path(workdir), options.timeout_s, MEMORY_LIMIT)
+        except ToolTimeout:
             raise PdflatexFailed(f"pdflatex timed out after {options.timeout_s:g} s", None) from None
         except FileNotFoundError:
             raise FormulaError(f"{options.pdflatex} not found: install TeX Live (make install)") from None
         pdf = os.path.join(workdir, "batch.pdf")
         if done.returncode != 0 or not os.path.exists(pdf):
-            log = done.stdout.decode("utf-8", errors="replace")
+            log = done.output
             found = re.search(r"batch\.tex:(\d+): (.*)", log) or re.search(r"^! (.*)", log, re.MULTILINE)
             message = found.group(found.lastindex) if found else f"exited with {done.returncode}"
             context = ERROR_LINE.search(log)

@@ -129,8 +129,8 @@ def same_process(pid: int, started: float) -> psutil.Process | None:
         process = psutil.Process(pid)
         if abs(process.create_time() - started) < 0.01 and process.status() != psutil.STATUS_ZOMBIE:
             return process
-    except psutil.Error:
-        pass
+    except psutil.Error:  # gone (or not ours to inspect): not running
+        return None
     return None
 
 

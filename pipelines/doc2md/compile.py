@@ -1,7 +1,7 @@
 """doc2md step 2: check a paper's LaTeX for escapes, pick its engine, and compile it to PDF when it has none.
 
 The paper's own PDF is used when the input has one (as Nougat did with arXiv's). Otherwise pdflatex (or
-xelatex for ctex/xeCJK/fontspec papers) runs in the paper's private work dir through `sandbox.run_tool`:
+xelatex for ctex/xeCJK/fontspec papers) runs in the paper's private work dir through `synth.tex_run.run_tool`:
 no shell escape, paranoid file access, a timeout, bibtex when the source has a `.bib` but no `.bbl`, and
 reruns while LaTeX asks for them. Before anything runs (LaTeXML included, which has no file guard of its
 own), `check_source` refuses sources that ask for the shell or read files outside their folder.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pipelines.doc2md.sandbox import ToolTimeout, run_tool
+from synth.tex_run import ToolTimeout, run_tool
 from pipelines.job import InputError
 
 SOURCE_SUFFIXES = (".tex", ".sty", ".cls", ".bbl", ".def", ".cfg", ".ltx", ".clo")

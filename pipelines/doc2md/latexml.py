@@ -1,7 +1,7 @@
 """doc2md step 3: LaTeX -> HTML5 with LaTeXML, math kept as TeX, for `html_to_markdown`.
 
 `latexmlc` runs on a private copy of the paper's folder (it writes its log beside the source) through
-`sandbox.run_tool` (timeout, memory cap, paranoid TeX file access), with docforge's own LaTeXML bindings
+`synth.tex_run.run_tool` (timeout, memory cap, paranoid TeX file access), with docforge's own LaTeXML bindings
 (`latexml_bindings/`, on `--path`) for packages that LaTeXML 0.8.7 would otherwise interpret through
 expl3 for minutes. LaTeXML's server mode (`latexmls`, for a warm LaTeXML per worker) is not shipped by
 Debian's latexml package, so every paper starts a fresh `latexmlc`.
@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from pipelines.doc2md.sandbox import ToolTimeout, run_tool
+from synth.tex_run import ToolTimeout, run_tool
 
 BINDINGS_DIR = Path(__file__).with_name("latexml_bindings")
 XETEX_PRELOAD = "docforge-xetex.sty"

@@ -14,9 +14,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 
-from rapidfuzz.distance import Levenshtein
-
-from pipelines.doc2md.pages import PageSplit, PdfLine, markdown_blocks, markdown_tokens, tokens_of
+from pipelines.doc2md.pages import PageSplit, PdfLine, align_body, markdown_blocks, markdown_tokens, tokens_of
 
 CLASSES = ("Caption", "Footnote", "Formula", "List-item", "Page-footer", "Page-header", "Picture",
            "Section-header", "Table", "Text", "Title")
@@ -93,10 +91,9 @@ def line_owners(units: list[tuple[str, str]], split: PageSplit) -> dict[int, int
         tokens += found
         owners += [number] * len(found)
     votes: dict[int, Counter[int]] = defaultdict(Counter)
-    for op in Levenshtein.opcodes(tokens, split.pdf.tokens):
-        if op.tag == "equal":
-            for offset in range(op.src_end - op.src_start):
-                votes[split.pdf.token_lines[op.dest_start + offset]][owners[op.src_start + offset]] += 1
+    for token, matched in enumerate(align_body(tokens, split.pdf.tokens)):
+        if matched is not None:
+            votes[split.pdf.token_lines[matched]][owners[token]] += 1
     return {line: counter.most_common(1)[0][0] for line, counter in votes.items()}
 
 

@@ -193,7 +193,8 @@ def markdown_blocks(markdown: str) -> list[tuple[int, int, bool]]:
 
 
 def align_body(tokens: list[str], pdf_tokens: list[str]) -> list[int | None]:
-    """For each markdown token, the index of the PDF token it aligns with (one monotone alignment), or None."""
+    """For each markdown token, the index of the PDF token it aligns with (one monotone word alignment,
+    rapidfuzz's Levenshtein opcodes over the word lists), or None."""
     matched: list[int | None] = [None] * len(tokens)
     for op in Levenshtein.opcodes(tokens, pdf_tokens):
         if op.tag == "equal":

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import glob
 import io
 import json
@@ -247,11 +248,9 @@ def one_ray(args: argparse.Namespace) -> None:
     def ray_cpu_s() -> float:
         total = 0.0
         for proc in psutil.Process().children(recursive=True):
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):  # a worker that just exited counts nothing
                 times = proc.cpu_times()
                 total += times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
         return total
 
     cpu = ray_cpu_s() + time.process_time()

@@ -156,13 +156,10 @@ def main() -> int:
         "tokens_per_row": statistics.mean(s["tokens"] for s in timed) / (preset["micro_batch"] * preset["grad_accum"]),
         "cpu_s_per_1k_tokens": 1000 * cpu / tokens, "wall_s_total": wall,
     }
-    try:
-        import torch
+    import torch
 
-        if torch.cuda.is_available():
-            figures["device"] = torch.cuda.get_device_name(0)
-    except ImportError:
-        pass
+    if torch.cuda.is_available():
+        figures["device"] = torch.cuda.get_device_name(0)
     for name, value in figures.items():
         print(f"{name:22s} {value:.4g}" if isinstance(value, float) else f"{name:22s} {value}")
     if args.json:

@@ -1,4 +1,5 @@
-"""How doc2md runs external programs (pdflatex, xelatex, bibtex, latexmlc) on untrusted paper sources.
+"""How docforge runs TeX programs (pdflatex, xelatex, bibtex, latexmlc) on untrusted LaTeX: doc2md's
+paper sources, lifted formulas and tabulars.
 
 Each run gets the paper's private work dir as its cwd and HOME, a wall-clock timeout that kills the whole
 process group, a memory cap (RLIMIT_AS), TeX's shell escape off and kpathsea's paranoid file access
