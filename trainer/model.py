@@ -22,10 +22,13 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, PreTrainedModel
 
+from trainer.attention import VARLEN, packed_runs
+
 CONFIG_FILE = "docforge_vlm.json"
 PROJECTOR_FILE = "projector.safetensors"
 IGNORE_INDEX = -100
 ImageGrid = tuple[int, int, bool]  # a tiled image's (rows, cols, has_global view)
+VARLEN_READERS = (VARLEN, "flash_attention_2")  # attentions that take packed run lengths
 
 
 @dataclass
@@ -39,9 +42,10 @@ class ModelConfig:
     pixel_shuffle: bool = True  # merge 2×2 neighbouring patches into one token (4× fewer visual tokens)
     row_separators: bool = True  # a learned embedding between rows of local tiles
     projector_hidden: int | None = None  # default: the LLM's hidden size
-    # the LLM's attention: "sdpa" (block-diagonal mask for packed rows) or "flash_attention_2" (varlen
-    # over the packed samples; needs the flash-attn package and a GPU)
-    attention: str = "sdpa"
+    # the LLM's attention over packed rows (trainer.attention): "varlen" (flash varlen kernel inside each
+    # sample on CUDA, per-sample sdpa elsewhere), "sdpa" (one call with a block-diagonal mask) or
+    # "flash_attention_2" (the flash-attn package's varlen; needs it installed and a GPU)
+    attention: str = VARLEN
 
 
 class Projector(nn.Module):
@@ -80,7 +84,7 @@ def build_vision_tower(spec: dict[str, Any]) -> PreTrainedModel:
     return AutoModel.from_config(vision_config_of(config))
 
 
-def build_llm(spec: dict[str, Any], vocab_size: int, attention: str = "sdpa") -> PreTrainedModel:
+def build_llm(spec: dict[str, Any], vocab_size: int, attention: str = VARLEN) -> PreTrainedModel:
     if "path" in spec:
         model = AutoModelForCausalLM.from_pretrained(spec["path"], attn_implementation=attention)
     else:
@@ -182,13 +186,16 @@ class DocVLM(nn.Module):
         prompt and padding positions need no vocabulary-sized logits).
 
         Packed rows: `position_ids` restart at 0 for each sample and no attention mask is passed, so
-        attention stays inside each sample (block-diagonal); `use_cache=False` is what keeps it so.
+        attention stays inside each sample: sdpa builds a block-diagonal mask from them (`use_cache=False`
+        is what keeps it so); varlen and flash attention get the samples' run lengths instead.
         """
         embeds = self.embed(input_ids, grids, pixels)
+        runs = packed_runs(position_ids).attention_kwargs() if self.config.attention in VARLEN_READERS else {}
         if labels is None:
-            return {"logits": self.llm(inputs_embeds=embeds, position_ids=position_ids, use_cache=False).logits}
-        hidden = self.llm.get_decoder()(inputs_embeds=embeds, position_ids=position_ids,
-                                        use_cache=False).last_hidden_state
+            return {"logits": self.llm(inputs_embeds=embeds, position_ids=position_ids, use_cache=False,
+                                       **runs).logits}
+        hidden = self.llm.get_decoder()(inputs_embeds=embeds, position_ids=position_ids, use_cache=False,
+                                        **runs).last_hidden_state
         targets = labels[:, 1:]
         wanted = targets != IGNORE_INDEX
         logits = self.llm.get_output_embeddings()(hidden[:, :-1][wanted])

@@ -82,7 +82,7 @@ class ModelSpec(Strict):
     pixel_shuffle: bool = True
     row_separators: bool = True
     projector_hidden: int | None = Field(default=None, gt=0)
-    attention: Literal["sdpa", "flash_attention_2"] = "sdpa"
+    attention: Literal["varlen", "sdpa", "flash_attention_2"] = "varlen"
 
     def vlm_config(self) -> ModelConfig:
         return ModelConfig(self.vision.as_dict(), self.llm.as_dict(), self.feature_layer, self.pixel_shuffle,
@@ -94,6 +94,10 @@ class RuntimeSpec(Strict):
     parallel: Literal["ddp", "fsdp"] = "ddp"
     bf16: bool = True  # autocast on GPU; CPU runs stay float32
     activation_checkpointing: bool = False
+    # torch.compile each transformer block (the LLM's decoder layers, the tower's encoder layers): fuses the
+    # norms, activations, rotary embeddings and dtype casts between the matrix products; the first steps
+    # compile (about a minute on a GPU), and a CPU run needs a C++ compiler
+    compile: bool = False
     prefetch: int = Field(default=4, ge=1)
     shuffle_buffer: int = Field(default=256, ge=1)
     log_every: int = Field(default=1, ge=1)

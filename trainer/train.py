@@ -34,7 +34,8 @@ from mixtures.stream import MixtureStream
 from trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from trainer.mirror import fetch_newest_checkpoint, is_complete, join, pull_folder, push_checkpoint, push_folder
 from trainer.data import MicroBatch, PackedBatches, Prefetcher, SampleEncoder
-from trainer.distributed import Runtime, gradient_sync, start_runtime, stop_runtime, unwrap, wrap_model
+from trainer.distributed import (Runtime, block_modules, gradient_sync, start_runtime, stop_runtime, unwrap,
+                                 wrap_model)
 from trainer.metrics import FlopCounter, StepLog, peak_flops
 from trainer.model import IGNORE_INDEX, DocVLM, build_model
 from trainer.recipe import RecipeSpec, StageSpec, load_recipe
@@ -182,6 +183,9 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
             if part.supports_gradient_checkpointing:
                 part.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.to(runtime.device).train()
+    if settings.compile:
+        for block in block_modules(model):
+            block.compile()
     flops = FlopCounter(model, set(stage.trainable))
     wrapped = wrap_model(model, runtime, settings.parallel, settings.bf16)
     optimizer = build_optimizer(unwrap(wrapped), stage, runtime.device)

@@ -22,6 +22,7 @@ What it measures
 
     python tests/benchmarks/bench_trainer.py --preset tiny --steps 12
     python tests/benchmarks/bench_trainer.py --preset 1.5b --steps 14 --skip 4      # on a GPU
+    python tests/benchmarks/bench_trainer.py --preset 1.5b --steps 16 --skip 6 --compile --attention sdpa
 """
 
 from __future__ import annotations
@@ -104,9 +105,10 @@ def write_recipe(root: Path, preset: dict, steps: int) -> Path:
     recipe = {
         "name": "bench", "output": str(root / "out"), "seed": 0,
         "tokenizer": {"train": {"files": [str(REPO / "synth" / "corpora" / "en.txt")], "vocab_size": 1024}},
-        "model": {"vision": {"config": preset["vision"]}, "llm": {"config": preset["llm"]}},
+        "model": {"vision": {"config": preset["vision"]}, "llm": {"config": preset["llm"]},
+                  "attention": preset["attention"]},
         "runtime": {"device": preset["device"], "prefetch": 4, "shuffle_buffer": 16, "log_every": 1,
-                    "activation_checkpointing": preset["activation_checkpointing"]},
+                    "activation_checkpointing": preset["activation_checkpointing"], "compile": preset["compile"]},
         "stages": [{"stage": 2, "mixture": str(root / "mix.yaml"), "trainable": ["vision", "projector", "llm"],
                     "lr": {"vision": 2e-5, "projector": 1e-4, "llm": 2e-5}, "warmup_steps": 1, "steps": steps,
                     "micro_batch": preset["micro_batch"], "grad_accum": preset["grad_accum"],
@@ -125,10 +127,14 @@ def main() -> int:
     parser.add_argument("--pages", type=int, default=48)
     parser.add_argument("--page-px", type=int, default=1400)
     parser.add_argument("--activation-checkpointing", action="store_true")
+    parser.add_argument("--attention", choices=["varlen", "sdpa", "flash_attention_2"], default="varlen",
+                        help="the LLM's attention over packed rows (default: %(default)s)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile each transformer block")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     preset = dict(PRESETS[args.preset])
     preset["activation_checkpointing"] = args.activation_checkpointing or preset["activation_checkpointing"]
+    preset["attention"], preset["compile"] = args.attention, args.compile
 
     from transformers.utils import logging as transformers_logging
 
@@ -146,7 +152,7 @@ def main() -> int:
     timed = steps[args.skip:]
     tokens = sum(s["tokens"] for s in steps)
     figures = {
-        "preset": args.preset, "steps_timed": len(timed),
+        "preset": args.preset, "attention": args.attention, "compile": args.compile, "steps_timed": len(timed),
         "tokens_per_s": statistics.median(s["tokens_per_s"] for s in timed),
         "samples_per_s": statistics.median(s["samples_per_s"] for s in timed),
         "data_wait_share": sum(s["data_wait"] for s in timed) / sum(s["step_time"] for s in timed),

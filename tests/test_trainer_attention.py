@@ -1,0 +1,110 @@
+"""Attention over packed rows (trainer.attention): run lengths read from position ids, and the varlen
+attention equal to one masked attention over the whole row, forward and backward. The CUDA test checks
+PyTorch's flash varlen kernel the same way where a GPU is at hand."""
+
+import pytest
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM
+
+from trainer.attention import FLASH_VARLEN, VARLEN, attention_per_run, packed_runs, varlen_attention
+from trainer.data import EncodedSample, pack_rows
+
+
+def positions(*rows: list[int]) -> torch.Tensor:
+    return torch.tensor([[p for n in row for p in range(n)] for row in rows])
+
+
+def test_runs_start_at_each_zero_and_each_row():
+    runs = packed_runs(positions([3, 5, 2], [4, 6]))
+    assert runs.cu_lengths.tolist() == [0, 3, 8, 10, 14, 20]
+    assert runs.cu_lengths.dtype == torch.int32 and runs.longest == 6
+    # a row whose positions do not start at 0 still starts a run of its own
+    shifted = torch.tensor([[0, 1, 2, 3], [7, 8, 0, 1]])
+    assert packed_runs(shifted).cu_lengths.tolist() == [0, 4, 6, 8]
+
+
+def test_pack_rows_positions_give_one_run_per_sample_and_padding():
+    samples = [EncodedSample(key=f"s{n}", source="t", input_ids=[5] * n, labels=[1] * n, image=None)
+               for n in (7, 3, 11)]
+    batch = pack_rows([samples[:2], samples[2:]], 16, pad_id=0)
+    assert packed_runs(batch.position_ids).cu_lengths.tolist() == [0, 7, 10, 16, 27, 32]
+
+
+def block_diagonal_reference(q, k, v, cu_lengths, scale):
+    """One causal attention over the whole (tokens, heads, dim) row with a block-diagonal boolean mask."""
+    tokens = q.shape[0]
+    run = torch.zeros(tokens, dtype=torch.long, device=q.device)
+    run[cu_lengths[1:-1].long().to(q.device)] = 1
+    run = run.cumsum(0)
+    index = torch.arange(tokens, device=q.device)
+    allowed = (run[:, None] == run[None, :]) & (index[:, None] >= index[None, :])
+    out = torch.nn.functional.scaled_dot_product_attention(q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1),
+                                                           attn_mask=allowed, scale=scale, enable_gqa=True)
+    return out.transpose(0, 1)
+
+
+def random_qkv(tokens, heads=4, kv_heads=2, dim=16, device="cpu", dtype=torch.float32):
+    generator = torch.Generator(device).manual_seed(0)
+    make = lambda h: torch.randn(tokens, h, dim, generator=generator, device=device, dtype=dtype,  # noqa: E731
+                                 requires_grad=True)
+    return make(heads), make(kv_heads), make(kv_heads)
+
+
+def gradients(output, inputs):
+    weight = torch.linspace(-1, 1, output.numel(), device=output.device, dtype=output.dtype).view_as(output)
+    return torch.autograd.grad((output * weight).sum(), inputs)
+
+
+def test_per_run_attention_equals_the_block_diagonal_mask_forward_and_backward():
+    cu = packed_runs(positions([5, 9, 1, 17])).cu_lengths
+    q, k, v = random_qkv(32)
+    ours = attention_per_run(q, k, v, cu, 0.25)
+    reference = block_diagonal_reference(q, k, v, cu, 0.25)
+    torch.testing.assert_close(ours, reference, atol=1e-6, rtol=1e-5)
+    for mine, theirs in zip(gradients(ours, (q, k, v)), gradients(reference, (q, k, v))):
+        torch.testing.assert_close(mine, theirs, atol=1e-6, rtol=1e-5)
+
+
+def test_registered_varlen_attention_reads_the_run_lengths_and_falls_back_to_sdpa_without_them():
+    cu = packed_runs(positions([6, 10])).cu_lengths
+    q, k, v = random_qkv(16)
+    as_model = lambda t: t.detach().transpose(0, 1).unsqueeze(0)  # noqa: E731  (batch, heads, seq, dim)
+    module = torch.nn.Module()
+    module.is_causal, module.num_key_value_groups = True, 2
+    packed, _ = varlen_attention(module, as_model(q), as_model(k), as_model(v), None, scaling=0.25,
+                                 cu_seq_lens_q=cu, max_length_q=10)
+    torch.testing.assert_close(packed[0], block_diagonal_reference(q, k, v, cu, 0.25), atol=1e-6, rtol=1e-5)
+    plain, _ = varlen_attention(module, as_model(q), as_model(k), as_model(v), None, scaling=0.25)
+    whole = torch.tensor([0, 16], dtype=torch.int32)
+    torch.testing.assert_close(plain[0], block_diagonal_reference(q, k, v, whole, 0.25), atol=1e-6, rtol=1e-5)
+    with pytest.raises(ValueError, match="sliding window"):
+        varlen_attention(module, as_model(q), as_model(k), as_model(v), None, sliding_window=4,
+                         cu_seq_lens_q=cu, max_length_q=10)
+
+
+def test_a_transformers_llm_with_varlen_attention_equals_sdpa_with_the_packed_mask():
+    config = AutoConfig.for_model(model_type="qwen2", vocab_size=97, hidden_size=64, intermediate_size=128,
+                                  num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
+    torch.manual_seed(0)
+    sdpa = AutoModelForCausalLM.from_config(config, attn_implementation="sdpa").eval()
+    varlen = AutoModelForCausalLM.from_config(config, attn_implementation=VARLEN).eval()
+    varlen.load_state_dict(sdpa.state_dict())
+    position_ids = positions([9, 14, 9])
+    input_ids = torch.randint(0, 97, position_ids.shape)
+    with torch.no_grad():
+        expected = sdpa(input_ids=input_ids, position_ids=position_ids, use_cache=False).logits
+        got = varlen(input_ids=input_ids, position_ids=position_ids, use_cache=False,
+                     **packed_runs(position_ids).attention_kwargs()).logits
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() or FLASH_VARLEN is None,
+                    reason="needs a CUDA GPU and a torch with torch.nn.attention.varlen")
+def test_flash_varlen_kernel_equals_the_block_diagonal_mask_on_cuda():
+    cu = packed_runs(positions([700, 1300, 33, 2048])).cu_lengths.cuda()
+    q, k, v = random_qkv(4081, heads=12, kv_heads=2, dim=128, device="cuda", dtype=torch.bfloat16)
+    ours = FLASH_VARLEN(q, k, v, cu, 2048, 128 ** -0.5)
+    reference = block_diagonal_reference(q.float(), k.float(), v.float(), cu.cpu(), 128 ** -0.5)
+    torch.testing.assert_close(ours.float(), reference, atol=2e-2, rtol=2e-2)
+    for mine, theirs in zip(gradients(ours.float(), (q, k, v)), gradients(reference, (q, k, v))):
+        torch.testing.assert_close(mine.float(), theirs.float(), atol=3e-2, rtol=3e-2)
