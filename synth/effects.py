@@ -10,44 +10,51 @@ from __future__ import annotations
 import io
 import random
 
+import numpy as np
 from PIL import Image, ImageFilter
 
-_DIAGONALS = {
-    "diagonal": ImageFilter.Kernel((5, 5), [1 if r == c else 0 for r in range(5) for c in range(5)], 5),
-    "antidiagonal": ImageFilter.Kernel((5, 5), [1 if r + c == 4 else 0 for r in range(5) for c in range(5)], 5),
-}
+def _diagonal_blur(ink: Image.Image, direction: str) -> Image.Image:
+    """Motion blur along a diagonal: the mean of 5 copies shifted by -2..2 px along it (what a 5 x 5
+    diagonal kernel does), summed in numpy."""
+    h, w = ink.height, ink.width
+    source = np.pad(np.asarray(ink, dtype=np.uint16), 2)
+    total = np.zeros((h, w), dtype=np.uint16)
+    for step in range(-2, 3):
+        dx, dy = step, (step if direction == "diagonal" else -step)
+        total += source[2 + dy : 2 + dy + h, 2 + dx : 2 + dx + w]
+    return Image.fromarray(((total + 2) // 5).astype(np.uint8))
 
 
-def blur_ink(ink: Image.Image, probability: float, rnd: random.Random) -> tuple[Image.Image, dict]:
+def blur_ink(ink: Image.Image, origin: tuple[int, int], probability: float,
+             rnd: random.Random) -> tuple[Image.Image, tuple[int, int], dict]:
     """Defocus (box blur, radius 0.3-1.1 px) with `probability`, and motion blur (2-5 px along an axis,
-    or 5 px along a diagonal) with half of it."""
+    or 5 px along a diagonal) with half of it. `ink` is the part of the page's ink layer whose top-left
+    corner is at `origin`; the blurred part is returned with a margin for the blur to spread into, and
+    its own origin."""
     applied: dict = {}
     filters = []
     if rnd.random() < probability:
         radius = round(rnd.uniform(0.3, 1.1), 3)
         applied["blur"] = {"radius": radius}
-        filters.append(ImageFilter.BoxBlur(radius))
+        filters.append(lambda image: image.filter(ImageFilter.BoxBlur(radius)))
     if rnd.random() < probability / 2:
         direction = rnd.choice(("horizontal", "vertical", "diagonal", "antidiagonal"))
         length = round(rnd.uniform(2, 5), 2) if direction in ("horizontal", "vertical") else 5
         applied["motion_blur"] = {"direction": direction, "length": length}
         if direction == "horizontal":
-            filters.append(ImageFilter.BoxBlur((length / 2, 0)))
+            filters.append(lambda image: image.filter(ImageFilter.BoxBlur((length / 2, 0))))
         elif direction == "vertical":
-            filters.append(ImageFilter.BoxBlur((0, length / 2)))
+            filters.append(lambda image: image.filter(ImageFilter.BoxBlur((0, length / 2))))
         else:
-            filters.append(_DIAGONALS[direction])
-    box = ink.getbbox()
-    if not filters or box is None:
-        return ink, applied
+            filters.append(lambda image: _diagonal_blur(image, direction))
+    if not filters:
+        return ink, origin, applied
     pad = 6
-    region = (max(0, box[0] - pad), max(0, box[1] - pad), min(ink.width, box[2] + pad), min(ink.height, box[3] + pad))
-    part = ink.crop(region)
+    part = Image.new("L", (ink.width + 2 * pad, ink.height + 2 * pad), 0)
+    part.paste(ink, (pad, pad))
     for f in filters:
-        part = part.filter(f)
-    ink = ink.copy()
-    ink.paste(part, region[:2])
-    return ink, applied
+        part = f(part)
+    return part, (origin[0] - pad, origin[1] - pad), applied
 
 
 def encode_jpeg(image: Image.Image, quality: int) -> bytes:

@@ -24,6 +24,7 @@ from synth.errors import SynthError
 INVISIBLE = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 
 _PROBE_SIZE = 24
+_WIDTH_CACHE = 20000  # words whose width a SizedFont keeps
 # A private-use code point that no text font maps: it renders as the font's .notdef glyph.
 _UNMAPPED = "\U0010fffd"
 # A collection (.ttc) holds several faces; for Chinese text the Simplified Chinese face is the one wanted,
@@ -97,17 +98,25 @@ _SUPPORT_DIRECTIONS = np.stack([np.cos(_SUPPORT_ANGLES), np.sin(_SUPPORT_ANGLES)
 SUPPORT_POINTS = len(_SUPPORT_ANGLES)
 
 
-def _support_points(ink: np.ndarray) -> np.ndarray:
-    """For a tight boolean crop (pixel (x, y) covers [x, x+1) x [y, y+1)), the ink corner furthest along
-    each support direction. Only a row's end corners can be extreme, so only those are searched."""
-    rows = np.flatnonzero(ink.any(axis=1))
-    inked = ink[rows]
-    left = inked.argmax(axis=1)
-    right = ink.shape[1] - inked[:, ::-1].argmax(axis=1)
-    xs = np.concatenate([left, left, right, right])
-    ys = np.concatenate([rows, rows + 1, rows, rows + 1])
-    best = (xs[:, None] * _SUPPORT_DIRECTIONS[0] + ys[:, None] * _SUPPORT_DIRECTIONS[1]).argmax(axis=0)
-    return np.stack([xs[best], ys[best]], axis=1)
+def _support_points(inks: list[np.ndarray]) -> np.ndarray:
+    """(n, SUPPORT_POINTS, 2): for each tight boolean crop (pixel (x, y) covers [x, x+1) x [y, y+1)), an
+    ink corner furthest along each support direction. Only a row's end corners can be extreme: its right
+    end for a direction pointing right, its bottom edge for one pointing down. The crops are padded into
+    one array and searched together."""
+    height, width = max(ink.shape[0] for ink in inks), max(ink.shape[1] for ink in inks)
+    padded = np.zeros((len(inks), height, width), dtype=bool)
+    for k, ink in enumerate(inks):
+        padded[k, : ink.shape[0], : ink.shape[1]] = ink
+    inked = padded.any(axis=2)
+    left = padded.argmax(axis=2)
+    right = width - padded[:, :, ::-1].argmax(axis=2)
+    dx, dy = _SUPPORT_DIRECTIONS
+    xs = np.where(dx > 0, right[..., None], left[..., None])  # (n, rows, directions)
+    ys = np.arange(height)[:, None] + (dy > 0)  # (rows, directions)
+    scores = xs * dx + ys * dy
+    scores[~inked] = -np.inf
+    best = scores.argmax(axis=1)  # (n, directions): the row
+    return np.stack([np.take_along_axis(xs, best[:, None, :], axis=1)[:, 0], ys[best, np.arange(len(dx))]], axis=2)
 
 
 class SizedFont:
@@ -125,6 +134,7 @@ class SizedFont:
         self._kerned = _has_kern_table(face)
         self._advance: dict[str, float] = {}
         self._kerning: dict[str, float] = {}
+        self._width: dict[str, float] = {}
         self._glyph_row: dict[str, int] = {}  # -1: the character has no ink
         self.glyph_boxes = np.zeros((0, 4), dtype=np.int32)
         self.glyph_support = np.zeros((0, SUPPORT_POINTS, 2), dtype=np.int32)
@@ -151,14 +161,23 @@ class SizedFont:
         for char in set(text).difference(advance):
             self.advance(char)
         steps = [advance[char] for char in text]
-        if self._kerned:
-            for k in range(len(text) - 1):
-                steps[k] += self.kerning(text[k : k + 2])
+        if self._kerned and len(text) > 1:
+            kerning = self._kerning
+            pairs = [text[k : k + 2] for k in range(len(text) - 1)]
+            for pair in set(pairs).difference(kerning):
+                self.kerning(pair)
+            steps = [step + kerning[pair] for step, pair in zip(steps, pairs)] + steps[-1:]
         return steps
 
     def width(self, text: str) -> float:
-        """The pen advance of `text` (what `font.getlength` returns with the basic layout)."""
-        return sum(self._steps(text))
+        """The pen advance of `text` (what `font.getlength` returns with the basic layout), cached per
+        text: layout asks for the same words again and again."""
+        value = self._width.get(text)
+        if value is None:
+            if len(self._width) >= _WIDTH_CACHE:
+                self._width.clear()
+            value = self._width[text] = sum(self._steps(text))
+        return value
 
     def pens(self, text: str) -> list[float]:
         """Where each character's glyph is drawn (pen x, from 0), and the pen after the last: len + 1 values."""
@@ -173,23 +192,24 @@ class SizedFont:
         return [rows[char] for char in text]
 
     def _measure(self, chars: list[str]) -> None:
-        margin = self.size
-        canvas = Image.new("L", (4 * self.size + 8, 4 * self.size + 8), 0)
-        draw = ImageDraw.Draw(canvas)
-        boxes, supports = [], []
+        """Each glyph's ink as ImageDraw.text draws it at an integer pen: the bitmap FreeType renders
+        for the character alone (`getmask2`, anchor "la"), at the offset it reports."""
+        boxes, inks = [], []
         for char in chars:
-            draw.text((margin, margin), char, font=self.font, fill=255)
-            box = canvas.getbbox()
+            mask, (dx, dy) = self.font.getmask2(char, "L")
+            bitmap = Image.Image()._new(mask)
+            box = bitmap.getbbox()
             if box is None:
                 self._glyph_row[char] = -1
                 continue
             self._glyph_row[char] = len(self.glyph_boxes) + len(boxes)
-            boxes.append([box[0] - margin, box[1] - margin, box[2] - margin, box[3] - margin])
-            supports.append(_support_points(np.asarray(canvas.crop(box)) > 0) + (box[0] - margin, box[1] - margin))
-            canvas.paste(0, box)
+            boxes.append([box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy])
+            inks.append(np.asarray(bitmap)[box[1] : box[3], box[0] : box[2]] > 0)
         if boxes:
-            self.glyph_boxes = np.concatenate([self.glyph_boxes, np.array(boxes, dtype=np.int32)])
-            self.glyph_support = np.concatenate([self.glyph_support, np.array(supports, dtype=np.int32)])
+            origins = np.array(boxes, dtype=np.int32)
+            supports = _support_points(inks) + origins[:, None, :2]
+            self.glyph_boxes = np.concatenate([self.glyph_boxes, origins])
+            self.glyph_support = np.concatenate([self.glyph_support, supports.astype(np.int32)])
 
 
 @lru_cache(maxsize=32)

@@ -55,6 +55,11 @@ class Translation:
         page.paste(layer, (self.dx, self.dy))
         return page
 
+    def warp_part(self, layer: Image.Image, region: tuple[int, int, int, int]) -> tuple[Image.Image, tuple[int, int]]:
+        """The `region` (a document-pixel box) of `layer` as it lands on the page, and where its top-left
+        corner lands."""
+        return layer.crop(region), (region[0] + self.dx, region[1] + self.dy)
+
     def describe(self) -> dict:
         return {"kind": "translation", "offset": [self.dx, self.dy]}
 
@@ -127,17 +132,31 @@ class MeshWarp:
     def warp(self, layer: Image.Image, region: tuple[int, int, int, int] | None = None) -> Image.Image:
         """`layer` (document pixels) resampled onto the page; only cells whose source touches `region`
         (a document-pixel box; default the whole layer) are computed, the rest stay zero."""
-        x0, y0, x1, y1 = region if region is not None else (0, 0, *layer.size)
+        part, origin = self.warp_part(layer, region if region is not None else (0, 0, *layer.size))
+        page = Image.new(layer.mode, self.page_size, 0)
+        page.paste(part, origin)
+        return page
+
+    def warp_part(self, layer: Image.Image, region: tuple[int, int, int, int]) -> tuple[Image.Image, tuple[int, int]]:
+        """`layer` (document pixels) resampled onto the page cells whose source touches `region` (a
+        document-pixel box): the image of the box those cells cover, and its top-left page corner."""
+        x0, y0, x1, y1 = region
         n = self.nodes
         corners = np.stack([n[:-1, :-1], n[1:, :-1], n[1:, 1:], n[:-1, 1:]], axis=0)  # NW, SW, SE, NE
         low, high = corners.min(axis=0), corners.max(axis=0)
         touches = ((high[..., 0] >= x0 - 1) & (low[..., 0] <= x1 + 1)
                    & (high[..., 1] >= y0 - 1) & (low[..., 1] <= y1 + 1))
+        rows, cols = np.nonzero(touches)
+        if not len(rows):
+            return Image.new(layer.mode, (1, 1), 0), (0, 0)
         xs, ys = self.xs.astype(int).tolist(), self.ys.astype(int).tolist()
+        left, top = xs[cols.min()], ys[rows.min()]
+        right, bottom = min(xs[cols.max() + 1], self.page_size[0]), min(ys[rows.max() + 1], self.page_size[1])
         quads = corners.transpose(1, 2, 0, 3).reshape(len(ys) - 1, len(xs) - 1, 8)
-        mesh = [((xs[i], ys[j], xs[i + 1], ys[j + 1]), tuple(quads[j, i].tolist()))
-                for j, i in zip(*np.nonzero(touches))]
-        return layer.transform(self.page_size, Image.Transform.MESH, mesh, Image.Resampling.BILINEAR)
+        mesh = [((xs[i] - left, ys[j] - top, xs[i + 1] - left, ys[j + 1] - top), tuple(quads[j, i].tolist()))
+                for j, i in zip(rows, cols)]
+        return layer.transform((right - left, bottom - top), Image.Transform.MESH, mesh,
+                               Image.Resampling.BILINEAR), (left, top)
 
 
 def elastic_displacement(points: np.ndarray, elastic: dict) -> np.ndarray:

@@ -3,8 +3,10 @@ paper sits on (a procedural table or one of the user's background images), a sof
 camera's grain and tone on both.
 
 A procedural surface is base colour x brightness multiplier. The multiplier (blotches x shadow) is drawn
-small and scaled up once as one grey band; grain is added to that band, and per-band lookup tables turn
-it into colour (a palette) with the page's contrast and brightness applied: a few PIL calls a surface.
+small and scaled up once as one grey band of palette indices; a page's surfaces share the band (the
+paper's indices in one half of the palette, the backdrop's in the other, the paper pasted in through
+the document's outline), grain is added to the band, and one palette with the page's contrast and
+brightness turns it into colour: a few PIL calls a page, most of them on one byte a pixel.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from functools import lru_cache
 from statistics import NormalDist
 from typing import Sequence
 
@@ -19,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
 _FIELD_STEP = 16  # page pixels per multiplier sample
+_GRAIN_TILE = 2048  # side of the per-process tile of random bytes that grain is cut from
 _NORMAL_QUANTILES = np.array([NormalDist().inv_cdf((i + 0.5) / 256) for i in range(256)])
 
 
@@ -83,38 +87,80 @@ def shadow_field(shape: tuple[int, int], rnd: random.Random) -> tuple[np.ndarray
                                   "angle_deg": round(math.degrees(angle), 1)}
 
 
+@lru_cache(maxsize=1)
+def _grain_tile() -> Image.Image:
+    """Random bytes from a fixed seed, made once per process: grain is a window of it (4 MB)."""
+    return Image.frombytes("L", (_GRAIN_TILE, _GRAIN_TILE), np.random.default_rng(0).bytes(_GRAIN_TILE**2))
+
+
 def grain_image(size: tuple[int, int], sigma: float, rng: np.random.Generator) -> Image.Image:
-    """Gaussian noise around 128 with `sigma` (in band units): random bytes through a quantile table."""
-    noise = Image.frombytes("L", size, rng.bytes(size[0] * size[1]))
+    """Gaussian noise around 128 with `sigma` (in band units): random bytes through a quantile table. The
+    bytes are a window of the process's tile at an offset drawn from `rng` (fresh bytes for a page larger
+    than the tile), so no page pays for its own random numbers."""
+    w, h = size
+    if w <= _GRAIN_TILE and h <= _GRAIN_TILE:
+        x, y = (int(v) for v in rng.integers(0, [_GRAIN_TILE - w + 1, _GRAIN_TILE - h + 1]))
+        noise = _grain_tile().crop((x, y, x + w, y + h))
+    else:
+        noise = Image.frombytes("L", size, rng.bytes(w * h))
     return noise.point(np.clip(np.round(128 + sigma * _NORMAL_QUANTILES), 0, 255).astype(int).tolist())
 
 
-def colour_surface(size: tuple[int, int], base: tuple[int, int, int], multiplier: np.ndarray, look: Look,
-                   rng: np.random.Generator) -> Image.Image:
-    """base x multiplier (a small field, scaled up to `size`) with the look's grain and tone.
+@dataclass
+class Surface:
+    """A procedural surface: base colour x multiplier (a small field over the page), shown where `mask`
+    is set (None: everywhere)."""
 
-    The multiplier is coded as one grey band over [low, high] widened by 3 grain sigmas each side, so
-    the grain can be added to the band before the lookup tables colour and tone it.
-    """
-    mean = max(1.0, sum(base) / 3)
-    pad = 3 * look.grain / mean
-    low, high = float(multiplier.min()) - pad, float(multiplier.max()) + pad
-    span = max(high - low, 1e-3)
-    level = np.round((multiplier - low) / span * 255).astype(np.uint8)
-    # Bilinear to half size, then pixel doubling: the field is smooth, so a 2 x 2 block differs from its
-    # neighbours by at most one level, and this costs half of a full-size bilinear resize.
+    base: tuple[int, int, int]
+    multiplier: np.ndarray
+    mask: Image.Image | None = None
+
+
+def _band(level: np.ndarray, size: tuple[int, int]) -> Image.Image:
+    """A small level field scaled up to `size`: bilinear to half size, then pixel doubling. The field is
+    smooth, so a 2 x 2 block differs from its neighbours by at most one level, and this costs half of a
+    full-size bilinear resize."""
     half = ((size[0] + 1) // 2, (size[1] + 1) // 2)
-    band = Image.fromarray(level).resize(half, Image.Resampling.BILINEAR).resize(size, Image.Resampling.NEAREST)
+    return Image.fromarray(level).resize(half, Image.Resampling.BILINEAR).resize(size, Image.Resampling.NEAREST)
+
+
+def colour_surfaces(size: tuple[int, int], surfaces: Sequence[Surface], look: Look,
+                    rng: np.random.Generator) -> Image.Image:
+    """The surfaces (bottom first) with the look's grain and tone, as one RGB image of `size`.
+
+    Each surface gets 256 / len(surfaces) palette indices, spread over its multiplier's range widened by
+    3 grain sigmas each side, so the grain can be added to the shared band before the palette colours
+    and tones it (the quantile table never reaches 3 sigmas, so no index crosses into another surface's
+    range). The ranges are stretched to one span in grey levels, so one grain image has the same sigma
+    in grey levels on every surface.
+    """
+    levels = 256 // len(surfaces)
+    means = [max(1.0, sum(surface.base) / 3) for surface in surfaces]
+    lows, grey_span = [], 1e-3
+    for surface, mean in zip(surfaces, means):
+        pad = 3 * look.grain / mean
+        lows.append(float(surface.multiplier.min()) - pad)
+        grey_span = max(grey_span, (float(surface.multiplier.max()) + pad - lows[-1]) * mean)
+    band = None
+    palette = np.zeros((256, 3))
+    for k, (surface, mean, low) in enumerate(zip(surfaces, means, lows)):
+        span = grey_span / mean
+        level = np.round((surface.multiplier - low) / span * (levels - 1)) + k * levels
+        layer = _band(level.astype(np.uint8), size)
+        if band is None:
+            band = layer
+        else:
+            band.paste(layer, (0, 0), surface.mask)
+        # Entry k * levels + i = toned base x (low + span * i / (levels - 1)).
+        palette[k * levels : (k + 1) * levels] = np.outer(low + span * np.arange(levels) / (levels - 1), surface.base)
     if look.grain > 0:
-        band = ImageChops.add(band, grain_image(size, look.grain * 255 / (span * mean), rng), offset=-128)
-    # One palette lookup turns the band into colour: entry i = toned base x (low + span * i / 255).
-    values = np.outer(low + span * np.arange(256) / 255, base)
-    band.putpalette(look.tone_array(values).astype(np.uint8).tobytes())
+        band = ImageChops.add(band, grain_image(size, look.grain * (levels - 1) / grey_span, rng), offset=-128)
+    band.putpalette(look.tone_array(palette).astype(np.uint8).tobytes())
     return band.convert("RGB")
 
 
-def paper(size: tuple[int, int], shadow: np.ndarray | None, look: Look, rnd: random.Random,
-          rng: np.random.Generator) -> tuple[Image.Image, dict]:
+def paper(size: tuple[int, int], shadow: np.ndarray | None, rnd: random.Random,
+          rng: np.random.Generator) -> tuple[Surface, dict]:
     """Near-white paper, warm, cool or neutral, with faint blotches (and the shadow, if any)."""
     light = rnd.uniform(228, 252)
     tint = rnd.choice(((0, 4, 14), (0, 2, 6), (0, 0, 0), (6, 3, 0)))
@@ -123,14 +169,13 @@ def paper(size: tuple[int, int], shadow: np.ndarray | None, look: Look, rnd: ran
     multiplier = 1 - depth * _blotches(field_shape(size), rng)
     if shadow is not None:
         multiplier = multiplier * shadow
-    return colour_surface(size, base, multiplier, look, rng), {"kind": "procedural", "colour": list(base),
-                                                               "blotch_depth": round(depth, 3)}
+    return Surface(base, multiplier), {"kind": "procedural", "colour": list(base), "blotch_depth": round(depth, 3)}
 
 
 def backdrop(size: tuple[int, int], shadow: np.ndarray | None, look: Look, backgrounds: Sequence[Image.Image],
-             rnd: random.Random, rng: np.random.Generator) -> tuple[Image.Image, dict]:
-    """What shows around a placed document: one of `backgrounds` (cropped, scaled, maybe defocused) or a
-    procedural plain or wooden surface."""
+             rnd: random.Random, rng: np.random.Generator) -> tuple[Surface | Image.Image, dict]:
+    """What shows around a placed document: one of `backgrounds` (cropped, scaled, maybe defocused: an
+    RGB image with the look applied) or a procedural plain or wooden surface."""
     if backgrounds and rnd.random() < 0.8:
         return _background_image(size, backgrounds, look, rnd, rng)
     shape = field_shape(size)
@@ -141,8 +186,7 @@ def backdrop(size: tuple[int, int], shadow: np.ndarray | None, look: Look, backg
     multiplier = 1 - depth * texture
     if shadow is not None:
         multiplier = multiplier * shadow
-    return colour_surface(size, base, multiplier, look, rng), {"kind": kind, "colour": list(base),
-                                                               "texture_depth": round(depth, 3)}
+    return Surface(base, multiplier), {"kind": kind, "colour": list(base), "texture_depth": round(depth, 3)}
 
 
 def _background_image(size: tuple[int, int], backgrounds: Sequence[Image.Image], look: Look,

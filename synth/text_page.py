@@ -33,7 +33,7 @@ __all__ = ["GENERATOR", "GENERATOR_VERSION", "PageConfig", "RenderedPage", "Synt
            "render_word_ink", "usable_fonts"]
 
 GENERATOR = "docforge.synth.text_page"
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 LANGS = ("en", "zh")
 
 
@@ -305,21 +305,29 @@ def render_page(corpus: str, fonts: Sequence[str], seed: int, config: PageConfig
     geometry = _geometry(page_size, document_size, placed, config, rnd, applied)
     words, line_targets = _targets(lines, ink, geometry, page_size)
     look, shadow = _look(config, page_size, rnd, applied)
-    image, paper = surfaces.paper(page_size, shadow, look, rnd, rng)
-    backdrop = None
+    paper, paper_meta = surfaces.paper(page_size, shadow, rnd, rng)
+    backdrop_meta = None
     if placed:
-        document = image
-        image, backdrop = surfaces.backdrop(page_size, shadow, look, backgrounds, rnd, rng)
-        image.paste(document, (0, 0), surfaces.polygon_mask(page_size, geometry.map_points(_outline(*document_size))))
+        backdrop, backdrop_meta = surfaces.backdrop(page_size, shadow, look, backgrounds, rnd, rng)
+        paper.mask = surfaces.polygon_mask(page_size, geometry.map_points(_outline(*document_size)))
+        if isinstance(backdrop, surfaces.Surface):
+            image = surfaces.colour_surfaces(page_size, [backdrop, paper], look, rng)
+        else:
+            image = backdrop
+            image.paste(surfaces.colour_surfaces(page_size, [paper], look, rng), (0, 0), paper.mask)
+    else:
+        image = surfaces.colour_surfaces(page_size, [paper], look, rng)
     text_box = (*ink.glyph_boxes[:, :2].min(axis=0).tolist(), *ink.glyph_boxes[:, 2:].max(axis=0).tolist())
-    page_ink = geometry.warp(ink.image, text_box)
+    page_ink, origin = geometry.warp_part(ink.image, text_box)
     if config.effects:
-        page_ink, blurs = effects.blur_ink(page_ink, config.blur, rnd)
+        page_ink, origin, blurs = effects.blur_ink(page_ink, origin, config.blur, rnd)
         applied.update(blurs)
     text_colour = _dark_colour(config, rnd)
     region = page_ink.getbbox()
     if region is not None:
-        image.paste(look.tone_colour(text_colour), region, page_ink.crop(region))
+        x, y = origin
+        image.paste(look.tone_colour(text_colour), (x + region[0], y + region[1], x + region[2], y + region[3]),
+                    page_ink.crop(region))
     quality = rnd.randint(*config.jpeg_quality)
 
     meta = {
@@ -329,9 +337,9 @@ def render_page(corpus: str, fonts: Sequence[str], seed: int, config: PageConfig
         "lang": config.lang,
         "size": list(page_size),
         "font": {"file": os.path.basename(font.face.path), "face": font.face.name, "size_px": font_px},
-        "colours": {"text": list(text_colour), "paper": paper["colour"]},
+        "colours": {"text": list(text_colour), "paper": paper_meta["colour"]},
         "document": {"size": list(document_size), "margins": margins, "placed": placed,
-                     "geometry": geometry.describe(), "paper": paper, "backdrop": backdrop},
+                     "geometry": geometry.describe(), "paper": paper_meta, "backdrop": backdrop_meta},
         "layout": {**layout, "columns": [{"box": list(c.box), "stack": c.stack, "align": c.align} for c in columns]},
         "corpus_spans": _corpus_spans(lines),
         "effects": applied,

@@ -79,9 +79,11 @@ def _timed_stages(stages: dict[str, float]) -> None:
 
     for owner, name, stage in ((text_page, "_look", "background"), (surfaces, "paper", "background"),
                                (surfaces, "backdrop", "background"), (surfaces, "polygon_mask", "background"),
+                               (surfaces, "colour_surfaces", "background"),
                                (text_page, "_choose_font_and_lay_out", "layout"),
                                (text_page, "draw_lines", "glyph drawing"), (text_page, "_targets", "targets"),
                                (geometry.Translation, "warp", "warp"), (geometry.MeshWarp, "warp", "warp"),
+                               (geometry.Translation, "warp_part", "warp"), (geometry.MeshWarp, "warp_part", "warp"),
                                (effects, "blur_ink", "effects"), (effects, "encode_jpeg", "encode")):
         wrap(owner, name, stage)
 
