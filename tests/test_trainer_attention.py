@@ -28,6 +28,7 @@ def test_pack_rows_positions_give_one_run_per_sample_and_padding():
                for n in (7, 3, 11)]
     batch = pack_rows([samples[:2], samples[2:]], 16, pad_id=0)
     assert packed_runs(batch.position_ids).cu_lengths.tolist() == [0, 7, 10, 16, 27, 32]
+    assert batch.lengths == [7, 3, 11] and batch.real_tokens == 21  # padding runs are not samples
 
 
 def block_diagonal_reference(q, k, v, cu_lengths, scale):

@@ -181,3 +181,20 @@ def test_real_run_parts_load_from_local_folders(tmp_path):
     encoded = encoder(tokenizer, model).encode(sample("x", (300, 120)))
     batch = pack_rows([[encoded]], 512, tokenizer.pad_token_id)
     assert model(batch.input_ids, batch.position_ids, batch.grids, batch.pixels, batch.labels)["loss_sum"] > 0
+
+
+def test_flop_count_leaves_out_tower_layers_after_the_feature_layer(tokenizer):
+    from trainer.metrics import FlopCounter, matmul_parameters
+
+    counts = {}
+    for layer in (-1, -2, 1):
+        torch.manual_seed(0)
+        built = build_model(ModelConfig({"config": VISION}, {"config": LLM}, feature_layer=layer), tokenizer, "<image>")
+        counts[layer] = FlopCounter(built, {"vision", "projector", "llm"})
+    block = matmul_parameters(next(m for m in built.vision.modules() if type(m).__name__ == "CLIPEncoderLayer"))
+    assert counts[-1].vision_params - counts[-2].vision_params == block  # the last of 2 layers feeds nothing
+    assert counts[-2].vision_params == counts[1].vision_params
+    assert counts[-1].vision_attention == 2 * counts[-2].vision_attention
+    # attention FLOPs grow with each sample's own length squared
+    flops = counts[-1]
+    assert flops.step_flops(100, 10, [60, 40], 1) < flops.step_flops(100, 10, [100], 1)

@@ -26,7 +26,7 @@ import queue
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -146,13 +146,20 @@ class MicroBatch:
     keys: list[str]
     sources: Counter
     real_tokens: int  # tokens that are not padding
+    lengths: list[int]  # each packed sample's length, row by row (padding runs left out)
     state: dict[str, Any] = field(default_factory=dict)
+
+    def pinned(self) -> MicroBatch:
+        """The same batch in page-locked memory, so `to(cuda)` copies asynchronously."""
+        pixels = self.pixels.pin_memory() if self.pixels is not None else None
+        return replace(self, input_ids=self.input_ids.pin_memory(), labels=self.labels.pin_memory(),
+                       position_ids=self.position_ids.pin_memory(), pixels=pixels)
 
     def to(self, device: torch.device) -> MicroBatch:
         pixels = self.pixels.to(device, non_blocking=True) if self.pixels is not None else None
         return MicroBatch(self.input_ids.to(device, non_blocking=True), self.labels.to(device, non_blocking=True),
                           self.position_ids.to(device, non_blocking=True), self.grids, pixels, self.keys,
-                          self.sources, self.real_tokens, self.state)
+                          self.sources, self.real_tokens, self.lengths, self.state)
 
 
 def pack_rows(rows: list[list[EncodedSample]], seq_len: int, pad_id: int) -> MicroBatch:
@@ -160,7 +167,7 @@ def pack_rows(rows: list[list[EncodedSample]], seq_len: int, pad_id: int) -> Mic
     input_ids = torch.full((len(rows), seq_len), pad_id, dtype=torch.long)
     labels = torch.full((len(rows), seq_len), IGNORE_INDEX, dtype=torch.long)
     position_ids = torch.zeros((len(rows), seq_len), dtype=torch.long)
-    images, keys, sources, real = [], [], Counter(), 0
+    images, keys, sources, lengths = [], [], Counter(), []
     for r, samples in enumerate(rows):
         at = 0
         for sample in samples:
@@ -169,14 +176,15 @@ def pack_rows(rows: list[list[EncodedSample]], seq_len: int, pad_id: int) -> Mic
             labels[r, at:at + n] = torch.tensor(sample.labels)
             position_ids[r, at:at + n] = torch.arange(n)
             at += n
+            lengths.append(n)
             keys.append(sample.key)
             sources[sample.source] += 1
             if sample.image is not None:
                 images.append(sample.image)
         position_ids[r, at:] = torch.arange(seq_len - at)
-        real += at
     pixels = torch.cat([image.pixels for image in images]) if images else None
-    return MicroBatch(input_ids, labels, position_ids, [image.grid for image in images], pixels, keys, sources, real)
+    return MicroBatch(input_ids, labels, position_ids, [image.grid for image in images], pixels, keys, sources,
+                      sum(lengths), lengths)
 
 
 class PackedBatches:
@@ -233,10 +241,12 @@ class PackedBatches:
 
 
 class Prefetcher:
-    """Builds micro-batches in a background thread, `depth` ahead, so the step rarely waits for data."""
+    """Builds micro-batches in a background thread, `depth` ahead, so the step rarely waits for data; with
+    `pin`, also pins them there (for a CUDA device)."""
 
-    def __init__(self, batches: PackedBatches, depth: int):
+    def __init__(self, batches: PackedBatches, depth: int, pin: bool = False):
         self.batches = batches
+        self.pin = pin
         self.queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.fill, name="docforge-prefetch", daemon=True)
@@ -246,7 +256,7 @@ class Prefetcher:
         try:
             while not self.stop.is_set():
                 batch = self.batches.next_batch()
-                self.put(batch)
+                self.put(batch.pinned() if self.pin and batch is not None else batch)
                 if batch is None:
                     return
         except BaseException as exn:  # handed to the training thread, which raises it

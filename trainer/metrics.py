@@ -4,9 +4,11 @@ line per step in `STAGE_DIR/log.jsonl`, TensorBoard scalars when asked; and the 
 FLOPs per step (counted, not guessed): a dense matmul costs 2 FLOPs per parameter per token forward;
 backward costs 4 for a trained module, 2 for a frozen one that gradients must cross (the LLM when only
 the projector trains) and 0 for a frozen module nothing upstream of it trains (the tower in stage 1).
-The LM head counts only at the labelled positions, the only ones where the model computes it.
+The LM head counts only at the labelled positions, the only ones where the model computes it; tower
+layers after the feature layer the model reads (the last one for LLaVA's -2) are not counted.
 Attention adds 4·layers·hidden·len² forward per sequence (halved for the causal LLM, where len is each
-packed sample's own length; per view for the tower), times the same backward factor / 2. MFU = FLOPs / (step time × peak × ranks).
+packed sample's own length, padding left out; per view for the tower), times the same backward factor / 2.
+MFU = FLOPs / (step time × peak × ranks).
 """
 
 from __future__ import annotations
@@ -50,10 +52,16 @@ class FlopCounter:
         head = model.llm.get_output_embeddings().weight
         self.head_params = head.numel()
         self.llm_params = matmul_parameters(model.llm, skip=head)  # the LM head is counted apart
-        self.vision_params = matmul_parameters(model.vision)
+        # tower layers after the feature layer run but feed nothing: not model FLOPs
+        layers = vision_config.num_hidden_layers
+        feature = model.config.feature_layer
+        used = layers + 1 + feature if feature < 0 else feature
+        stacks = [m for m in model.vision.modules() if isinstance(m, nn.ModuleList) and len(m) == layers]
+        unused_blocks = list(stacks[0])[used:] if stacks and used < layers else []
+        self.vision_params = matmul_parameters(model.vision) - sum(matmul_parameters(b) for b in unused_blocks)
         self.projector_params = sum(p.numel() for p in model.projector.parameters())
         self.llm_attention = 4 * llm_config.num_hidden_layers * llm_config.hidden_size
-        self.vision_attention = 4 * vision_config.num_hidden_layers * vision_config.hidden_size
+        self.vision_attention = 4 * used * vision_config.hidden_size
         self.view_tokens = (vision_config.image_size // vision_config.patch_size) ** 2 + 1
         self.pass_factor = {  # forward + backward multipliers per module
             "vision": 6 if "vision" in trainable else 2,

@@ -207,7 +207,7 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
         batches.load_state_dict(data_state)
         log.note(f"stage {stage.stage}: resumed from {latest} (step {schedule.steps})")
 
-    prefetch = Prefetcher(batches, settings.prefetch)
+    prefetch = Prefetcher(batches, settings.prefetch, pin=runtime.device.type == "cuda")
     peak = peak_flops(runtime.device)
     sources = [s.name for s in batches.stream.mixture.sources]
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if settings.bf16 and runtime.device.type == "cuda"
@@ -230,6 +230,7 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
             local_labels = sum(int((b.labels[:, 1:] != IGNORE_INDEX).sum()) for b in step_batches)
             label_tokens = runtime.sum(local_labels)
             loss_total = torch.zeros((), device=runtime.device)
+            previous_done = None
             for i, batch in enumerate(step_batches):
                 batch = batch.to(runtime.device)
                 with gradient_sync(wrapped, i == len(step_batches) - 1), autocast:
@@ -238,6 +239,14 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
                     loss = out["loss_sum"] * runtime.world_size / max(label_tokens, 1.0)
                 loss.backward()
                 loss_total += out["loss_sum"].detach().float()
+                if runtime.device.type == "cuda":
+                    # keep the CPU at most one micro-batch ahead of the GPU: waiting on an event frees the
+                    # GIL for the data thread, which a full CUDA launch queue (launches hold the GIL) starves
+                    done = torch.cuda.Event()
+                    done.record()
+                    if previous_done is not None:
+                        previous_done.synchronize()
+                    previous_done = done
             trainable = [p for group in optimizer.param_groups for p in group["params"]]
             grad_norm = torch.nn.utils.clip_grad_norm_(trainable, stage.grad_clip)
             if hasattr(grad_norm, "full_tensor"):
@@ -252,7 +261,7 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
             for batch in step_batches:
                 step_samples.update(batch.sources)
             local_tokens = sum(b.real_tokens for b in step_batches)
-            lengths = [n for b in step_batches for n in sample_lengths(b)]
+            lengths = [n for b in step_batches for n in b.lengths]
             views = sum(b.pixels.shape[0] for b in step_batches if b.pixels is not None)
             local_flops = flops.step_flops(local_tokens, local_labels, lengths, views)
             loss_sum, tokens, step_flops, *counts = runtime.sum_all(
@@ -296,15 +305,6 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
     log.note(f"stage {stage.stage}: done after {schedule.steps} steps; model in {final}; "
              f"skipped samples: {dict(batches.skipped) or 'none'}")
     return final
-
-
-def sample_lengths(batch: MicroBatch) -> list[int]:
-    """The packed samples' lengths (and the padding run) of every row: runs where position_ids restart."""
-    lengths = []
-    for row in batch.position_ids:
-        starts = (row == 0).nonzero().flatten().tolist() + [row.numel()]
-        lengths += [end - start for start, end in zip(starts, starts[1:])]
-    return lengths
 
 
 def check_replicas(model: DocVLM, directory: Path, runtime: Runtime, parallel: str) -> None:

@@ -28,6 +28,7 @@ What it measures
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -130,11 +131,15 @@ def main() -> int:
     parser.add_argument("--attention", choices=["varlen", "sdpa", "flash_attention_2"], default="varlen",
                         help="the LLM's attention over packed rows (default: %(default)s)")
     parser.add_argument("--compile", action="store_true", help="torch.compile each transformer block")
+    parser.add_argument("--grad-accum", type=int, help="micro-batches a step (default: the preset's)")
+    parser.add_argument("--profile", help="write a table of the run's kernels (torch.profiler: CUDA time on a GPU, "
+                                          "CPU time elsewhere) to this file")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     preset = dict(PRESETS[args.preset])
     preset["activation_checkpointing"] = args.activation_checkpointing or preset["activation_checkpointing"]
     preset["attention"], preset["compile"] = args.attention, args.compile
+    preset["grad_accum"] = args.grad_accum or preset["grad_accum"]
 
     from transformers.utils import logging as transformers_logging
 
@@ -145,14 +150,28 @@ def main() -> int:
         root = Path(tmp)
         make_pages(root, args.pages, args.page_px)
         recipe = write_recipe(root, preset, args.steps)
+        profiler = contextlib.nullcontext()
+        if args.profile:
+            from torch.profiler import ProfilerActivity, profile
+
+            import torch
+
+            on_gpu = torch.cuda.is_available()
+            profiler = profile(activities=[ProfilerActivity.CUDA if on_gpu else ProfilerActivity.CPU])
         cpu_start, wall_start = time.process_time(), time.perf_counter()
-        run_recipe(str(recipe), "all")
+        with profiler:
+            run_recipe(str(recipe), "all")
         cpu, wall = time.process_time() - cpu_start, time.perf_counter() - wall_start
+        if args.profile:
+            order = "self_device_time_total" if on_gpu else "self_cpu_time_total"
+            Path(args.profile).write_text(profiler.key_averages().table(sort_by=order, row_limit=45,
+                                                                        max_name_column_width=90))
         steps = [json.loads(line) for line in (root / "out" / "stage2" / "log.jsonl").read_text().splitlines()]
     timed = steps[args.skip:]
     tokens = sum(s["tokens"] for s in steps)
     figures = {
-        "preset": args.preset, "attention": args.attention, "compile": args.compile, "steps_timed": len(timed),
+        "preset": args.preset, "attention": args.attention, "compile": args.compile,
+        "grad_accum": preset["grad_accum"], "steps_timed": len(timed),
         "tokens_per_s": statistics.median(s["tokens_per_s"] for s in timed),
         "samples_per_s": statistics.median(s["samples_per_s"] for s in timed),
         "data_wait_share": sum(s["data_wait"] for s in timed) / sum(s["step_time"] for s in timed),
