@@ -10,19 +10,27 @@ from __future__ import annotations
 import io
 import random
 
+import cv2
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
-def _diagonal_blur(ink: Image.Image, direction: str) -> Image.Image:
-    """Motion blur along a diagonal: the mean of 5 copies shifted by -2..2 px along it (what a 5 x 5
-    diagonal kernel does), summed in numpy."""
-    h, w = ink.height, ink.width
-    source = np.pad(np.asarray(ink, dtype=np.uint16), 2)
-    total = np.zeros((h, w), dtype=np.uint16)
-    for step in range(-2, 3):
-        dx, dy = step, (step if direction == "diagonal" else -step)
-        total += source[2 + dy : 2 + dy + h, 2 + dx : 2 + dx + w]
-    return Image.fromarray(((total + 2) // 5).astype(np.uint8))
+
+def _box_kernel(radius: float) -> np.ndarray:
+    """PIL's box blur of `radius` along one axis: 2 floor(r) + 1 full taps, a fractional tap at each end."""
+    whole = int(radius)
+    taps = np.ones(2 * whole + 3, dtype=np.float32)
+    taps[0] = taps[-1] = radius - whole
+    return taps / (2 * radius + 1)
+
+
+def _box_blur(radius_x: float, radius_y: float):
+    """A box blur of an 8-bit array with its own radius along each axis (0: none), as one separable filter."""
+    kernel_x, kernel_y = _box_kernel(radius_x), _box_kernel(radius_y)
+    return lambda ink: cv2.sepFilter2D(ink, -1, kernel_x, kernel_y, borderType=cv2.BORDER_CONSTANT)
+
+
+# Motion blur along a diagonal: the mean of 5 pixels along it (a 5 x 5 kernel).
+_DIAGONALS = {"diagonal": np.eye(5, dtype=np.float32) / 5, "antidiagonal": np.eye(5, dtype=np.float32)[::-1] / 5}
 
 
 def blur_ink(ink: Image.Image, origin: tuple[int, int], probability: float,
@@ -36,25 +44,26 @@ def blur_ink(ink: Image.Image, origin: tuple[int, int], probability: float,
     if rnd.random() < probability:
         radius = round(rnd.uniform(0.3, 1.1), 3)
         applied["blur"] = {"radius": radius}
-        filters.append(lambda image: image.filter(ImageFilter.BoxBlur(radius)))
+        filters.append(_box_blur(radius, radius))
     if rnd.random() < probability / 2:
         direction = rnd.choice(("horizontal", "vertical", "diagonal", "antidiagonal"))
         length = round(rnd.uniform(2, 5), 2) if direction in ("horizontal", "vertical") else 5
         applied["motion_blur"] = {"direction": direction, "length": length}
         if direction == "horizontal":
-            filters.append(lambda image: image.filter(ImageFilter.BoxBlur((length / 2, 0))))
+            filters.append(_box_blur(length / 2, 0))
         elif direction == "vertical":
-            filters.append(lambda image: image.filter(ImageFilter.BoxBlur((0, length / 2))))
+            filters.append(_box_blur(0, length / 2))
         else:
-            filters.append(lambda image: _diagonal_blur(image, direction))
+            kernel = _DIAGONALS[direction]
+            filters.append(lambda ink: cv2.filter2D(ink, -1, kernel, borderType=cv2.BORDER_CONSTANT))
     if not filters:
         return ink, origin, applied
     pad = 6
-    part = Image.new("L", (ink.width + 2 * pad, ink.height + 2 * pad), 0)
-    part.paste(ink, (pad, pad))
+    part = np.zeros((ink.height + 2 * pad, ink.width + 2 * pad), dtype=np.uint8)
+    part[pad:-pad, pad:-pad] = np.asarray(ink)
     for f in filters:
         part = f(part)
-    return part, (origin[0] - pad, origin[1] - pad), applied
+    return Image.fromarray(part), (origin[0] - pad, origin[1] - pad), applied
 
 
 def encode_jpeg(image: Image.Image, quality: int) -> bytes:

@@ -2,8 +2,9 @@
 images (the text's ink) and to points (word and line corners), so boxes follow the ink exactly.
 
 Two kinds: a whole-pixel `Translation` (a flat document: no resampling), and a `MeshWarp`, a piecewise
-bilinear map on a grid of page cells (PIL's MESH transform) that carries a perspective placement and an
-elastic distortion. The mesh *is* the warp: points are mapped by inverting the same bilinear cells.
+bilinear map on a grid of page cells that carries a perspective placement and an elastic distortion.
+The mesh *is* the warp: images are resampled through it (OpenCV: the grid scaled up to one source point
+per page pixel, then `cv2.remap`), and points are mapped by inverting the same bilinear cells.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from __future__ import annotations
 import math
 import random
 
+import cv2
 import numpy as np
 from PIL import Image
 
-# Page-space cell of the mesh: small against the elastic wavelengths, large enough to keep PIL's
-# per-cell overhead low.
+# A page is rendered on one core; OpenCV's own thread pool would only compete with the other workers.
+cv2.setNumThreads(1)
+
+# Page-space cell of the mesh: small against the elastic wavelengths (the map is bilinear inside it).
 MESH_CELL = 64
 
 
@@ -67,8 +71,10 @@ class Translation:
 class MeshWarp:
     """Page pixel q shows document pixel S(q), S bilinear inside each MESH_CELL page cell.
 
-    `nodes[j, i]` is S at page point (xs[i], ys[j]); a document point p maps to the page point q with
-    S(q) = p, found by Newton steps on the cells.
+    `nodes[j, i]` is S at page point (xs[i], ys[j]). The nodes sit half a cell off the page's pixel grid
+    (xs = -MESH_CELL/2, +MESH_CELL/2, ...), where scaling the node grid up by MESH_CELL (`cv2.resize`,
+    bilinear) evaluates S at the page's pixel centres. A document point p maps to the page point q
+    with S(q) = p, found by Newton steps on the cells.
     """
 
     def __init__(self, page_size: tuple[int, int], to_page: np.ndarray, elastic: dict | None):
@@ -77,9 +83,10 @@ class MeshWarp:
         self.page_size = page_size
         self.to_page = to_page
         self.elastic = elastic
-        # Nodes every MESH_CELL pixels, the last at or past the page's edge (PIL clips the last cells).
-        self.xs = np.arange(0, width + MESH_CELL, MESH_CELL, dtype=np.float64)[: -(-width // MESH_CELL) + 1]
-        self.ys = np.arange(0, height + MESH_CELL, MESH_CELL, dtype=np.float64)[: -(-height // MESH_CELL) + 1]
+        # Nodes every MESH_CELL pixels from -MESH_CELL/2, the last at or past the page's edge.
+        half = MESH_CELL / 2
+        self.xs = np.arange(-(-(width + half) // MESH_CELL) + 1, dtype=np.float64) * MESH_CELL - half
+        self.ys = np.arange(-(-(height + half) // MESH_CELL) + 1, dtype=np.float64) * MESH_CELL - half
         grid = np.stack(np.meshgrid(self.xs, self.ys), axis=-1)  # (ny, nx, 2) page points
         if elastic is not None:
             grid = grid + elastic_displacement(grid, elastic)
@@ -96,7 +103,7 @@ class MeshWarp:
 
     def _cell_of(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Flat cell index, and the position (u, v) in that cell (extrapolated past the page)."""
-        fx, fy = x * (1 / MESH_CELL), y * (1 / MESH_CELL)
+        fx, fy = (x - self.xs[0]) * (1 / MESH_CELL), (y - self.ys[0]) * (1 / MESH_CELL)
         i = np.minimum(np.maximum(fx.astype(np.int64), 0), len(self.xs) - 2)
         j = np.minimum(np.maximum(fy.astype(np.int64), 0), len(self.ys) - 2)
         return j * (len(self.xs) - 1) + i, fx - i, fy - j
@@ -138,25 +145,32 @@ class MeshWarp:
         return page
 
     def warp_part(self, layer: Image.Image, region: tuple[int, int, int, int]) -> tuple[Image.Image, tuple[int, int]]:
-        """`layer` (document pixels) resampled onto the page cells whose source touches `region` (a
-        document-pixel box): the image of the box those cells cover, and its top-left page corner."""
+        """`layer` ("L" or "F", document pixels) resampled (bilinear) onto the page cells whose source
+        touches `region` (a document-pixel box): the image of the page box those cells cover, and its
+        top-left page corner."""
         x0, y0, x1, y1 = region
         n = self.nodes
-        corners = np.stack([n[:-1, :-1], n[1:, :-1], n[1:, 1:], n[:-1, 1:]], axis=0)  # NW, SW, SE, NE
+        corners = np.stack([n[:-1, :-1], n[1:, :-1], n[1:, 1:], n[:-1, 1:]], axis=0)
         low, high = corners.min(axis=0), corners.max(axis=0)
         touches = ((high[..., 0] >= x0 - 1) & (low[..., 0] <= x1 + 1)
                    & (high[..., 1] >= y0 - 1) & (low[..., 1] <= y1 + 1))
         rows, cols = np.nonzero(touches)
-        if not len(rows):
+        i0, i1, j0, j1 = cols.min(initial=0), cols.max(initial=-1), rows.min(initial=0), rows.max(initial=-1)
+        left, top = max(0, int(self.xs[i0])), max(0, int(self.ys[j0]))
+        right, bottom = min(self.page_size[0], int(self.xs[i1 + 1])), min(self.page_size[1], int(self.ys[j1 + 1]))
+        if right <= left or bottom <= top:
             return Image.new(layer.mode, (1, 1), 0), (0, 0)
-        xs, ys = self.xs.astype(int).tolist(), self.ys.astype(int).tolist()
-        left, top = xs[cols.min()], ys[rows.min()]
-        right, bottom = min(xs[cols.max() + 1], self.page_size[0]), min(ys[rows.max() + 1], self.page_size[1])
-        quads = corners.transpose(1, 2, 0, 3).reshape(len(ys) - 1, len(xs) - 1, 8)
-        mesh = [((xs[i] - left, ys[j] - top, xs[i + 1] - left, ys[j + 1] - top), tuple(quads[j, i].tolist()))
-                for j, i in zip(rows, cols)]
-        return layer.transform((right - left, bottom - top), Image.Transform.MESH, mesh,
-                               Image.Resampling.BILINEAR), (left, top)
+        # Source points (pixel-index coordinates: a pixel's centre is at +0.5) at the pixel centres of the
+        # touched cells: node i of the block lands on block pixel MESH_CELL * i + MESH_CELL / 2 - 0.5.
+        block = (n[j0 : j1 + 2, i0 : i1 + 2] - 0.5).astype(np.float32)
+        dense = cv2.resize(block, (block.shape[1] * MESH_CELL, block.shape[0] * MESH_CELL),
+                           interpolation=cv2.INTER_LINEAR)
+        ox, oy = round(self.xs[i0] + MESH_CELL / 2 - MESH_CELL), round(self.ys[j0] + MESH_CELL / 2 - MESH_CELL)
+        points = dense[top - oy : bottom - oy, left - ox : right - ox]
+        fixed, fraction = cv2.convertMaps(points, None, cv2.CV_16SC2)
+        source = np.asarray(layer)
+        warped = cv2.remap(source, fixed, fraction, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return Image.fromarray(warped), (left, top)
 
 
 def elastic_displacement(points: np.ndarray, elastic: dict) -> np.ndarray:

