@@ -193,8 +193,9 @@ class SizedFont:
 
     def _measure(self, chars: list[str]) -> None:
         """Each glyph's ink as ImageDraw.text draws it at an integer pen: the bitmap FreeType renders
-        for the character alone (`getmask2`, anchor "la"), at the offset it reports."""
-        boxes, inks = [], []
+        for the character alone (`getmask2`, anchor "la"), at the offset it reports. The tight crops
+        are laid side by side on one sheet, read into numpy at once."""
+        boxes, crops = [], []
         for char in chars:
             mask, (dx, dy) = self.font.getmask2(char, "L")
             bitmap = Image.Image()._new(mask)
@@ -204,12 +205,19 @@ class SizedFont:
                 continue
             self._glyph_row[char] = len(self.glyph_boxes) + len(boxes)
             boxes.append([box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy])
-            inks.append(np.asarray(bitmap)[box[1] : box[3], box[0] : box[2]] > 0)
-        if boxes:
-            origins = np.array(boxes, dtype=np.int32)
-            supports = _support_points(inks) + origins[:, None, :2]
-            self.glyph_boxes = np.concatenate([self.glyph_boxes, origins])
-            self.glyph_support = np.concatenate([self.glyph_support, supports.astype(np.int32)])
+            crops.append(bitmap.crop(box))
+        if not boxes:
+            return
+        sheet = Image.new("L", (sum(crop.width for crop in crops), max(crop.height for crop in crops)), 0)
+        lefts = [0, *accumulate(crop.width for crop in crops)]
+        for crop, left in zip(crops, lefts):
+            sheet.paste(crop, (left, 0))
+        inked = np.asarray(sheet) > 0
+        inks = [inked[: crop.height, left : left + crop.width] for crop, left in zip(crops, lefts)]
+        origins = np.array(boxes, dtype=np.int32)
+        supports = _support_points(inks) + origins[:, None, :2]
+        self.glyph_boxes = np.concatenate([self.glyph_boxes, origins])
+        self.glyph_support = np.concatenate([self.glyph_support, supports.astype(np.int32)])
 
 
 @lru_cache(maxsize=32)
