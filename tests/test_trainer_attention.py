@@ -109,3 +109,22 @@ def test_flash_varlen_kernel_equals_the_block_diagonal_mask_on_cuda():
     torch.testing.assert_close(ours.float(), reference, atol=2e-2, rtol=2e-2)
     for mine, theirs in zip(gradients(ours.float(), (q, k, v)), gradients(reference, (q, k, v))):
         torch.testing.assert_close(mine.float(), theirs.float(), atol=3e-2, rtol=3e-2)
+
+
+def test_generation_with_a_cache_and_padding_is_sdpa_under_varlen():
+    config = AutoConfig.for_model(model_type="qwen2", vocab_size=97, hidden_size=64, intermediate_size=128,
+                                  num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                  pad_token_id=0, eos_token_id=96)
+    torch.manual_seed(0)
+    sdpa = AutoModelForCausalLM.from_config(config, attn_implementation="sdpa").eval()
+    varlen = AutoModelForCausalLM.from_config(config, attn_implementation=VARLEN).eval()
+    varlen.load_state_dict(sdpa.state_dict())
+    input_ids = torch.tensor([[0, 0, 5, 17, 33], [4, 8, 15, 16, 23]])  # the first row left-padded
+    attention_mask = (input_ids != 0).long()
+    settings = {"attention_mask": attention_mask, "max_new_tokens": 6, "do_sample": False, "pad_token_id": 0}
+    torch.testing.assert_close(varlen.generate(input_ids, **settings), sdpa.generate(input_ids, **settings))
+    with torch.no_grad():
+        # the padded row's logits: attention must skip the padding, as sdpa's mask does
+        expected = sdpa(input_ids=input_ids, attention_mask=attention_mask).logits
+        got = varlen(input_ids=input_ids, attention_mask=attention_mask).logits
+    torch.testing.assert_close(got[0, 2:], expected[0, 2:], atol=1e-5, rtol=1e-5)
