@@ -240,8 +240,8 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
                 loss.backward()
                 loss_total += out["loss_sum"].detach().float()
                 if runtime.device.type == "cuda":
-                    # keep the CPU at most one micro-batch ahead of the GPU: waiting on an event frees the
-                    # GIL for the data thread, which a full CUDA launch queue (launches hold the GIL) starves
+                    # keep the CPU at most one micro-batch ahead of the GPU: the wait on the event frees the
+                    # GIL for the data thread, which a training thread launching non-stop can starve
                     done = torch.cuda.Event()
                     done.record()
                     if previous_done is not None:
