@@ -1,5 +1,5 @@
-"""The text's ink layer of a document: lines drawn whole with ImageDraw.text (a justified line word by
-word), and every glyph's tight ink box computed the way PIL places glyphs: glyph i of a run sits at the
+"""The text's ink layer of a document: lines drawn whole, one PIL rendering per line as ImageDraw.text
+draws it (`getmask2`, then pasted; a justified line word by word), and every glyph's tight ink box computed the way PIL places glyphs: glyph i of a run sits at the
 run's origin + round(pen_i), with the same bitmap wherever it sits, so its ink is measured once per
 font and size; a word's box is the union of its glyphs'. `word_ink` redraws a word's ink independently (the run up
 to the word's end minus the run up to its start), which is what the tests hold the boxes to.
@@ -33,7 +33,7 @@ class InkLayer:
 def draw_lines(lines: list[LaidLine], font: SizedFont, size: tuple[int, int]) -> InkLayer:
     """Draw `lines` on a document of `size` and place every glyph's measured ink."""
     image = Image.new("L", size, 0)
-    draw = ImageDraw.Draw(image)
+    pil_font = font.font
     chars: list[str] = []
     xs: list[int] = []
     ys: list[int] = []
@@ -41,7 +41,10 @@ def draw_lines(lines: list[LaidLine], font: SizedFont, size: tuple[int, int]) ->
     word = 0
     for line in lines:
         for start, end, x in line.runs:
-            draw.text((x, line.y), line.text[start:end], font=font.font, fill=255)
+            # What ImageDraw.text does at a whole-pixel point: the run's bitmap, pasted at its offset.
+            mask, (dx, dy) = pil_font.getmask2(line.text[start:end], "L")
+            run = Image.Image()._new(mask)
+            image.paste(255, (x + dx, line.y + dy, x + dx + run.width, line.y + dy + run.height), run)
             pens = line.pens if (start, end) == (0, len(line.text)) else font.pens(line.text[start:end])
             pen_px = [x + math.floor(pen + 0.5) for pen in pens]
             for first, last in line.words:

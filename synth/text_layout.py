@@ -34,7 +34,7 @@ _ALIGNMENTS = {"en": ("left", "justify", "center", "right"), "zh": ("left", "cen
 _ALIGN_WEIGHTS = {"en": (0.45, 0.35, 0.1, 0.1), "zh": (0.7, 0.15, 0.15)}
 
 
-@dataclass
+@dataclass(slots=True)
 class Token:
     text: str
     start: int  # corpus offsets of the token
@@ -53,33 +53,35 @@ def iter_tokens(corpus: str, offset: int, lang: str) -> Iterator[Token]:
     inside = pattern.match(corpus, offset - 1) if offset > 0 else None
     if inside is not None and inside.end() > offset:
         offset = inside.end()
-    position = previous_end = offset
+    position = offset
     starts_paragraph = True
     found = False
     wraps = 0
     previous = ""
     while True:
-        match = pattern.search(corpus, position)
-        if match is None:
-            wraps += 1
-            if wraps > 1 and not found:
-                return  # a whole pass found nothing drawable
-            position = previous_end = 0
-            starts_paragraph = True  # wrapping around the corpus starts a new paragraph
-            continue
-        gap = corpus[previous_end : match.start()]
-        position = previous_end = match.end()
-        text = INVISIBLE.sub("", match.group())
-        starts_paragraph = starts_paragraph or _PARAGRAPH_BREAK.search(gap) is not None
-        if not text or (starts_paragraph and text in _CLOSING):
-            continue  # nothing drawable, or a closing mark that would open a paragraph
-        found = True
-        space = bool(gap)
-        if space and lang == "zh" and "\n" in gap and (_WIDE_CHAR.match(text) or _WIDE_CHAR.match(previous[-1:])):
-            space = False  # a line break next to an ideograph is no space in Chinese
-        yield Token(text, match.start(), match.end(), space, starts_paragraph)
-        starts_paragraph = False
-        previous = text
+        previous_end = position
+        for match in pattern.finditer(corpus, position):
+            start, end = match.span()
+            gap = corpus[previous_end:start]
+            previous_end = end
+            text = match.group()
+            if INVISIBLE.search(text):
+                text = INVISIBLE.sub("", text)
+            starts_paragraph = starts_paragraph or ("\n" in gap and _PARAGRAPH_BREAK.search(gap) is not None)
+            if not text or (starts_paragraph and text in _CLOSING):
+                continue  # nothing drawable, or a closing mark that would open a paragraph
+            found = True
+            space = bool(gap)
+            if space and lang == "zh" and "\n" in gap and (_WIDE_CHAR.match(text) or _WIDE_CHAR.match(previous[-1:])):
+                space = False  # a line break next to an ideograph is no space in Chinese
+            yield Token(text, start, end, space, starts_paragraph)
+            starts_paragraph = False
+            previous = text
+        wraps += 1
+        if wraps > 1 and not found:
+            return  # a whole pass found nothing drawable
+        position = 0
+        starts_paragraph = True  # wrapping around the corpus starts a new paragraph
 
 
 def _split_token(token: Token, font: SizedFont, width: float) -> tuple[Token, Token | None]:
