@@ -174,7 +174,8 @@ def test_killed_run_resumes_with_the_same_losses_and_data_order(env):
 
 def test_checkpoints_mirrored_to_a_url_resume_a_run_on_a_fresh_node(env):
     """Node A mirrors its checkpoints to a URL; node B (an empty output folder) resumes from the mirror's
-    step-2 checkpoint and trains step 3 exactly as A did; a finished stage is fetched whole."""
+    step-2 checkpoint and trains step 3 exactly as A did (B preparing batches in a worker process, A in a
+    thread); a finished stage is fetched whole."""
     shared = env / "shared"
     first = tiny_variant(env, "node-a", steps=3, stages=(2,), checkpoint_every=1, checkpoint_url=f"file://{shared}")
     run_recipe(str(first), "2")
@@ -186,7 +187,8 @@ def test_checkpoints_mirrored_to_a_url_resume_a_run_on_a_fresh_node(env):
 
     shutil.rmtree(mirrored / "final")  # as if node A died after its step-2 checkpoint reached the mirror
     shutil.rmtree(mirrored / "checkpoints" / "step-000003")
-    second = tiny_variant(env, "node-b", steps=3, stages=(2,), checkpoint_every=1, checkpoint_url=f"file://{shared}")
+    second = tiny_variant(env, "node-b", steps=3, stages=(2,), checkpoint_every=1, checkpoint_url=f"file://{shared}",
+                          data_worker="process")  # batches from a worker process: the same data as A's thread
     (final_b,) = run_recipe(str(second), "2", resume=True)
     resumed = steps_of(env / "node-b" / "stage2")
     assert sorted(resumed) == [3]  # steps 1-2 came from the mirror

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import io
 import logging
+import pickle
 import queue
 import threading
+import traceback
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -241,16 +243,31 @@ class PackedBatches:
 
 
 class Prefetcher:
-    """Builds micro-batches in a background thread, `depth` ahead, so the step rarely waits for data; with
-    `pin`, also pins them there (for a CUDA device)."""
+    """Builds micro-batches `depth` ahead so the step rarely waits for data: in a worker process (forked, so
+    it starts from the batches' current state; it never touches CUDA) or in a background thread (with
+    `pin`, the thread also pins them for a CUDA device). A process shares no interpreter lock with the
+    training loop, so a loop busy launching kernels cannot slow it down."""
 
-    def __init__(self, batches: PackedBatches, depth: int, pin: bool = False):
+    def __init__(self, batches: PackedBatches, depth: int, pin: bool = False, process: bool = False):
         self.batches = batches
-        self.pin = pin
-        self.queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.fill, name="docforge-prefetch", daemon=True)
-        self.thread.start()
+        self.pin = pin and not process  # pinned pages belong to the CUDA context, which a child must not use
+        if process:
+            context = torch.multiprocessing.get_context("fork")
+            self.queue = context.Queue(maxsize=max(1, depth))
+            self.stop = context.Event()
+            self.worker = context.Process(target=self.work_in_child, name="docforge-data", daemon=True)
+        else:
+            self.queue = queue.Queue(maxsize=max(1, depth))
+            self.stop = threading.Event()
+            self.worker = threading.Thread(target=self.fill, name="docforge-prefetch", daemon=True)
+        self.process = process
+        self.worker.start()
+
+    def work_in_child(self) -> None:
+        torch.set_num_threads(1)
+        self.fill()
+        if self.stop.is_set():
+            self.queue.cancel_join_thread()  # closing: exit without flushing batches nobody will read
 
     def fill(self) -> None:
         try:
@@ -259,8 +276,9 @@ class Prefetcher:
                 self.put(batch.pinned() if self.pin and batch is not None else batch)
                 if batch is None:
                     return
-        except BaseException as exn:  # handed to the training thread, which raises it
-            self.put(exn)
+        except BaseException as exn:  # handed to the training loop, which raises it
+            self.put(exn if not self.process or picklable(exn) else
+                     RuntimeError(f"data worker: {type(exn).__name__}: {exn}\n{traceback.format_exc()}"))
 
     def put(self, item: Any) -> None:
         while not self.stop.is_set():
@@ -271,13 +289,39 @@ class Prefetcher:
                 continue
 
     def next(self) -> MicroBatch | None:
-        item = self.queue.get()
+        while True:
+            try:
+                item = self.queue.get(timeout=1.0)
+                break
+            except queue.Empty:
+                if not self.worker.is_alive():
+                    raise self.stopped() from None
+            except (OSError, EOFError) as exn:  # a batch whose tensors died with the worker that shared them
+                self.worker.join(timeout=5)
+                if self.worker.is_alive():
+                    raise
+                raise self.stopped() from exn
         if isinstance(item, BaseException):
             raise item
         if item is None:
             self.queue.put(None)  # stays exhausted
         return item
 
+    def stopped(self) -> RuntimeError:
+        code = f" (exit code {self.worker.exitcode})" if self.process else ""
+        return RuntimeError(f"the data worker stopped without a batch or an error{code}")
+
     def close(self) -> None:
         self.stop.set()
-        self.thread.join(timeout=10)
+        self.worker.join(timeout=10)
+        if self.process and self.worker.is_alive():
+            self.worker.terminate()
+            self.worker.join(timeout=10)
+
+
+def picklable(value: Any) -> bool:
+    try:
+        pickle.dumps(value)
+        return True
+    except Exception:
+        return False

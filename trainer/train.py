@@ -207,7 +207,8 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
         batches.load_state_dict(data_state)
         log.note(f"stage {stage.stage}: resumed from {latest} (step {schedule.steps})")
 
-    prefetch = Prefetcher(batches, settings.prefetch, pin=runtime.device.type == "cuda")
+    prefetch = Prefetcher(batches, settings.prefetch, pin=runtime.device.type == "cuda",
+                          process=settings.data_worker == "process")
     peak = peak_flops(runtime.device)
     sources = [s.name for s in batches.stream.mixture.sources]
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if settings.bf16 and runtime.device.type == "cuda"
@@ -303,7 +304,7 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
     if mirror and runtime.is_main:
         push_folder(final, join(mirror, FINAL))
     log.note(f"stage {stage.stage}: done after {schedule.steps} steps; model in {final}; "
-             f"skipped samples: {dict(batches.skipped) or 'none'}")
+             f"skipped samples: {data_state['skipped'] or 'none'}")
     return final
 
 

@@ -109,7 +109,8 @@ def write_recipe(root: Path, preset: dict, steps: int) -> Path:
         "model": {"vision": {"config": preset["vision"]}, "llm": {"config": preset["llm"]},
                   "attention": preset["attention"]},
         "runtime": {"device": preset["device"], "prefetch": 4, "shuffle_buffer": 16, "log_every": 1,
-                    "activation_checkpointing": preset["activation_checkpointing"], "compile": preset["compile"]},
+                    "activation_checkpointing": preset["activation_checkpointing"], "compile": preset["compile"],
+                    "data_worker": preset["data_worker"]},
         "stages": [{"stage": 2, "mixture": str(root / "mix.yaml"), "trainable": ["vision", "projector", "llm"],
                     "lr": {"vision": 2e-5, "projector": 1e-4, "llm": 2e-5}, "warmup_steps": 1, "steps": steps,
                     "micro_batch": preset["micro_batch"], "grad_accum": preset["grad_accum"],
@@ -132,6 +133,8 @@ def main() -> int:
                         help="the LLM's attention over packed rows (default: %(default)s)")
     parser.add_argument("--compile", action="store_true", help="torch.compile each transformer block")
     parser.add_argument("--grad-accum", type=int, help="micro-batches a step (default: the preset's)")
+    parser.add_argument("--data-worker", choices=["thread", "process"], default="thread",
+                        help="where micro-batches are prepared (default: %(default)s)")
     parser.add_argument("--profile", help="write a table of the run's kernels (torch.profiler: CUDA time on a GPU, "
                                           "CPU time elsewhere) to this file")
     parser.add_argument("--json", help="also write the figures to this file")
@@ -140,6 +143,7 @@ def main() -> int:
     preset["activation_checkpointing"] = args.activation_checkpointing or preset["activation_checkpointing"]
     preset["attention"], preset["compile"] = args.attention, args.compile
     preset["grad_accum"] = args.grad_accum or preset["grad_accum"]
+    preset["data_worker"] = args.data_worker
 
     from transformers.utils import logging as transformers_logging
 
@@ -171,7 +175,7 @@ def main() -> int:
     tokens = sum(s["tokens"] for s in steps)
     figures = {
         "preset": args.preset, "attention": args.attention, "compile": args.compile,
-        "grad_accum": preset["grad_accum"], "steps_timed": len(timed),
+        "grad_accum": preset["grad_accum"], "data_worker": args.data_worker, "steps_timed": len(timed),
         "tokens_per_s": statistics.median(s["tokens_per_s"] for s in timed),
         "samples_per_s": statistics.median(s["samples_per_s"] for s in timed),
         "data_wait_share": sum(s["data_wait"] for s in timed) / sum(s["step_time"] for s in timed),
