@@ -3,13 +3,14 @@
 # bench with the packed-row attention, block compilation and gradient accumulation switched side by side
 # on the same GPU, and a kernel profile of the compiled run.
 #   bash tests/benchmarks/run_trainer_gpu.sh RESULTS_DIR [PART...]
-# PART: test sdpa varlen varlen-compile varlen-compile-accum4 profile (default: all, in that order).
+# PART: test sdpa varlen varlen-compile varlen-compile-accum4 varlen-compile-accum4-process profile
+# (default: all, in that order).
 # Checkpoints are written under TMPDIR (set it to /dev/shm where the disk is slow: a 1.5B stage's
 # checkpoint with its AdamW state is about 30 GB).
 set -u
 results=${1:?usage: run_trainer_gpu.sh RESULTS_DIR [PART...]}
 shift
-parts=${*:-test sdpa varlen varlen-compile varlen-compile-accum4 profile}
+parts=${*:-test sdpa varlen varlen-compile varlen-compile-accum4 varlen-compile-accum4-process profile}
 mkdir -p "$results"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 bench() {
@@ -26,4 +27,5 @@ bench sdpa --attention sdpa --steps 8 --skip 3
 bench varlen --attention varlen --steps 8 --skip 3
 bench varlen-compile --attention varlen --compile --steps 14 --skip 6
 bench varlen-compile-accum4 --attention varlen --compile --grad-accum 4 --steps 6 --skip 2
+bench varlen-compile-accum4-process --attention varlen --compile --grad-accum 4 --data-worker process --steps 6 --skip 2
 bench profile --attention varlen --compile --steps 8 --skip 3 --profile "$results/profile.txt"
