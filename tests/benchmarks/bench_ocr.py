@@ -9,9 +9,10 @@ What it measures
     `PageConfig(lang=...)` (short side 720-1024, every effect, JPEG encode included). `--repeats`
     rounds, each in a new process; medians are reported.
     `--profile` splits each page's CPU time by stage, by timing the renderer's own functions:
-    background (paper, backdrop, shadow, document mask), layout (font choice, line breaking), glyph
-    drawing (ImageDraw.text of every line, glyph ink placement), targets (boxes through the geometry),
-    warp (the ink onto the page), effects (blur), encode (JPEG); "compositing, other" is the rest.
+    background (paper, backdrop, shadow, document mask, the surfaces coloured into one RGB image),
+    layout (font choice, line breaking), glyph drawing (PIL's rendering of every line, glyph measuring
+    and ink placement), targets (boxes through the geometry), warp (the ink onto the page), effects
+    (blur), encode (JPEG); "compositing, other" is the rest (mostly colouring the text in).
     With `--profile`, each timed page is also encoded as PNG (timed apart, not counted in the page), for
     the cost of the other image format.
     `--baseline ROOT` also times the renderer of another checkout (for example
