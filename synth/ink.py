@@ -1,8 +1,9 @@
 """The text's ink layer of a document: lines drawn whole, one PIL rendering per line as ImageDraw.text
-draws it (`getmask2`, then pasted; a justified line word by word), and every glyph's tight ink box computed the way PIL places glyphs: glyph i of a run sits at the
-run's origin + round(pen_i), with the same bitmap wherever it sits, so its ink is measured once per
-font and size; a word's box is the union of its glyphs'. `word_ink` redraws a word's ink independently (the run up
-to the word's end minus the run up to its start), which is what the tests hold the boxes to.
+draws it (`getmask2`, then pasted; a justified line word by word), and every glyph's tight ink box
+computed the way PIL places glyphs: glyph i of a run sits at the run's origin + round(pen_i), with the
+same bitmap wherever it sits, so its ink is measured once per font and size; a word's box is the union
+of its glyphs'. `word_ink` redraws a word's ink independently (the run up to the word's end minus the
+run up to its start), which is what the tests hold the boxes to.
 
 Pure: the layer is a function of the laid-out lines and the font.
 """
