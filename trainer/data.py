@@ -147,21 +147,25 @@ class MicroBatch:
     pixels: torch.Tensor | None
     keys: list[str]
     sources: Counter
-    real_tokens: int  # tokens that are not padding
     lengths: list[int]  # each packed sample's length, row by row (padding runs left out)
     state: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def real_tokens(self) -> int:
+        """Tokens that are not padding."""
+        return sum(self.lengths)
+
     def pinned(self) -> MicroBatch:
         """The same batch in page-locked memory, so `to(cuda)` copies asynchronously."""
-        pixels = self.pixels.pin_memory() if self.pixels is not None else None
-        return replace(self, input_ids=self.input_ids.pin_memory(), labels=self.labels.pin_memory(),
-                       position_ids=self.position_ids.pin_memory(), pixels=pixels)
+        return self.map_tensors(lambda t: t.pin_memory())
 
     def to(self, device: torch.device) -> MicroBatch:
-        pixels = self.pixels.to(device, non_blocking=True) if self.pixels is not None else None
-        return MicroBatch(self.input_ids.to(device, non_blocking=True), self.labels.to(device, non_blocking=True),
-                          self.position_ids.to(device, non_blocking=True), self.grids, pixels, self.keys,
-                          self.sources, self.real_tokens, self.lengths, self.state)
+        return self.map_tensors(lambda t: t.to(device, non_blocking=True))
+
+    def map_tensors(self, f: Callable[[torch.Tensor], torch.Tensor]) -> MicroBatch:
+        """The same batch with `f` applied to each of its tensors."""
+        return replace(self, input_ids=f(self.input_ids), labels=f(self.labels), position_ids=f(self.position_ids),
+                       pixels=f(self.pixels) if self.pixels is not None else None)
 
 
 def pack_rows(rows: list[list[EncodedSample]], seq_len: int, pad_id: int) -> MicroBatch:
@@ -186,7 +190,7 @@ def pack_rows(rows: list[list[EncodedSample]], seq_len: int, pad_id: int) -> Mic
         position_ids[r, at:] = torch.arange(seq_len - at)
     pixels = torch.cat([image.pixels for image in images]) if images else None
     return MicroBatch(input_ids, labels, position_ids, [image.grid for image in images], pixels, keys, sources,
-                      sum(lengths), lengths)
+                      lengths)
 
 
 class PackedBatches:
