@@ -89,14 +89,16 @@ def _timed_stages(stages: dict[str, float]) -> None:
         wrap(owner, name, stage)
 
 
-def render_pages(lang: str, pages: int, job_seed: int, png: list[tuple[float, float]] | None = None) -> tuple[int, int]:
-    """Render `pages` pages as the OCR job does; returns (sum of short sides, JPEG bytes). With `png`, each
-    page is also encoded as PNG and the (CPU, wall) seconds that took are appended (not part of a page)."""
+def render_pages(lang: str, pages: int, job_seed: int, png: list[tuple[float, float]] | None = None,
+                 fonts: list[str] | None = None) -> tuple[int, int]:
+    """Render `pages` pages as the OCR job does (with `fonts`, or the default fonts); returns (sum of short
+    sides, JPEG bytes). With `png`, each page is also encoded as PNG and the (CPU, wall) seconds that took
+    are appended (not part of a page)."""
     from pipelines.ocr import CORPORA, default_fonts, page_seed, read_corpus
     from synth.text_page import PageConfig, render_page
 
     corpus = read_corpus([str(CORPORA / f"{lang}.txt")])
-    fonts = default_fonts(lang)
+    fonts = fonts or default_fonts(lang)
     config = PageConfig(lang=lang)
     short = size = 0
     for i in range(pages):
@@ -114,12 +116,12 @@ def one_render(args: argparse.Namespace) -> None:
     """Child process: time `--pages` pages of one checkout's renderer after `--warmup` pages."""
     sys.path.insert(0, args.root)
     stages = dict.fromkeys(STAGES, 0.0)
-    render_pages(args.lang, args.warmup, job_seed=1)
+    render_pages(args.lang, args.warmup, job_seed=1, fonts=args.fonts)
     if args.profile:
         _timed_stages(stages)
     png: list[tuple[float, float]] | None = [] if args.profile else None
     cpu, wall = time.process_time(), time.perf_counter()
-    short, size = render_pages(args.lang, args.pages, job_seed=0, png=png)
+    short, size = render_pages(args.lang, args.pages, job_seed=0, png=png, fonts=args.fonts)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     png_s = sum(c for c, _ in png) if png else None
     if png:
@@ -129,6 +131,11 @@ def one_render(args: argparse.Namespace) -> None:
                                       "mean_jpeg_kb": size / args.pages / 1e3,
                                       "stages": stages if args.profile else None,
                                       "png_s": png_s}), flush=True)
+
+
+def font_args(fonts: list[str] | None) -> list[str]:
+    """The render child's arguments for `--fonts` (none: the default fonts)."""
+    return ["--fonts", *fonts] if fonts else []
 
 
 def spawn(cmd: list[str]) -> dict:
@@ -151,7 +158,7 @@ def bench_render(args: argparse.Namespace) -> None:
         for lang in args.langs:
             for name in order:
                 cmd = ["--one-render", "--root", roots[name], "--lang", lang, "--pages", str(args.pages),
-                       "--warmup", str(args.warmup)] + (["--profile"] if args.profile else [])
+                       "--warmup", str(args.warmup)] + (["--profile"] if args.profile else []) + font_args(args.fonts)
                 res = spawn(cmd)
                 runs[(name, lang)].append(res)
                 print(f"round {r + 1}/{args.repeats} {name} {lang}: {args.pages / res['cpu_s']:.1f} pages/CPU-s, "
@@ -336,6 +343,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="split the CPU time by stage")
     parser.add_argument("--baseline", metavar="ROOT", help="also time the renderer of this checkout")
     parser.add_argument("--per-font", action="store_true", help="time ImageDraw.text per font")
+    parser.add_argument("--fonts", nargs="+", metavar="FILE", help="render with these fonts (default: the job's)")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray 1 vs 2 CPUs runs")
     parser.add_argument("--ray-lang", choices=("en", "zh"), default="en")
     parser.add_argument("--ray-pages", type=int, default=400, help="pages per Ray run (default 400)")

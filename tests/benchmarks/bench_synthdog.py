@@ -13,7 +13,8 @@ What it measures
     included), in the same rounds. Each round runs, per language, SynthDoG and docforge one after
     the other (which goes first alternates by round), so the two see the same machine load.
     Reported per round and as medians: pages per CPU-second, pages per wall-second, mean short side of
-    the pages, and docforge/SynthDoG (paired within a round, and of the medians).
+    the pages, and docforge/SynthDoG (paired within a round, and of the medians). `--docforge-fonts`
+    makes docforge render with given fonts (e.g. SynthDoG's own) rather than its defaults.
 
 Setting SynthDoG up (nothing of it lives in this repository)
     1. A venv outside the repository with SynthDoG's pinned stack:
@@ -94,7 +95,8 @@ def spawn_synthdog(args: argparse.Namespace, lang: str) -> dict:
 
 def spawn_docforge(args: argparse.Namespace, lang: str) -> dict:
     result = bench_ocr.spawn(["--one-render", "--root", args.docforge_root, "--lang", lang, "--pages",
-                              str(args.docforge_pages), "--warmup", str(args.docforge_warmup)])
+                              str(args.docforge_pages), "--warmup", str(args.docforge_warmup)]
+                             + bench_ocr.font_args(args.docforge_fonts))
     result["pages"] = args.docforge_pages
     return result
 
@@ -120,6 +122,8 @@ def main() -> None:
     parser.add_argument("--docforge-root", default=bench_ocr.REPO, metavar="ROOT",
                         help="docforge checkout whose renderer is timed (default this one; e.g. "
                              "`git archive HEAD synth pipelines | tar -x -C ROOT` for a clean commit)")
+    parser.add_argument("--docforge-fonts", nargs="+", metavar="FILE",
+                        help="docforge renders with these fonts (default: its own defaults), e.g. SynthDoG's")
     # internal: one SynthDoG run in this process (run by the SynthDoG venv's Python)
     parser.add_argument("--one-synthdog", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--lang", default="en", help=argparse.SUPPRESS)
