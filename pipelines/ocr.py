@@ -14,6 +14,7 @@ import json
 import posixpath
 from collections.abc import Iterator
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -136,18 +137,16 @@ class OcrJob(Job):
                 "pages_per_task": self.pages_per_task, "backgrounds": self.backgrounds, "source": self.source}
 
     def plan(self) -> Plan:
-        from synth.text_page import SynthError, usable_fonts
+        from synth.text_layout import iter_tokens
+        from synth.text_page import SynthError, font_choices
 
         if self.count < 1:
             raise ValueError("--count must be at least 1")
         corpus = read_corpus(self.corpus)
-        probe = corpus[:2000]
         try:
-            if not usable_fonts(self.fonts, probe):
-                names = ", ".join(Path(f).name for f in self.fonts[:8]) + (" ..." if len(self.fonts) > 8 else "")
-                raise ValueError(f"none of the fonts ({names}) can render the corpus's first 2,000 characters")
+            font_choices(self.fonts, list(islice(iter_tokens(corpus, 0, self.lang), 400)))
         except SynthError as exn:
-            raise ValueError(str(exn)) from exn
+            raise ValueError(f"the corpus's first 400 words: {exn}") from exn
         return Plan(chunk_into_tasks(list(range(self.count)), self.pages_per_task))
 
     def describe(self, item: int) -> str:

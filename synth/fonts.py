@@ -233,13 +233,13 @@ def sized_font(path: str, size: int) -> SizedFont:
     return SizedFont(font_face(path), size)
 
 
-class _Coverage:
+class Coverage:
     """Which characters a face draws with a glyph of its own, found by rendering (cached per face)."""
 
     def __init__(self, face: FontFace):
         self.face = face
         self._notdef = self._signature(_UNMAPPED)
-        self._drawn: set[str] = set()
+        self.drawn: set[str] = set()  # characters known to have a glyph of their own
         self._tofu: set[str] = set()
 
     def _signature(self, char: str) -> tuple[tuple[int, int, int, int] | None, bytes]:
@@ -248,19 +248,28 @@ class _Coverage:
         return canvas.getbbox(), canvas.tobytes()
 
     def missing(self, chars: set[str]) -> set[str]:
-        for char in chars - self._drawn - self._tofu:
+        for char in chars - self.drawn - self._tofu:
             bbox, pixels = self._signature(char)
             # No ink, or exactly the .notdef glyph's ink: the font has no glyph for it (tofu).
             if bbox is None or (bbox, pixels) == self._notdef:
                 self._tofu.add(char)
             else:
-                self._drawn.add(char)
+                self.drawn.add(char)
         return chars & self._tofu
+
+    def draws(self, text: str) -> bool:
+        """Whether the face has a glyph for every visible character of `text`."""
+        return self.drawn.issuperset(text) or not self.missing(visible_chars(text))
 
 
 @lru_cache(maxsize=256)
-def _coverage(face: FontFace) -> _Coverage:
-    return _Coverage(face)
+def _coverage(face: FontFace) -> Coverage:
+    return Coverage(face)
+
+
+def coverage(path: str) -> Coverage:
+    """Which characters the font at `path` draws (cached per face)."""
+    return _coverage(font_face(path))
 
 
 def visible_chars(text: str) -> set[str]:
@@ -269,7 +278,7 @@ def visible_chars(text: str) -> set[str]:
 
 def missing_chars(path: str, chars: set[str]) -> list[str]:
     """The characters of `chars` that the font at `path` cannot draw, sorted."""
-    return sorted(_coverage(font_face(path)).missing(chars))
+    return sorted(coverage(path).missing(chars))
 
 
 def usable_fonts(fonts: Sequence[str], text: str) -> list[str]:

@@ -15,26 +15,28 @@ import colorsys
 import math
 import os
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import chain, islice
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 from PIL import Image
 
 from synth import effects, surfaces
 from synth.errors import SynthError
-from synth.fonts import SizedFont, font_face, missing_chars, sized_font, usable_fonts, visible_chars
+from synth.fonts import SizedFont, coverage, font_face, missing_chars, sized_font, usable_fonts, visible_chars
 from synth.geometry import MeshWarp, Translation, draw_elastic, place_document
 from synth.ink import InkLayer, draw_lines, word_ink
-from synth.text_layout import LaidLine, iter_tokens, lay_out
+from synth.text_layout import LaidLine, Token, iter_tokens, lay_out
 
-__all__ = ["GENERATOR", "GENERATOR_VERSION", "PageConfig", "RenderedPage", "SynthError", "render_page",
-           "render_word_ink", "usable_fonts"]
+__all__ = ["GENERATOR", "GENERATOR_VERSION", "PageConfig", "RenderedPage", "SynthError", "font_choices",
+           "render_page", "render_word_ink", "usable_fonts"]
 
 GENERATOR = "docforge.synth.text_page"
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 LANGS = ("en", "zh")
+# The share of a page's words that may be left out because the font lacks a glyph for them.
+MAX_SKIPPED_WORDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -126,35 +128,64 @@ def _no_font_error(tried: dict[str, list[str]]) -> SynthError:
     return SynthError("no font can draw this text: " + "; ".join(parts))
 
 
-def _choose_font_and_lay_out(corpus: str, offset: int, fonts: Sequence[str], size: int,
-                             box: tuple[int, int, int, int], config: PageConfig, rnd: random.Random):
-    """Draw a font among those that can draw the text, and lay the text out with it.
+def font_choices(fonts: Sequence[str], tokens: Sequence[Token]) -> list[str]:
+    """The fonts a page of `tokens` may be drawn in.
 
-    The fonts are first filtered on a sample of the text from `offset`; a drawn font that then lacks a
-    glyph for a character of its own layout is dropped and another one drawn.
+    Fonts with a glyph for every character if there are any; else those that lack glyphs only in at most
+    MAX_SKIPPED_WORDS of the words, which are then left out of the page (real corpora carry a few words
+    in scripts, symbols or emoji that no font of the set draws). Raises SynthError, naming what each font
+    lacks, when there is none, and for a missing or unreadable font file.
     """
     for path in fonts:
         font_face(path)  # a missing or unreadable file is an error even if another font would do
+    chars = visible_chars("".join(token.text for token in tokens))
+    lacks = {path: missing_chars(path, chars) for path in fonts}
+    complete = [path for path in fonts if not lacks[path]]
+    if complete:
+        return complete
+    limit = MAX_SKIPPED_WORDS * len(tokens)
+    partial = [path for path in fonts if sum(not set(lacks[path]).isdisjoint(token.text) for token in tokens) <= limit]
+    if not partial:
+        raise _no_font_error(lacks)
+    return partial
+
+
+def _drawable(tokens: Iterator[Token], path: str, skipped: list[tuple[Token, int]]) -> Iterator[Token]:
+    """`tokens` without those the font at `path` lacks a glyph for, which go to `skipped` with the corpus
+    offset of the word that follows them; a left-out word that opened a paragraph passes that on."""
+    font_coverage = coverage(path)
+    pending: list[Token] = []
+    for token in tokens:
+        if not font_coverage.draws(token.text):
+            pending.append(token)
+            continue
+        if pending:
+            skipped.extend((left_out, token.start) for left_out in pending)
+            if any(left_out.new_paragraph for left_out in pending) and not token.new_paragraph:
+                token = replace(token, new_paragraph=True)
+            pending = []
+        yield token
+
+
+def _choose_font_and_lay_out(corpus: str, offset: int, fonts: Sequence[str], size: int,
+                             box: tuple[int, int, int, int], config: PageConfig, rnd: random.Random):
+    """Draw a font among those that can draw the text (`font_choices`, judged on the text from `offset`),
+    and lay the text out with it, leaving out the words it lacks glyphs for (counted in the layout's
+    parameters, with the characters that made them so)."""
     stream = iter_tokens(corpus, offset, config.lang)
     head = list(islice(stream, 400))
-    sample = "".join(token.text for token in head)
-    if not sample:
+    if not head:
         raise SynthError("the corpus has no drawable text (only whitespace and control characters)")
-    chars = visible_chars(sample)
-    tried = {path: missing_chars(path, chars) for path in fonts}
-    candidates = [path for path in fonts if not tried[path]]
-    while candidates:
-        path = rnd.choice(candidates)
-        font = sized_font(path, size)
-        # The first layout goes on from the sample's tokens; a retry reads the corpus again from `offset`.
-        tokens = chain(head, stream) if stream is not None else iter_tokens(corpus, offset, config.lang)
-        stream = None
-        lines, columns, params = lay_out(tokens, font, box, config.lang, config.columns, config.line_spacing, rnd)
-        tried[path] = missing_chars(path, visible_chars("".join(line.text for line in lines)))
-        if not tried[path]:
-            return font, lines, columns, params
-        candidates.remove(path)
-    raise _no_font_error({path: missing for path, missing in tried.items() if missing})
+    path = rnd.choice(font_choices(fonts, head))
+    font = sized_font(path, size)
+    skipped: list[tuple[Token, int]] = []
+    lines, columns, params = lay_out(_drawable(chain(head, stream), path, skipped), font, box, config.lang,
+                                     config.columns, config.line_spacing, rnd)
+    shown = {token.start for line in lines for token in line.tokens}
+    left_out = "".join(token.text for token, following in skipped if following in shown)
+    params["skipped_words"] = sum(following in shown for _, following in skipped)
+    params["skipped_chars"] = "".join(sorted(visible_chars(left_out) - coverage(path).drawn))
+    return font, lines, columns, params
 
 
 def _corpus_spans(lines: list[LaidLine]) -> list[list[int]]:

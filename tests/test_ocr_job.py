@@ -69,6 +69,15 @@ def test_corpus_errors_are_clear(tmp_path):
     assert read_corpus([str(good)]) == "first\n\nsecond"
 
 
+def test_a_corpus_with_a_few_words_no_font_draws_is_accepted_and_one_no_font_draws_is_refused(tmp_path):
+    # Like a Wikipedia dump: English with a place name in its own script near the start.
+    mixed = tmp_path / "mixed.txt"
+    mixed.write_text("Tokyo (東京) is the capital of Japan. " + read_corpus([str(CORPORA / "en.txt")]))
+    assert OcrJob("en", 3, [str(mixed)], default_fonts("en")).plan().tasks
+    with pytest.raises(ValueError, match="DejaVuSans.ttf lacks"):
+        OcrJob("zh", 3, [str(CORPORA / "zh.txt")], [DEJAVU]).plan()
+
+
 def docforge(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=300)

@@ -210,6 +210,36 @@ def test_a_font_without_the_glyphs_is_skipped():
         assert page.meta["font"]["file"] == "NotoSansCJK-Regular.ttc"
 
 
+# EN with a word no Latin font draws after every paragraph: real corpora (Wikipedia dumps) carry
+# place names in their own scripts, symbols and emoji.
+FOREIGN = ("(東京)", "🙂", "(दिल्ली)")
+MIXED = "\n\n".join(f"{paragraph} {FOREIGN[k % 3]} and more" for k, paragraph in enumerate(EN.split("\n\n")))
+
+
+def test_words_no_font_draws_are_left_out_of_the_page_and_counted():
+    skipped = 0
+    for seed in range(6):
+        page = render_page(MIXED, LATIN, seed)
+        layout = page.meta["layout"]
+        words = " ".join(word["text"] for word in page.words)
+        assert not set("東京🙂दिल्ली") & set(page.text)
+        shown = _corpus_text(MIXED, page.meta["corpus_spans"], " ").split(" ")
+        left_out = [word for word in shown if word in FOREIGN]
+        assert words == " ".join(word for word in shown if word not in FOREIGN)  # the rest in corpus order
+        assert layout["skipped_words"] == len(left_out)
+        assert set(layout["skipped_chars"]) == set("".join(left_out)) - set("()")
+        skipped += len(left_out)
+    assert skipped >= 6
+
+
+def test_a_font_that_draws_every_word_is_preferred_to_leaving_words_out():
+    corpus = MIXED.replace("🙂", "東京").replace("(दिल्ली)", "東京")  # all Noto CJK draws, DejaVu not
+    for seed in range(4):
+        page = render_page(corpus, [DEJAVU, NOTO_CJK], seed)
+        assert page.meta["font"]["file"] == "NotoSansCJK-Regular.ttc"
+        assert page.meta["layout"]["skipped_words"] == 0
+
+
 def test_only_fonts_without_the_glyphs_is_a_clear_error():
     with pytest.raises(SynthError, match=r"no font can draw this text: DejaVuSans\.ttf lacks '.'"):
         render_page(ZH, [DEJAVU], 0, PageConfig(lang="zh"))
