@@ -1,5 +1,6 @@
 """Font files for the synth renderers: loading (cached per file, face and size), the face to use in a
-font collection, per-character advances, and which characters a font really draws (tofu detection).
+font collection, per-character advances, and which characters a font really draws (tofu detection, and
+symbol fonts, whose letters are other characters' glyphs).
 
 Reads font files and nothing else. Everything here is a pure function of the file's bytes.
 """
@@ -8,13 +9,17 @@ from __future__ import annotations
 
 import os
 import re
+import string
 import struct
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate
 from typing import Sequence
 
 import numpy as np
+from fontTools import agl
+from fontTools.ttLib import TTFont, TTLibError
 from PIL import Image, ImageDraw, ImageFont
 
 from synth.errors import SynthError
@@ -233,14 +238,35 @@ def sized_font(path: str, size: int) -> SizedFont:
     return SizedFont(font_face(path), size)
 
 
+def is_symbol_font(face: FontFace) -> bool:
+    """Whether the face draws letters as other characters, which rendering cannot tell from text: a
+    symbol font (Symbol, Wingdings, URW Standard Symbols, whose "a" is an alpha). Its character map is
+    symbol-encoded only, or maps most ASCII letters to glyphs named for other characters. Fonts that are
+    not sfnt (Type 1) or have no character map are judged by rendering alone."""
+    try:
+        with TTFont(face.path, fontNumber=face.index if _is_collection(face.path) else -1, lazy=True) as font:
+            names = font["cmap"].getBestCmap()  # None without a Unicode map ((3, 0) is symbol-encoded)
+            if names is None:
+                return any((table.platformID, table.platEncID) == (3, 0) for table in font["cmap"].tables)
+            others = 0
+            for letter in string.ascii_letters:
+                named = agl.toUnicode(names.get(ord(letter), ""))
+                others += len(named) == 1 and unicodedata.normalize("NFKC", named) != letter
+    except (TTLibError, KeyError, struct.error):
+        return False
+    return others > len(string.ascii_letters) // 2
+
+
 class Coverage:
-    """Which characters a face draws with a glyph of its own, found by rendering (cached per face)."""
+    """Which characters a face draws with a glyph of its own, found by rendering (cached per face). A
+    symbol font draws none: its glyphs stand for other characters than the text's."""
 
     def __init__(self, face: FontFace):
         self.face = face
         self._notdef = self._signature(_UNMAPPED)
         self.drawn: set[str] = set()  # characters known to have a glyph of their own
         self._tofu: set[str] = set()
+        self._symbol = is_symbol_font(face)
 
     def _signature(self, char: str) -> tuple[tuple[int, int, int, int] | None, bytes]:
         canvas = Image.new("L", (3 * _PROBE_SIZE, 3 * _PROBE_SIZE), 0)
@@ -248,6 +274,8 @@ class Coverage:
         return canvas.getbbox(), canvas.tobytes()
 
     def missing(self, chars: set[str]) -> set[str]:
+        if self._symbol:
+            return set(chars)
         for char in chars - self.drawn - self._tofu:
             bbox, pixels = self._signature(char)
             # No ink, or exactly the .notdef glyph's ink: the font has no glyph for it (tofu).
