@@ -28,6 +28,13 @@ from synth.errors import SynthError
 # (zero-width joiners, soft hyphens, BOMs), which the text readers drop.
 INVISIBLE = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 
+# Characters that no font can set right in PIL's basic layout (no bidi, no shaping), which the renderers
+# use: right-to-left scripts (their words would come out reversed) and scripts whose letters join,
+# reorder or stack (Syriac, Thaana, N'Ko, the Indic scripts and Sinhala, Tibetan, Myanmar, Khmer,
+# Mongolian, Hangul's conjoining jamo). They count as missing from every font.
+_NEEDS_SHAPING = re.compile("[\u0700-\u07ff\u0900-\u0dff\u0f00-\u109f\u1100-\u11ff\u1780-\u18af"
+                            "\ua960-\ua97f\ud7b0-\ud7ff]")
+_RIGHT_TO_LEFT = frozenset(("R", "AL"))
 _PROBE_SIZE = 24
 _WIDTH_CACHE = 20000  # words whose width a SizedFont keeps
 # A private-use code point that no text font maps: it renders as the font's .notdef glyph.
@@ -259,7 +266,8 @@ def is_symbol_font(face: FontFace) -> bool:
 
 class Coverage:
     """Which characters a face draws with a glyph of its own, found by rendering (cached per face). A
-    symbol font draws none: its glyphs stand for other characters than the text's."""
+    symbol font draws none: its glyphs stand for other characters than the text's. Characters that need
+    bidi or shaping are missing from every face (see _NEEDS_SHAPING)."""
 
     def __init__(self, face: FontFace):
         self.face = face
@@ -277,6 +285,9 @@ class Coverage:
         if self._symbol:
             return set(chars)
         for char in chars - self.drawn - self._tofu:
+            if unicodedata.bidirectional(char) in _RIGHT_TO_LEFT or _NEEDS_SHAPING.match(char):
+                self._tofu.add(char)
+                continue
             bbox, pixels = self._signature(char)
             # No ink, or exactly the .notdef glyph's ink: the font has no glyph for it (tofu).
             if bbox is None or (bbox, pixels) == self._notdef:

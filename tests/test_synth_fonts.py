@@ -83,3 +83,12 @@ def test_symbol_fonts_are_never_used_for_text(tmp_path):
         assert render_page(text, [SYMBOL, pictograms, DEJAVU], seed).meta["font"]["file"] == "DejaVuSans.ttf"
     for path in (DEJAVU, NOTO_CJK, WQY, "/usr/share/fonts/truetype/noto/NotoSansMath-Regular.ttf"):
         assert not is_symbol_font(font_face(path))
+
+
+def test_right_to_left_and_shaped_scripts_are_missing_from_every_font():
+    # DejaVu Sans has Arabic and Hebrew glyphs, but PIL's basic layout would set them unjoined and
+    # left to right; Devanagari needs its vowel signs reordered. No font may draw them.
+    assert DEJAVU in usable_fonts([DEJAVU], "Москва Ελλάδα café")
+    for word in ("القاهرة", "שלום", "मुंबई"):
+        assert missing_chars(DEJAVU, visible_chars(word)) == sorted(visible_chars(word))
+    assert missing_chars(NOTO_CJK, visible_chars("한국어 中文 カタカナ")) == []
