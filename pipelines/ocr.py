@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import posixpath
 from collections.abc import Iterator
 from functools import lru_cache
@@ -18,8 +17,9 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from pipelines.corpus_store import MappedCorpus, prepare_corpus
 from pipelines.job import InputError, Job, Plan, chunk_into_tasks, code_version
-from pipelines.storage import Folder, absolute_url, open_url
+from pipelines.storage import Folder, absolute_url
 
 CORPORA = Path(__file__).resolve().parents[1] / "synth" / "corpora"
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
@@ -47,45 +47,15 @@ EXAMPLES = """examples:
 """
 
 
-class CorpusError(ValueError):
-    """A corpus file that is missing, unreadable, not text, or empty."""
-
-
 def read_corpus(urls: list[str]) -> str:
-    """The text of every corpus file (plain text, or JSONL with a `text` field), paragraphs joined by blank lines."""
-    parts = []
-    for url in urls:
-        try:
-            with open_url(url, "rb") as f:
-                raw = f.read()
-            text = raw.decode("utf-8")
-        except FileNotFoundError as exn:
-            raise CorpusError(f"corpus {url}: no such file") from exn
-        except UnicodeDecodeError as exn:
-            raise CorpusError(f"corpus {url}: not UTF-8 text ({exn.reason} at byte {exn.start})") from exn
-        except OSError as exn:
-            raise CorpusError(f"corpus {url}: unreadable ({exn})") from exn
-        if url.endswith(".jsonl"):
-            lines = []
-            for number, line in enumerate(text.splitlines(), 1):
-                if line.strip():
-                    try:
-                        lines.append(str(json.loads(line)["text"]))
-                    except (ValueError, KeyError, TypeError) as exn:
-                        raise CorpusError(f"corpus {url}:{number}: expected a JSON object with a 'text' field") from exn
-            text = "\n\n".join(lines)
-        if not text.strip():
-            raise CorpusError(f"corpus {url}: empty")
-        parts.append(text.strip())
-    if not parts:
-        raise CorpusError("no corpus files given")
-    return "\n\n".join(parts)
+    """The whole text of the corpus files (`pipelines.corpus_store`): for small corpora and tests."""
+    return prepare_corpus(urls)[:]
 
 
 @lru_cache(maxsize=8)
-def cached_corpus(urls: tuple[str, ...]) -> str:
-    """One read per Ray worker process, however many tasks it runs."""
-    return read_corpus(list(urls))
+def cached_corpus(urls: tuple[str, ...]) -> MappedCorpus:
+    """The corpus prepared on this machine and memory-mapped, once per Ray worker process."""
+    return prepare_corpus(list(urls))
 
 
 def find_fonts(locations: list[str]) -> list[str]:
@@ -142,7 +112,7 @@ class OcrJob(Job):
 
         if self.count < 1:
             raise ValueError("--count must be at least 1")
-        corpus = read_corpus(self.corpus)
+        corpus = cached_corpus(tuple(self.corpus))
         try:
             font_choices(self.fonts, list(islice(iter_tokens(corpus, 0, self.lang), 400)))
         except SynthError as exn:

@@ -10,7 +10,7 @@ import math
 import random
 import re
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterator, Protocol
 
 from synth.fonts import INVISIBLE, SizedFont
 
@@ -32,6 +32,7 @@ _CLOSING = frozenset("，。、；：？！）」』”’》〉】〕…")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _ALIGNMENTS = {"en": ("left", "justify", "center", "right"), "zh": ("left", "center", "right")}
 _ALIGN_WEIGHTS = {"en": (0.45, 0.35, 0.1, 0.1), "zh": (0.7, 0.15, 0.15)}
+_CHUNK = 1 << 15  # corpus characters read at a time
 
 
 @dataclass(slots=True)
@@ -43,16 +44,43 @@ class Token:
     new_paragraph: bool  # a blank line (or the corpus wrapping around) precedes it
 
 
-def iter_tokens(corpus: str, offset: int, lang: str) -> Iterator[Token]:
+class Corpus(Protocol):
+    """What the renderers read text from: a `str`, or anything with a length and str slices (a corpus
+    memory-mapped from disk, `pipelines.corpus_store`), read a chunk at a time."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, part: slice) -> str: ...
+
+
+def _matches(corpus: Corpus, start: int, pattern: re.Pattern, chunk: int) -> Iterator[tuple[int, int, str]]:
+    """(start, end, text) of each match of `pattern` in corpus[start:], reading `chunk` characters at a
+    time. A match that reaches a chunk's end is read again from its start with the next chunk (a token
+    longer than a whole chunk is cut there)."""
+    size = len(corpus)
+    position = start
+    while position < size:
+        stop = min(size, position + chunk)
+        text = corpus[position:stop]
+        resume = stop
+        for match in pattern.finditer(text):
+            if match.end() == len(text) and stop < size and match.start() > 0:
+                resume = position + match.start()
+                break
+            yield position + match.start(), position + match.end(), match.group()
+        position = resume
+
+
+def iter_tokens(corpus: Corpus, offset: int, lang: str, chunk: int = _CHUNK) -> Iterator[Token]:
     """Tokens from `offset` on, wrapping around the corpus end for as long as they are asked for.
 
     An offset inside a token (an English word, a Latin run in Chinese text) moves to that token's end.
     Control and format characters are dropped. Ends only if the corpus has nothing drawable.
     """
     pattern = _TOKEN[lang]
-    inside = pattern.match(corpus, offset - 1) if offset > 0 else None
-    if inside is not None and inside.end() > offset:
-        offset = inside.end()
+    inside = pattern.match(corpus[offset - 1 : offset - 1 + chunk]) if offset > 0 else None
+    if inside is not None and offset - 1 + inside.end() > offset:
+        offset = offset - 1 + inside.end()
     position = offset
     starts_paragraph = True
     found = False
@@ -60,11 +88,9 @@ def iter_tokens(corpus: str, offset: int, lang: str) -> Iterator[Token]:
     previous = ""
     while True:
         previous_end = position
-        for match in pattern.finditer(corpus, position):
-            start, end = match.span()
+        for start, end, text in _matches(corpus, position, pattern, chunk):
             gap = corpus[previous_end:start]
             previous_end = end
-            text = match.group()
             if INVISIBLE.search(text):
                 text = INVISIBLE.sub("", text)
             starts_paragraph = starts_paragraph or ("\n" in gap and _PARAGRAPH_BREAK.search(gap) is not None)

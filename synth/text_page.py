@@ -27,7 +27,7 @@ from synth.errors import SynthError
 from synth.fonts import SizedFont, coverage, font_face, missing_chars, sized_font, usable_fonts, visible_chars
 from synth.geometry import MeshWarp, Translation, draw_elastic, place_document
 from synth.ink import InkLayer, draw_lines, word_ink
-from synth.text_layout import LaidLine, Token, iter_tokens, lay_out
+from synth.text_layout import Corpus, LaidLine, Token, iter_tokens, lay_out
 
 __all__ = ["GENERATOR", "GENERATOR_VERSION", "PageConfig", "RenderedPage", "SynthError", "font_choices",
            "render_page", "render_word_ink", "usable_fonts"]
@@ -167,7 +167,7 @@ def _drawable(tokens: Iterator[Token], path: str, skipped: list[tuple[Token, int
         yield token
 
 
-def _choose_font_and_lay_out(corpus: str, offset: int, fonts: Sequence[str], size: int,
+def _choose_font_and_lay_out(corpus: Corpus, offset: int, fonts: Sequence[str], size: int,
                              box: tuple[int, int, int, int], config: PageConfig, rnd: random.Random):
     """Draw a font among those that can draw the text (`font_choices`, judged on the text from `offset`),
     and lay the text out with it, leaving out the words it lacks glyphs for (counted in the layout's
@@ -310,13 +310,13 @@ def _look(config: PageConfig, page_size: tuple[int, int], rnd: random.Random,
     return surfaces.Look(grain, contrast, brightness), shadow
 
 
-def render_page(corpus: str, fonts: Sequence[str], seed: int, config: PageConfig = PageConfig(),
+def render_page(corpus: Corpus, fonts: Sequence[str], seed: int, config: PageConfig = PageConfig(),
                 backgrounds: Sequence[Image.Image] = ()) -> RenderedPage:
-    """One synthetic page of `corpus` text. Raises SynthError for an empty corpus, a missing or unreadable
-    font file, or when no font has glyphs for the text."""
+    """One synthetic page of `corpus` text (a str, or a corpus read a chunk at a time). Raises SynthError
+    for an empty corpus, a missing or unreadable font file, or when no font has glyphs for the text."""
     config.check()
-    if not corpus or not corpus.strip():
-        raise SynthError("the corpus is empty (or only whitespace)")
+    if not len(corpus):
+        raise SynthError("the corpus is empty")
     if not fonts:
         raise SynthError("no font files given")
     rnd = random.Random(seed)

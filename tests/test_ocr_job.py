@@ -10,7 +10,8 @@ import pytest
 import webdataset as wds
 from PIL import Image
 
-from pipelines.ocr import CORPORA, CorpusError, OcrJob, default_fonts, page_seed, read_corpus
+from pipelines.corpus_store import CorpusError
+from pipelines.ocr import CORPORA, OcrJob, default_fonts, page_seed, read_corpus
 from pipelines.runner import RunOptions, run_job
 from pipelines.verify import verify_dataset
 

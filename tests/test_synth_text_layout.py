@@ -37,3 +37,13 @@ def test_an_offset_inside_a_latin_run_skips_it_and_invisible_characters_are_drop
 
 def test_a_corpus_with_nothing_drawable_yields_nothing():
     assert _texts(" \u200b \n\u00ad ", 1, "en") == []
+
+
+def test_reading_a_chunk_at_a_time_gives_the_same_tokens_as_reading_all_at_once():
+    corpus = ("Lines break only between words;\n\na paragraph ends at a blank line.\u200b Numbers: 3.14, 42 "
+              "and 1,000,000. 中文按字断行，但英文单词如 Python 或者 3.11 不能被拆开。\n\n  下一段。") * 3
+    for lang in ("en", "zh"):
+        for offset in range(0, len(corpus), 7):
+            whole = list(zip(range(60), iter_tokens(corpus, offset, lang)))
+            for chunk in (24, 33):  # longer than any token, so none is cut
+                assert list(zip(range(60), iter_tokens(corpus, offset, lang, chunk=chunk))) == whole
