@@ -4,7 +4,8 @@ Formats: `img2dataset` (caption folders or tars: CC3M/CC12M, LAION, CapsFusion),
 (conversation JSON + image folder: LLaVA-665k, ShareGPT4V), and the stage-3 task sets, annotation files +
 images (`pipelines.ingest.annotated`): layout (`doclaynet`, `cdla`), key information (`funsd`, `xfund`,
 `sroie`, `wildreceipt`), QA (`docvqa`, `infovqa`, `chartqa`, `textvqa`), tables (`pubtabnet`) and formulas
-(`im2latex`, `crohme`). `BUILDERS` maps each format to the function that makes its `Job` for the runner.
+(`im2latex`, `crohme`), and Donut-format OCR sets (`donut`: SynthDoG's output, synthdog-en/zh as folders or
+the Hub's Parquet files). `BUILDERS` maps each format to the function that makes its `Job` for the runner.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from pipelines.ingest.cdla import CdlaIngest
 from pipelines.ingest.crohme import CrohmeIngest
 from pipelines.ingest.doclaynet import DoclaynetIngest
+from pipelines.ingest.donut import DonutIngest
 from pipelines.ingest.funsd import FunsdIngest, XfundIngest
 from pipelines.ingest.im2latex import Im2latexIngest
 from pipelines.ingest.img2dataset import Img2datasetIngest
@@ -29,7 +31,7 @@ from pipelines.job import Job
 
 ANNOTATED = {"doclaynet": DoclaynetIngest, "cdla": CdlaIngest, "funsd": FunsdIngest, "xfund": XfundIngest,
              "sroie": SroieIngest, "wildreceipt": WildreceiptIngest, "pubtabnet": PubtabnetIngest,
-             "crohme": CrohmeIngest}
+             "crohme": CrohmeIngest, "donut": DonutIngest}
 
 EXAMPLES = """examples:
   # img2dataset output (folders or .tar shards of .jpg + .txt [+ .json]) -> caption shards
@@ -57,6 +59,10 @@ EXAMPLES = """examples:
   docforge build ingest --format im2latex --formulas im2latex_formulas.lst --input im2latex_train.lst \\
       --images formula_images --output /shards/im2latex-100k
   docforge build ingest --format crohme --input CROHME/train/INKML --output /shards/crohme
+  # OCR pages in Donut's format: SynthDoG's output folder, or synthdog-zh's Parquet files from the Hub
+  docforge build ingest --format donut --input synthdog-out --output /shards/synthdog-en --source synthdog-en
+  docforge build ingest --format donut --input synthdog-zh/data --lang zh --output /shards/synthdog-zh \\
+      --source synthdog-zh
 """
 
 

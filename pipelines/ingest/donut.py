@@ -1,0 +1,142 @@
+"""Ingest Donut-format OCR datasets, SynthDoG's output among them (synthdog-en, synthdog-zh, the sets the
+INF-MLLM2 recipe trains on in stage 2), as `ocr` samples.
+
+Input, either form the sets come in:
+- a Donut dataset folder as SynthDoG writes it and Donut reads it: split folders (`train/`,
+  `validation/`, `test/`) each with its images and a `metadata.jsonl` of
+  `{"file_name": "image_0.jpg", "ground_truth": "{\"gt_parse\": {\"text_sequence\": \"...\"}}"}` lines
+  (or the `metadata.jsonl` files themselves);
+- the Hugging Face Hub's Parquet files of those sets (`data/train-00000-of-00084.parquet`...), with an
+  `image` column (`{"bytes", "path"}`) and the same `ground_truth` string column.
+One sample per image, family `ocr`: `KEY.txt` = `gt_parse.text_sequence` as the set has it (SynthDoG
+joins the page's text with single spaces), the record with the Parquet row or metadata line and the
+ground truth's other fields. A line or row whose ground truth is not that JSON, has no
+`text_sequence`, or whose image is missing or unreadable is an error-log line.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from functools import lru_cache
+from typing import Any
+
+from pipelines.ingest.annotated import AnnotatedIngest, Targets, expect, read_text
+from pipelines.job import InputError
+from pipelines.storage import open_url
+
+METADATA = "metadata.jsonl"
+PARQUET = ".parquet"
+
+
+def text_sequence(ground_truth: Any, name: str) -> tuple[str, dict[str, Any]]:
+    """The `gt_parse.text_sequence` of a Donut ground truth (a JSON string), and its other fields."""
+    expect(isinstance(ground_truth, str), name, "read ground truth",
+           f"ground_truth is {type(ground_truth).__name__}, not a JSON string")
+    try:
+        parsed = json.loads(ground_truth)
+    except ValueError as exn:
+        raise InputError(name, "read ground truth", f"ground_truth is not JSON: {exn}",
+                         exception="JSONDecodeError") from exn
+    parse = parsed.get("gt_parse") if isinstance(parsed, dict) else None
+    expect(isinstance(parse, dict) and isinstance(parse.get("text_sequence"), str), name, "read ground truth",
+           "ground_truth has no gt_parse.text_sequence (this format takes Donut OCR sets such as SynthDoG's)")
+    expect(bool(parse["text_sequence"].strip()), name, "read ground truth", "gt_parse.text_sequence is empty")
+    return parse["text_sequence"], {key: value for key, value in parsed.items() if key != "gt_parse"}
+
+
+class ParquetRows:
+    """A Parquet file's rows by index, read a row group at a time (rows come in order within a task)."""
+
+    def __init__(self, url: str):
+        import pyarrow.parquet as pq
+
+        self.url = url
+        with open_url(url, "rb") as f:
+            metadata = pq.ParquetFile(f).metadata
+        self.columns = set(metadata.schema.to_arrow_schema().names)
+        self.starts = [0]
+        for group in range(metadata.num_row_groups):
+            self.starts.append(self.starts[-1] + metadata.row_group(group).num_rows)
+
+    @property
+    def num_rows(self) -> int:
+        return self.starts[-1]
+
+    def row(self, index: int) -> dict[str, Any]:
+        group = next(g for g in range(len(self.starts) - 1) if self.starts[g] <= index < self.starts[g + 1])
+        return _row_group(self.url, group)[index - self.starts[group]]
+
+
+@lru_cache(maxsize=2)
+def _row_group(url: str, group: int) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    with open_url(url, "rb") as f:
+        return pq.ParquetFile(f).read_row_group(group, columns=["image", "ground_truth"]).to_pylist()
+
+
+@lru_cache(maxsize=4)
+def parquet_rows(url: str) -> ParquetRows:
+    return ParquetRows(url)
+
+
+class DonutIngest(AnnotatedIngest):
+    format = "donut"
+    family = "ocr"
+    suffixes = (METADATA, PARQUET)
+
+    def is_annotation(self, rel: str) -> bool:
+        return posixpath.basename(rel) == METADATA or rel.endswith(PARQUET)
+
+    def read_items(self, url: str) -> tuple[list[dict[str, Any]], list[InputError]]:
+        if url.endswith(PARQUET):
+            return self._parquet_items(url), []
+        split = posixpath.basename(posixpath.dirname(url))
+        items, errors = [], []
+        for number, line in enumerate(read_text(url, "metadata").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                file_name = entry["file_name"]
+                ground_truth = entry["ground_truth"]
+            except (ValueError, KeyError, TypeError) as exn:
+                errors.append(InputError(f"{url}:{number}", "read metadata", "expected a JSON object with "
+                                         f"'file_name' and 'ground_truth' ({exn})", exception=type(exn).__name__))
+                continue
+            items.append({"id": f"{split}/{posixpath.splitext(str(file_name))[0]}", "line": number,
+                          "image": str(file_name), "ground_truth": ground_truth})
+        return items, errors
+
+    def _parquet_items(self, url: str) -> list[dict[str, Any]]:
+        try:
+            rows = parquet_rows(url)
+        except Exception as exn:  # pyarrow's errors for a file that is not Parquet have no common base
+            raise InputError(url, "read parquet", f"not a readable Parquet file: {exn}",
+                             exception=type(exn).__name__) from exn
+        missing = {"image", "ground_truth"} - rows.columns
+        if missing:
+            raise InputError(url, "read parquet", f"no {', '.join(sorted(missing))} column (columns: "
+                                                  f"{', '.join(sorted(rows.columns))})")
+        stem = posixpath.splitext(posixpath.basename(url))[0]
+        return [{"id": f"{stem}/{row}", "row": row} for row in range(rows.num_rows)]
+
+    def describe(self, item: dict[str, Any]) -> str:
+        return f"{item['file']}:{item['line']}" if "line" in item else f"{item['file']}#row{item['row']}"
+
+    def targets(self, item: dict[str, Any], name: str) -> Targets:
+        if "row" in item:
+            row = parquet_rows(item["file"]).row(item["row"])
+            image = row["image"]
+            expect(isinstance(image, dict) and isinstance(image.get("bytes"), bytes), name, "read image",
+                   "the image column holds no bytes")
+            text, other = text_sequence(row["ground_truth"], name)
+            source = {"row": item["row"], "image_path": image.get("path")}
+            image = image["bytes"]
+        else:
+            text, other = text_sequence(item["ground_truth"], name)
+            source = {"line": item["line"], "file_name": item["image"]}
+            image = item["image"]
+        record = {"text": text, "meta": {**source, **other}}
+        return Targets(image, record, members={"txt": text})
