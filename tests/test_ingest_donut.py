@@ -53,6 +53,9 @@ def make_hub_parquet(path):
             for k, text in enumerate(TEXTS)]
     rows[1]["image"]["bytes"] = b"GIF89a truncated"
     rows[3]["ground_truth"] = "not json"
+    rows[4]["image"] = {"bytes": None, "path": "pages/page-4.jpg"}  # an export that keeps images as files
+    (path.parent / "pages").mkdir()
+    (path.parent / "pages" / "page-4.jpg").write_bytes(page(14))
     pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=2)
 
 

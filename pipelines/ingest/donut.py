@@ -7,7 +7,8 @@ Input, either form the sets come in:
   `{"file_name": "image_0.jpg", "ground_truth": "{\"gt_parse\": {\"text_sequence\": \"...\"}}"}` lines
   (or the `metadata.jsonl` files themselves);
 - the Hugging Face Hub's Parquet files of those sets (`data/train-00000-of-00084.parquet`...), with an
-  `image` column (`{"bytes", "path"}`) and the same `ground_truth` string column.
+  `image` column (`{"bytes", "path"}`: the bytes, or without them the path, relative to `--images` or
+  the Parquet file's folder) and the same `ground_truth` string column.
 One sample per image, family `ocr`: `KEY.txt` = `gt_parse.text_sequence` as the set has it (SynthDoG
 joins the page's text with single spaces), the record with the Parquet row or metadata line and the
 ground truth's other fields. A line or row whose ground truth is not that JSON, has no
@@ -128,12 +129,12 @@ class DonutIngest(AnnotatedIngest):
     def targets(self, item: dict[str, Any], name: str) -> Targets:
         if "row" in item:
             row = parquet_rows(item["file"]).row(item["row"])
-            image = row["image"]
-            expect(isinstance(image, dict) and isinstance(image.get("bytes"), bytes), name, "read image",
-                   "the image column holds no bytes")
+            cell = row["image"]
+            expect(isinstance(cell, dict) and (isinstance(cell.get("bytes"), bytes) or bool(cell.get("path"))),
+                   name, "read image", "the image column holds neither bytes nor a path")
             text, other = text_sequence(row["ground_truth"], name)
-            source = {"row": item["row"], "image_path": image.get("path")}
-            image = image["bytes"]
+            source = {"row": item["row"], "image_path": cell.get("path")}
+            image = cell["bytes"] if isinstance(cell.get("bytes"), bytes) else str(cell["path"])
         else:
             text, other = text_sequence(item["ground_truth"], name)
             source = {"line": item["line"], "file_name": item["image"]}
