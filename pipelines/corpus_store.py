@@ -1,8 +1,8 @@
 """Corpora for `build ocr`, however large: the corpus files (plain text, or JSONL with a `text` field,
 any fsspec URL) streamed once into a local file of code points that every worker of a machine
-memory-maps. A page reads only the few thousand characters it shows (`synth.text_layout.iter_tokens`
-reads a chunk at a time), so a multi-gigabyte dump costs disk and shared page cache, not a copy of the
-text in each worker's memory.
+memory-maps, one to four bytes a character (the narrowest width its text needs). A page reads only the
+few thousand characters it shows (`synth.text_layout.iter_tokens` reads a chunk at a time), so a
+multi-gigabyte dump costs disk and shared page cache, not a copy of the text in each worker's memory.
 
 The text is what the files hold, each stripped of leading and trailing whitespace, JSONL records'
 texts joined by blank lines, files joined by blank lines; character offsets into it are the page
@@ -31,18 +31,25 @@ class CorpusError(ValueError):
     """A corpus file that is missing, unreadable, not text, or empty."""
 
 
+# Code-point widths a prepared corpus is stored in: the narrowest that holds its largest code point
+# (Latin-1 text one byte a character, other text of the Basic Multilingual Plane two, the rest four).
+_WIDTHS = ((0xFF, "u8", np.uint8, "latin-1"), (0xFFFF, "u16", np.dtype("<u2"), "utf-16-le"),
+           (0x10FFFF, "u32", np.dtype("<u4"), "utf-32-le"))
+
+
 class MappedCorpus:
     """A prepared corpus: its length in characters and str slices, read from the memory-mapped file."""
 
     def __init__(self, path: Path):
         self.path = path
-        self._codes = np.memmap(path, dtype="<u4", mode="r")
+        _, _, dtype, self._encoding = next(width for width in _WIDTHS if path.suffix == f".{width[1]}")
+        self._codes = np.memmap(path, dtype=dtype, mode="r")
 
     def __len__(self) -> int:
         return len(self._codes)
 
     def __getitem__(self, part: slice) -> str:
-        return self._codes[part].tobytes().decode("utf-32-le")
+        return self._codes[part].tobytes().decode(self._encoding)
 
 
 def cache_dir() -> Path:
@@ -151,31 +158,49 @@ def _stripped(pieces: Iterator[str]) -> Iterator[str]:
     # trailing whitespace (held) is dropped
 
 
-def _write_corpus(urls: list[str], target: Path) -> None:
-    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+def _write_corpus(urls: list[str], stem: Path) -> Path:
+    """Stream the files into `stem`.u32, then narrow it to the width its largest code point needs; the
+    file appears under its final name whole or not at all (workers sharing the cache never see a part)."""
+    wide = stem.with_name(f"{stem.name}.{os.getpid()}.partial")
+    narrow = stem.with_name(f"{stem.name}.{os.getpid()}.narrow")
     try:
-        with open(partial, "wb") as out:
+        largest = 0
+        with open(wide, "wb") as out:
             for k, url in enumerate(urls):
                 pieces = _jsonl_pieces(url) if url.endswith(".jsonl") else _plain_pieces(url)
                 wrote = False
                 for piece in _stripped(pieces):
-                    if not wrote and k and out.tell():
-                        out.write("\n\n".encode("utf-32-le"))
-                    out.write(piece.encode("utf-32-le"))
+                    codes = np.frombuffer(((k and not wrote) * "\n\n" + piece).encode("utf-32-le"), dtype="<u4")
+                    largest = max(largest, int(codes.max()))
+                    out.write(codes.tobytes())
                     wrote = True
                 if not wrote:
                     raise CorpusError(f"corpus {url}: empty")
-        os.replace(partial, target)  # whole or not at all: workers sharing the cache never see a partial file
+        _, suffix, dtype, _ = next(width for width in _WIDTHS if largest <= width[0])
+        target = stem.with_suffix(f".{suffix}")
+        if suffix == "u32":
+            os.replace(wide, target)
+            return target
+        codes = np.memmap(wide, dtype="<u4", mode="r")
+        with open(narrow, "wb") as out:
+            for start in range(0, len(codes), _BLOCK):
+                out.write(codes[start : start + _BLOCK].astype(dtype).tobytes())
+        del codes
+        os.replace(narrow, target)
+        return target
     finally:
-        partial.unlink(missing_ok=True)
+        wide.unlink(missing_ok=True)
+        narrow.unlink(missing_ok=True)
 
 
 def prepare_corpus(urls: list[str]) -> MappedCorpus:
     """The corpus of `urls`, prepared on this machine once (reused while the files are unchanged)."""
     if not urls:
         raise CorpusError("no corpus files given")
-    target = cache_dir() / f"{_fingerprint(urls)}.u32"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _write_corpus(urls, target)
+    stem = cache_dir() / _fingerprint(urls)
+    prepared = [stem.with_suffix(f".{width[1]}") for width in _WIDTHS]
+    target = next((path for path in prepared if path.exists()), None)
+    if target is None:
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        target = _write_corpus(urls, stem)
     return MappedCorpus(target)

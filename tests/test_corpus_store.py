@@ -33,6 +33,16 @@ def test_the_text_is_each_file_stripped_and_joined_by_blank_lines(tmp_path, monk
     assert corpus[16:24] == text[16:24] and corpus[len(text) - 3 :] == "e\n\n5"[-3:]
 
 
+def test_each_corpus_is_stored_in_the_narrowest_width_its_characters_need(tmp_path):
+    for name, text, suffix in (("latin", "café au lait", ".u8"), ("chinese", "中文 and café", ".u16"),
+                               ("emoji", "smile 🙂 中文", ".u32")):
+        path = tmp_path / f"{name}.txt"
+        path.write_text(text, encoding="utf-8")
+        corpus = prepare_corpus([str(path)])
+        assert corpus.path.suffix == suffix and corpus[:] == text and corpus[3:8] == text[3:8]
+    assert not list((tmp_path / "cache" / "corpora").glob("*.partial")) + list((tmp_path / "cache").glob("*/*.narrow"))
+
+
 def test_a_prepared_corpus_is_reused_until_a_file_changes(tmp_path):
     path = tmp_path / "c.txt"
     path.write_text("alpha beta")
