@@ -111,22 +111,26 @@ def _plain_pieces(url: str) -> Iterator[str]:
         raise _not_utf8(url, exn, end - held) from exn
 
 
-def _jsonl_pieces(url: str) -> Iterator[str]:
-    """Each record's text, blank lines between them."""
-    tail, at, number, first = b"", 0, 0, True  # `tail`: the unfinished last line, from byte `at`
+def _jsonl_lines(url: str) -> Iterator[tuple[int, int, bytes]]:
+    """(line number, byte offset, line) of the file's lines, split on "\\n" only."""
+    tail, at, number = b"", 0, 0  # `tail`: the unfinished last line, from byte `at`
     for _, block in _raw_blocks(url):
-        *lines, tail_next = (tail + block).split(b"\n")
+        *lines, tail = (tail + block).split(b"\n")
         for line in lines:
             number += 1
-            text = _record_text(url, line, number, at)
+            yield number, at, line
             at += len(line) + 1
-            if text is not None:
-                yield text if first else "\n\n" + text
-                first = False
-        tail = tail_next
-    text = _record_text(url, tail, number + 1, at)
-    if text is not None:
-        yield text if first else "\n\n" + text
+    yield number + 1, at, tail
+
+
+def _jsonl_pieces(url: str) -> Iterator[str]:
+    """Each record's text, blank lines between them."""
+    first = True
+    for number, at, line in _jsonl_lines(url):
+        text = _record_text(url, line, number, at)
+        if text is not None:
+            yield text if first else "\n\n" + text
+            first = False
 
 
 def _record_text(url: str, line: bytes, number: int, offset: int) -> str | None:

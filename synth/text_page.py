@@ -35,7 +35,8 @@ __all__ = ["GENERATOR", "GENERATOR_VERSION", "PageConfig", "RenderedPage", "Synt
 GENERATOR = "docforge.synth.text_page"
 GENERATOR_VERSION = "3"
 LANGS = ("en", "zh")
-# The share of a page's words that may be left out because the font lacks a glyph for them.
+# The share of the words from a page's offset (its first 400) that may be left out because the font lacks
+# a glyph for them.
 MAX_SKIPPED_WORDS = 0.05
 
 
@@ -144,7 +145,8 @@ def font_choices(fonts: Sequence[str], tokens: Sequence[Token]) -> list[str]:
     if complete:
         return complete
     limit = MAX_SKIPPED_WORDS * len(tokens)
-    partial = [path for path in fonts if sum(not set(lacks[path]).isdisjoint(token.text) for token in tokens) <= limit]
+    lacking = {path: set(missing) for path, missing in lacks.items()}
+    partial = [path for path in fonts if sum(not lacking[path].isdisjoint(token.text) for token in tokens) <= limit]
     if not partial:
         raise _no_font_error(lacks)
     return partial
@@ -182,9 +184,9 @@ def _choose_font_and_lay_out(corpus: Corpus, offset: int, fonts: Sequence[str], 
     lines, columns, params = lay_out(_drawable(chain(head, stream), path, skipped), font, box, config.lang,
                                      config.columns, config.line_spacing, rnd)
     shown = {token.start for line in lines for token in line.tokens}
-    left_out = "".join(token.text for token, following in skipped if following in shown)
-    params["skipped_words"] = sum(following in shown for _, following in skipped)
-    params["skipped_chars"] = "".join(sorted(visible_chars(left_out) - coverage(path).drawn))
+    left_out = [token.text for token, following in skipped if following in shown]
+    params["skipped_words"] = len(left_out)
+    params["skipped_chars"] = "".join(sorted(visible_chars("".join(left_out)) - coverage(path).drawn))
     return font, lines, columns, params
 
 
