@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from trainer.data import SampleEncoder, SkippedSample, pack_rows
-from trainer.model import IGNORE_INDEX, DocVLM, ModelConfig, build_model
+from trainer.model import CLIP_MEAN, CLIP_STD, IGNORE_INDEX, DocVLM, ModelConfig, build_model
 from trainer.tiling import TilingConfig
 from trainer.tokenizer import train_bpe_tokenizer
 
@@ -198,3 +198,42 @@ def test_flop_count_leaves_out_tower_layers_after_the_feature_layer(tokenizer):
     # attention FLOPs grow with each sample's own length squared
     flops = counts[-1]
     assert flops.step_flops(100, 10, [60, 40], 1) < flops.step_flops(100, 10, [100], 1)
+
+
+def test_the_model_normalises_uint8_tiles_with_its_towers_statistics(tokenizer, model):
+    """Tiles travel as bytes; the tower sees (x/255 - mean)/std per channel, computed on the model's side."""
+    seen = {}
+    hook = model.vision.register_forward_pre_hook(lambda _, args, kwargs: seen.update(kwargs), with_kwargs=True)
+    tiles = torch.randint(0, 256, (3, 3, 112, 112), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    try:
+        with torch.no_grad():
+            model.encode_views(tiles)
+    finally:
+        hook.remove()
+    mean, std = torch.tensor(CLIP_MEAN)[:, None, None], torch.tensor(CLIP_STD)[:, None, None]
+    torch.testing.assert_close(seen["pixel_values"], (tiles / 255.0 - mean) / std, atol=1e-6, rtol=1e-6)
+    with pytest.raises(TypeError, match="uint8"):
+        model.encode_views(tiles.float())
+
+
+def test_tower_statistics_come_from_its_image_processor_else_its_type(tokenizer, tmp_path):
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+
+    vision = {k: v for k, v in VISION.items() if k != "model_type"}
+    CLIPVisionModel(CLIPVisionConfig(**vision)).save_pretrained(tmp_path / "clip")
+    CLIPImageProcessor(image_mean=[0.1, 0.2, 0.3], image_std=[0.4, 0.5, 0.6]).save_pretrained(tmp_path / "clip")
+    built = build_model(ModelConfig({"path": str(tmp_path / "clip")}, {"config": LLM}), tokenizer, "<image>")
+    assert (built.config.image_mean, built.config.image_std) == ([0.1, 0.2, 0.3], [0.4, 0.5, 0.6])
+    built.save_pretrained(tmp_path / "saved", tokenizer)  # the saved folder records them
+    reloaded = DocVLM.from_pretrained(tmp_path / "saved")
+    assert (reloaded.config.image_mean, reloaded.config.image_std) == ([0.1, 0.2, 0.3], [0.4, 0.5, 0.6])
+    torch.testing.assert_close(reloaded.pixel_shift, built.pixel_shift, atol=0, rtol=0)
+
+    siglip = dict(vision, model_type="siglip_vision_model")
+    assert build_model(ModelConfig({"config": siglip}, {"config": LLM}), tokenizer, "<image>").config.image_mean \
+        == [0.5, 0.5, 0.5]
+    plain = build_model(ModelConfig({"config": VISION}, {"config": LLM}), tokenizer, "<image>")
+    assert (plain.config.image_mean, plain.config.image_std) == (CLIP_MEAN, CLIP_STD)
+    with pytest.raises(ValueError, match="image_std needs one value per RGB channel"):
+        build_model(ModelConfig({"config": VISION}, {"config": LLM}, image_mean=[0.5] * 3, image_std=[0.5]),
+                    tokenizer, "<image>")

@@ -1,9 +1,15 @@
 """Dynamic-resolution tiling (trainer.tiling): grid choice for wide, tall, square, tiny and huge images."""
 
-import pytest
-from PIL import Image
+import io
+from pathlib import Path
 
-from trainer.tiling import TilingConfig, candidate_grids, choose_grid, tile_image
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from trainer.tiling import TilingConfig, candidate_grids, choose_grid, resized, tile_image
 
 
 @pytest.mark.parametrize("width, height, grid", [
@@ -37,11 +43,12 @@ def test_tiles_are_the_resized_image_cut_row_major_after_the_global_view():
     config = TilingConfig(tile_size=336, max_tiles=4)
     tiled = tile_image(image, config)
     assert (tiled.rows, tiled.cols, tiled.has_global) == (1, 2, True)
-    assert tiled.pixels.shape == (3, 3, 336, 336)
-    red = (1.0 - config.mean[0]) / config.std[0]
-    assert tiled.pixels[1, 0].mean().item() == pytest.approx(red, abs=1e-3)   # left tile: white
-    assert tiled.pixels[2, 1].mean().item() < 0                             # right tile: red, no green
-    assert tiled.pixels[0, 1, :, :150].mean().item() > 0 > tiled.pixels[0, 1, :, 190:].mean().item()  # global view
+    assert tiled.pixels.shape == (3, 3, 336, 336) and tiled.pixels.dtype == torch.uint8
+    assert (tiled.pixels[1] == 255).all()                                           # left tile: white
+    assert (tiled.pixels[2, 0] == 255).all() and (tiled.pixels[2, 1:] == 0).all()   # right tile: red
+    global_view = tiled.pixels[0]
+    assert (global_view[:, :, :160] == 255).all()                                    # its left half white
+    assert (global_view[0, :, 176:] == 255).all() and (global_view[1:, :, 176:] == 0).all()  # its right half red
 
 
 def test_one_tile_images_have_no_duplicate_global_view():
@@ -54,3 +61,53 @@ def test_global_view_can_be_turned_off():
     tiled = tile_image(Image.new("RGB", (900, 300)), TilingConfig(tile_size=112, global_view=False))
     assert (tiled.rows, tiled.cols, tiled.has_global) == (2, 6, False)
     assert tiled.pixels.shape[0] == 12
+
+
+def text_page(size: int) -> Image.Image:
+    """A page of small print: 100 lines of the shipped corpus, 24 px type."""
+    page = Image.new("RGB", (size, size), "white")
+    draw, font = ImageDraw.Draw(page), ImageFont.load_default(size=24)
+    words = Path("synth/corpora/en.txt").read_text().split()
+    for n in range(100):
+        draw.text((40, 40 + 29 * n), " ".join(words[n * 20:(n + 1) * 20]), fill="black", font=font)
+    return page
+
+
+def test_big_shrinks_average_areas_and_the_rest_is_bicubic():
+    page = np.asarray(text_page(3000))[:2000]
+    assert np.array_equal(resized(page, 1344, 1008), cv2.resize(page, (1344, 1008), interpolation=cv2.INTER_AREA))
+    for width, height in [(2900, 1900), (6000, 1000), (3000, 2000)]:  # mild shrink, one axis up, none
+        assert np.array_equal(resized(page, width, height),
+                              cv2.resize(page, (width, height), interpolation=cv2.INTER_CUBIC))
+
+
+def test_small_print_shrunk_into_tiles_matches_the_antialiased_reference():
+    """A 3000 px page shrunk 2.2× into 4×4 tiles stays within a grey level of PIL's antialiased bicubic (what
+    CLIP's and InternVL's image processors use); bicubic without a low-pass would alias the strokes."""
+    page = text_page(3000)
+    tiled = tile_image(page, TilingConfig(tile_size=336, max_tiles=16))
+    assert (tiled.rows, tiled.cols) == (4, 4)
+    grid = tiled.pixels[1:].reshape(4, 4, 3, 336, 336).permute(0, 3, 1, 4, 2).reshape(1344, 1344, 3)
+    reference = torch.from_numpy(np.array(page.resize((1344, 1344), Image.Resampling.BICUBIC))).float()
+    error = (grid.float() - reference).abs().mean().item()
+    aliased = cv2.resize(np.asarray(page), (1344, 1344), interpolation=cv2.INTER_CUBIC)
+    assert error < 1.0
+    assert (torch.from_numpy(aliased).float() - reference).abs().mean().item() > 2 * error
+
+
+def test_large_jpegs_decode_at_a_reduced_scale_with_the_same_picture():
+    rng = np.random.default_rng(0)
+    blocks = rng.integers(0, 256, (42, 42, 3), dtype=np.uint8)  # 128-px blocks of colour
+    page = np.kron(blocks, np.ones((128, 128, 1), dtype=np.uint8))
+    data = io.BytesIO()
+    Image.fromarray(page).save(data, format="JPEG", quality=95)
+    config = TilingConfig(tile_size=336, max_tiles=16)
+    image = Image.open(io.BytesIO(data.getvalue()))
+    drafted = tile_image(image, config)
+    assert image.size == (1344, 1344)  # 5376 px decoded at a quarter: exactly the grid, no finer
+    whole = Image.open(io.BytesIO(data.getvalue()))
+    whole.load()  # decoded at full size, so no draft
+    full = tile_image(whole, config)
+    assert drafted.grid == full.grid == (4, 4, True)
+    difference = (drafted.pixels.float() - full.pixels.float()).abs()
+    assert difference.mean().item() < 3

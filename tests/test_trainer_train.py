@@ -237,3 +237,12 @@ def test_bad_recipe_fails_naming_file_line_and_field(tmp_path):
     path.write_text(text)
     with pytest.raises(RecipeError, match=r"bad\.yaml:\d+: stages\[1\]: .*no learning rate"):
         load_recipe(str(path))
+
+
+def test_recipe_pixel_statistics_need_three_positive_values(tmp_path):
+    text = TINY.read_text().replace("model:\n", "model:\n  image_std: [0.5, 0.0, 0.5]\n", 1)
+    assert text != TINY.read_text()
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(RecipeError, match=r"bad\.yaml:\d+: model\.image_std"):
+        load_recipe(str(path))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,9 @@ PROJECTOR_FILE = "projector.safetensors"
 IGNORE_INDEX = -100
 ImageGrid = tuple[int, int, bool]  # a tiled image's (rows, cols, has_global view)
 VARLEN_READERS = (VARLEN, "flash_attention_2")  # attentions that take packed run lengths
+PREPROCESSOR_FILE = "preprocessor_config.json"  # a transformers image processor's settings
+CLIP_MEAN, CLIP_STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
+HALF = [0.5, 0.5, 0.5]  # SigLIP's mean and std
 
 
 @dataclass
@@ -46,6 +49,10 @@ class ModelConfig:
     # sample on CUDA, per-sample sdpa elsewhere), "sdpa" (one call with a block-diagonal mask) or
     # "flash_attention_2" (the flash-attn package's varlen; needs it installed and a GPU)
     attention: str = VARLEN
+    # the tower's pixel statistics, (x/255 - mean) / std per RGB channel; None: the vision path's
+    # preprocessor_config.json, else the tower type's own (SigLIP 0.5, CLIP and the rest CLIP's)
+    image_mean: list[float] | None = None
+    image_std: list[float] | None = None
 
 
 class Projector(nn.Module):
@@ -84,6 +91,16 @@ def build_vision_tower(spec: dict[str, Any]) -> PreTrainedModel:
     return AutoModel.from_config(vision_config_of(config))
 
 
+def pixel_statistics(spec: dict[str, Any], vision_config: Any) -> tuple[list[float], list[float]]:
+    """The mean and std a tower was trained with: its image processor's when the tower comes from a folder
+    that has one, else its type's."""
+    if "path" in spec and (Path(spec["path"]) / PREPROCESSOR_FILE).is_file():
+        settings = json.loads((Path(spec["path"]) / PREPROCESSOR_FILE).read_text())
+        if "image_mean" in settings and "image_std" in settings:
+            return list(settings["image_mean"]), list(settings["image_std"])
+    return (HALF, HALF) if vision_config.model_type.startswith("siglip") else (CLIP_MEAN, CLIP_STD)
+
+
 def build_llm(spec: dict[str, Any], vocab_size: int, attention: str = VARLEN) -> PreTrainedModel:
     if "path" in spec:
         model = AutoModelForCausalLM.from_pretrained(spec["path"], attn_implementation=attention)
@@ -98,11 +115,13 @@ def build_llm(spec: dict[str, Any], vocab_size: int, attention: str = VARLEN) ->
 class DocVLM(nn.Module):
     def __init__(self, vision: PreTrainedModel, llm: PreTrainedModel, config: ModelConfig, image_token_id: int):
         super().__init__()
+        vision_config = vision_config_of(vision.config)
+        if config.image_mean is None or config.image_std is None:  # a folder saved before they were recorded
+            config = replace(config, **dict(zip(("image_mean", "image_std"), pixel_statistics({}, vision_config))))
         self.vision = vision
         self.llm = llm
         self.config = config
         self.image_token_id = image_token_id
-        vision_config = vision_config_of(vision.config)
         self.patches_per_side = vision_config.image_size // vision_config.patch_size
         if config.pixel_shuffle and self.patches_per_side % 2:
             raise ValueError(f"pixel shuffle needs an even patch grid; the tower has {self.patches_per_side}² patches")
@@ -111,6 +130,14 @@ class DocVLM(nn.Module):
         self.projector = Projector(vision_config.hidden_size * merge, config.projector_hidden or llm_hidden,
                                    llm_hidden)
         self.row_separator = nn.Parameter(torch.randn(llm_hidden) * 0.02) if config.row_separators else None
+        for name, values in (("image_mean", config.image_mean), ("image_std", config.image_std)):
+            if len(values) != 3:
+                raise ValueError(f"{name} needs one value per RGB channel, got {values}")
+        std = torch.tensor(config.image_std, dtype=torch.float32)[:, None, None]
+        # uint8 -> normalised in one multiply-add: x·(1/(255·std)) + (-mean/std)
+        self.register_buffer("pixel_scale", 1.0 / (255.0 * std), persistent=False)
+        self.register_buffer("pixel_shift", -torch.tensor(config.image_mean, dtype=torch.float32)[:, None, None] / std,
+                             persistent=False)
 
     # -- sizes --------------------------------------------------------------------------------------------
     @property
@@ -129,8 +156,11 @@ class DocVLM(nn.Module):
 
     # -- forward ------------------------------------------------------------------------------------------
     def encode_views(self, pixels: torch.Tensor) -> torch.Tensor:
-        """(views, 3, S, S) -> (views, tokens_per_view, llm_hidden)."""
-        pixels = pixels.to(dtype=next(self.vision.parameters()).dtype)
+        """(views, 3, S, S) uint8 RGB tiles (`trainer.tiling`) -> (views, tokens_per_view, llm_hidden); the
+        tiles are normalised here, on the model's device."""
+        if pixels.dtype != torch.uint8:
+            raise TypeError(f"the model takes uint8 RGB tiles (trainer.tiling.tile_image), got {pixels.dtype}")
+        pixels = (pixels.float() * self.pixel_scale + self.pixel_shift).to(next(self.vision.parameters()).dtype)
         hidden = self.vision(pixel_values=pixels, output_hidden_states=True).hidden_states[self.config.feature_layer]
         patches = self.patches_per_side ** 2
         features = hidden[:, -patches:]  # drops a CLS token when the tower has one (CLIP), none for SigLIP
@@ -163,7 +193,7 @@ class DocVLM(nn.Module):
                 return embeds
             # a text-only batch still runs the tower (on one blank view, weighted 0), so every rank
             # runs the same modules: FSDP's per-block collectives would otherwise go out of step
-            blank = torch.zeros(1, 3, self.tile_size, self.tile_size, device=embeds.device)
+            blank = torch.zeros(1, 3, self.tile_size, self.tile_size, dtype=torch.uint8, device=embeds.device)
             return embeds + 0.0 * self.encode_views(blank).sum().to(embeds.dtype)
         views = self.encode_views(pixels)
         sequences, start = [], 0
@@ -253,5 +283,8 @@ class DocVLM(nn.Module):
 def build_model(config: ModelConfig, tokenizer, image_token: str) -> DocVLM:
     """A fresh model from `config`; the LLM's embeddings grow to the tokenizer's vocabulary when needed."""
     vision = build_vision_tower(config.vision)
+    if config.image_mean is None or config.image_std is None:
+        config = replace(config, **dict(zip(("image_mean", "image_std"),
+                                             pixel_statistics(config.vision, vision_config_of(vision.config)))))
     llm = build_llm(config.llm, vocab_size=len(tokenizer), attention=config.attention)
     return DocVLM(vision, llm, config, tokenizer.convert_tokens_to_ids(image_token))

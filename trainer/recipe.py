@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -83,10 +83,15 @@ class ModelSpec(Strict):
     row_separators: bool = True
     projector_hidden: int | None = Field(default=None, gt=0)
     attention: Literal["varlen", "sdpa", "flash_attention_2"] = "varlen"
+    # the tower's pixel statistics per RGB channel; default: the vision path's preprocessor_config.json,
+    # else the tower type's (SigLIP 0.5, CLIP's otherwise)
+    image_mean: list[float] | None = Field(default=None, min_length=3, max_length=3)
+    image_std: list[Annotated[float, Field(gt=0)]] | None = Field(default=None, min_length=3, max_length=3)
 
     def vlm_config(self) -> ModelConfig:
         return ModelConfig(self.vision.as_dict(), self.llm.as_dict(), self.feature_layer, self.pixel_shuffle,
-                           self.row_separators, self.projector_hidden, self.attention)
+                           self.row_separators, self.projector_hidden, self.attention, self.image_mean,
+                           self.image_std)
 
 
 class RuntimeSpec(Strict):

@@ -5,18 +5,26 @@ closest to the image's (a tie goes to the larger grid when the image covers more
 InternVL does), the image resized to (cols·tile, rows·tile) and cut into tiles in row-major order, and
 the whole image resized to one tile as the global view, first. A 1×1 grid has no global view (it would
 be the same picture twice).
+
+Tiles leave here as uint8 RGB, not normalised: a batch travels through the prefetch queue, pinned
+memory and the host-to-device copy at a quarter of float32's size, and the model normalises it with its
+tower's mean and std on its own device (`trainer.model.DocVLM.encode_views`). Resizing is OpenCV's (one
+thread; the data side runs beside the training loop): area averaging when the image shrinks by more
+than 1.25× on both axes (antialiased, which fine print needs), bicubic otherwise. JPEGs much larger than
+their grid are decoded at a reduced DCT scale (PIL's draft mode) before that.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image
 
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+cv2.setNumThreads(1)
+AREA_BELOW = 1 / 1.25  # scale factors under this on both axes shrink by area averaging
 
 
 @dataclass(frozen=True)
@@ -25,13 +33,11 @@ class TilingConfig:
     max_tiles: int = 16
     min_tiles: int = 1
     global_view: bool = True
-    mean: tuple[float, float, float] = CLIP_MEAN
-    std: tuple[float, float, float] = CLIP_STD
 
 
 @dataclass(frozen=True)
 class TiledImage:
-    """An image as the vision tower eats it: `pixels` (views, 3, tile, tile), global view first when
+    """An image cut for the vision tower: `pixels` uint8 RGB (views, 3, tile, tile), global view first when
     `has_global`, then the rows × cols local tiles in row-major order."""
 
     pixels: torch.Tensor
@@ -67,24 +73,24 @@ def choose_grid(width: int, height: int, config: TilingConfig = TilingConfig()) 
     return best
 
 
-def normalised(pixels: np.ndarray, config: TilingConfig) -> torch.Tensor:
-    """uint8 (..., H, W, 3) -> float32 (..., 3, H, W): (x/255 - mean) / std per channel, in one pass."""
-    channels_first = torch.from_numpy(np.ascontiguousarray(np.moveaxis(pixels, -1, -3)))
-    scale = 1.0 / (255.0 * torch.tensor(config.std, dtype=torch.float32))
-    shift = -torch.tensor(config.mean, dtype=torch.float32) / torch.tensor(config.std, dtype=torch.float32)
-    return channels_first.to(torch.float32).mul_(scale[:, None, None]).add_(shift[:, None, None])
+def resized(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
+    """uint8 (H, W, 3) -> (height, width, 3): area averaging when shrinking by more than 1.25× on both axes,
+    bicubic otherwise."""
+    shrink = width / pixels.shape[1] < AREA_BELOW and height / pixels.shape[0] < AREA_BELOW
+    return cv2.resize(pixels, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
 
 
 def tile_image(image: Image.Image, config: TilingConfig = TilingConfig()) -> TiledImage:
     """Cut `image` (any mode, converted to RGB) into its grid of tiles plus the global view."""
-    image = image.convert("RGB")
     rows, cols = choose_grid(image.width, image.height, config)
     size = config.tile_size
     has_global = config.global_view and rows * cols > 1
-    resized = np.asarray(image.resize((cols * size, rows * size), Image.Resampling.BICUBIC))
+    if image.format == "JPEG":
+        image.draft("RGB", (cols * size, rows * size))  # decode at 1/2, 1/4 or 1/8 scale when that still covers
+    pixels = np.asarray(image.convert("RGB"))
+    grid = resized(pixels, cols * size, rows * size)
     # (rows·size, cols·size, 3) -> (rows·cols, size, size, 3), row-major tiles
-    tiles = resized.reshape(rows, size, cols, size, 3).swapaxes(1, 2).reshape(rows * cols, size, size, 3)
+    tiles = grid.reshape(rows, size, cols, size, 3).swapaxes(1, 2).reshape(rows * cols, size, size, 3)
     if has_global:
-        whole = np.asarray(image.resize((size, size), Image.Resampling.BICUBIC))
-        tiles = np.concatenate([whole[None], tiles])
-    return TiledImage(normalised(tiles, config), rows, cols, has_global)
+        tiles = np.concatenate([resized(pixels, size, size)[None], tiles])
+    return TiledImage(torch.from_numpy(np.ascontiguousarray(np.moveaxis(tiles, -1, -3))), rows, cols, has_global)
