@@ -29,6 +29,19 @@ def test_pack_rows_positions_give_one_run_per_sample_and_padding():
     batch = pack_rows([samples[:2], samples[2:]], 16, pad_id=0)
     assert packed_runs(batch.position_ids).cu_lengths.tolist() == [0, 7, 10, 16, 27, 32]
     assert batch.lengths == [7, 3, 11] and batch.real_tokens == 21  # padding runs are not samples
+    assert batch.cu_lengths.tolist() == [0, 7, 10, 16, 27, 32] and batch.longest == 11  # the same, from the host
+
+
+@pytest.mark.parametrize("multiple, width", [(None, 64), (8, 16), (4, 12), (1, 11), (100, 64)])
+def test_batches_are_as_wide_as_their_longest_row_rounded_up(multiple, width):
+    samples = [EncodedSample(key=f"s{n}", source="t", input_ids=[5] * n, labels=[1] * n, image=None)
+               for n in (7, 3, 11)]
+    batch = pack_rows([samples[:2], samples[2:]], 64, pad_id=0, pad_to_multiple_of=multiple)
+    assert batch.input_ids.shape == (2, width)
+    runs = packed_runs(batch.position_ids)
+    assert batch.cu_lengths.tolist() == runs.cu_lengths.tolist() and batch.longest == runs.longest
+    assert (batch.labels.flatten()[batch.label_index + 1] == 1).all()
+    assert batch.label_tokens == int((batch.labels[:, 1:] != -100).sum()) == 9 + 10  # every position before a label
 
 
 def block_diagonal_reference(q, k, v, cu_lengths, scale):

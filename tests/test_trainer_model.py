@@ -116,6 +116,30 @@ def test_loss_on_labelled_positions_equals_the_loss_from_full_logits(tokenizer, 
     torch.testing.assert_close(out["loss_sum"], full, atol=1e-4, rtol=1e-6)
 
 
+def test_a_trimmed_batch_with_host_made_runs_trains_as_the_full_width_one(tokenizer, model):
+    """Rounding the width down to the longest row (plus padding to a multiple) and handing the model its runs
+    and labelled positions from the host change no loss and no gradient: only the work on padding goes."""
+    enc = encoder(tokenizer, model, seq_len=512)
+    rows = [[enc.encode(sample("t1", (300, 120), "first answer")), enc.encode(sample("t2", (50, 50), "second"))],
+            [enc.encode(sample("t3", (120, 300), "a third answer, a little longer"))]]
+    results = []
+    for multiple in (None, 32):
+        batch = pack_rows(rows, 512, tokenizer.pad_token_id, pad_to_multiple_of=multiple)
+        model.zero_grad()
+        out = model(**batch.model_inputs())
+        out["loss_sum"].backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        results.append((batch.input_ids.shape[1], out["loss_sum"].detach(), out["label_tokens"], grads))
+    (full_width, full_loss, full_labels, full_grads), (width, loss, labels, grads) = results
+    assert full_width == 512 and width < 512 and width % 32 == 0
+    assert labels == full_labels > 0
+    torch.testing.assert_close(loss, full_loss, atol=1e-5, rtol=1e-6)
+    assert len(grads) == len(full_grads)
+    for trimmed, full in zip(grads, full_grads):
+        torch.testing.assert_close(trimmed, full, atol=1e-5, rtol=1e-4)
+    model.zero_grad(set_to_none=True)
+
+
 def test_loss_drops_when_overfitting_a_fixed_batch(tokenizer):
     torch.manual_seed(1)
     model = build_model(ModelConfig({"config": VISION}, {"config": LLM}), tokenizer, "<image>")
@@ -237,3 +261,24 @@ def test_tower_statistics_come_from_its_image_processor_else_its_type(tokenizer,
     with pytest.raises(ValueError, match="image_std needs one value per RGB channel"):
         build_model(ModelConfig({"config": VISION}, {"config": LLM}, image_mean=[0.5] * 3, image_std=[0.5]),
                     tokenizer, "<image>")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_training_forward_and_backward_on_cuda_never_wait_for_the_gpu(tokenizer):
+    """The trainer's forward reads nothing back from the device (a read stalls the CPU until the GPU has
+    caught up, which then idles while the CPU launches again): sync debug mode raises on any sync."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig({"config": VISION}, {"config": LLM}), tokenizer, "<image>").cuda().train()
+    enc = encoder(tokenizer, model, seq_len=512)
+    rows = [[enc.encode(sample("c1", (300, 120), "first answer")), enc.encode(sample("c2", (120, 300), "second"))]]
+    batch = pack_rows(rows, 512, tokenizer.pad_token_id, pad_to_multiple_of=64).pinned().to(torch.device("cuda"))
+    for watched in (False, True):  # the first pass may set up kernels and caches
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error" if watched else "default")
+        try:
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                out = model(**batch.model_inputs())
+            out["loss_sum"].backward()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    assert torch.isfinite(out["loss_sum"]).item()

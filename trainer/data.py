@@ -10,9 +10,14 @@ Truncation rule: a sample longer than the sequence length is cut at the sequence
 image tokens and at least one labelled token lie before the cut; otherwise it is skipped (logged and
 counted by reason).
 
-Packing: whole samples fill fixed-length rows in stream order; a sample that does not fit starts the
-next row; the rest of a row is padding (its own position run, no labels). `position_ids` restart at 0
-for every sample, which keeps attention inside each sample (see `trainer.model.DocVLM.forward`).
+Packing: whole samples fill rows of at most seq_len tokens in stream order; a sample that does not fit
+starts the next row. A micro-batch is as wide as its longest row rounded up to `pad_to_multiple_of`
+(seq_len when that is None), so a row of 6,000 tokens does not pay for 8,192; the rest of a row is
+padding (its own position run, no labels). `position_ids` restart at 0 for every sample, which keeps
+attention inside each sample (see `trainer.model.DocVLM.forward`). The batch also carries, computed here
+on the host, what the model would otherwise read back from the device in every forward (a sync that
+stalls the GPU's queue): the runs' cumulative lengths for varlen attention and the flat indices of the
+positions that predict a label.
 
 Resume: a batch carries the state after it (the stream's positions plus the sample drawn but not yet
 packed), so a checkpoint taken after batch k restarts at batch k+1 exactly, even with prefetching.
@@ -36,7 +41,8 @@ from PIL import Image, UnidentifiedImageError
 
 from mixtures.stream import MixtureStream
 from mixtures.tasks import IMAGE_PLACEHOLDER
-from trainer.model import IGNORE_INDEX, ImageGrid
+from trainer.attention import PackedRuns
+from trainer.model import IGNORE_INDEX, ImageGrid, label_positions
 from trainer.tiling import TiledImage, TilingConfig, tile_image
 
 log = logging.getLogger("docforge.trainer")
@@ -137,8 +143,9 @@ class SampleEncoder:
 
 @dataclass
 class MicroBatch:
-    """Packed rows: (rows, seq_len) tensors, the image grids in the order their tokens appear with all their
-    views stacked in `pixels`, and the data state after this batch."""
+    """Packed rows: (rows, width) tensors, the image grids in the order their tokens appear with all their
+    views stacked in `pixels` (uint8), the runs and labelled positions the model needs (`model_inputs`), and
+    the data state after this batch."""
 
     input_ids: torch.Tensor
     labels: torch.Tensor
@@ -148,12 +155,25 @@ class MicroBatch:
     keys: list[str]
     sources: Counter
     lengths: list[int]  # each packed sample's length, row by row (padding runs left out)
+    cu_lengths: torch.Tensor  # int32: where each run (sample or padding) ends, over the flattened rows
+    longest: int  # the longest run
+    label_index: torch.Tensor  # int64: flat positions (row·width + p) whose next token is a label
     state: dict[str, Any] = field(default_factory=dict)
 
     @property
     def real_tokens(self) -> int:
         """Tokens that are not padding."""
         return sum(self.lengths)
+
+    @property
+    def label_tokens(self) -> int:
+        return self.label_index.numel()
+
+    def model_inputs(self) -> dict[str, Any]:
+        """The keyword arguments of `DocVLM.forward` for this batch, labels included."""
+        return {"input_ids": self.input_ids, "position_ids": self.position_ids, "grids": self.grids,
+                "pixels": self.pixels, "labels": self.labels, "runs": PackedRuns(self.cu_lengths, self.longest),
+                "label_index": self.label_index}
 
     def pinned(self) -> MicroBatch:
         """The same batch in page-locked memory, so `to(cuda)` copies asynchronously."""
@@ -165,15 +185,26 @@ class MicroBatch:
     def map_tensors(self, f: Callable[[torch.Tensor], torch.Tensor]) -> MicroBatch:
         """The same batch with `f` applied to each of its tensors."""
         return replace(self, input_ids=f(self.input_ids), labels=f(self.labels), position_ids=f(self.position_ids),
-                       pixels=f(self.pixels) if self.pixels is not None else None)
+                       pixels=f(self.pixels) if self.pixels is not None else None, cu_lengths=f(self.cu_lengths),
+                       label_index=f(self.label_index))
 
 
-def pack_rows(rows: list[list[EncodedSample]], seq_len: int, pad_id: int) -> MicroBatch:
-    """Rows of whole samples -> one micro-batch; each row padded to seq_len."""
-    input_ids = torch.full((len(rows), seq_len), pad_id, dtype=torch.long)
-    labels = torch.full((len(rows), seq_len), IGNORE_INDEX, dtype=torch.long)
-    position_ids = torch.zeros((len(rows), seq_len), dtype=torch.long)
-    images, keys, sources, lengths = [], [], Counter(), []
+def batch_width(rows: list[list[EncodedSample]], seq_len: int, pad_to_multiple_of: int | None) -> int:
+    """seq_len, or the longest row rounded up to the multiple (never past seq_len)."""
+    if pad_to_multiple_of is None:
+        return seq_len
+    longest = max(sum(len(sample) for sample in samples) for samples in rows)
+    return min(seq_len, -(-longest // pad_to_multiple_of) * pad_to_multiple_of)
+
+
+def pack_rows(rows: list[list[EncodedSample]], seq_len: int, pad_id: int,
+              pad_to_multiple_of: int | None = None) -> MicroBatch:
+    """Rows of whole samples -> one micro-batch; each row padded to the batch's width (`batch_width`)."""
+    width = batch_width(rows, seq_len, pad_to_multiple_of)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
+    position_ids = torch.zeros((len(rows), width), dtype=torch.long)
+    images, keys, sources, lengths, run_ends = [], [], Counter(), [], [0]
     for r, samples in enumerate(rows):
         at = 0
         for sample in samples:
@@ -183,24 +214,31 @@ def pack_rows(rows: list[list[EncodedSample]], seq_len: int, pad_id: int) -> Mic
             position_ids[r, at:at + n] = torch.arange(n)
             at += n
             lengths.append(n)
+            run_ends.append(r * width + at)
             keys.append(sample.key)
             sources[sample.source] += 1
             if sample.image is not None:
                 images.append(sample.image)
-        position_ids[r, at:] = torch.arange(seq_len - at)
+        position_ids[r, at:] = torch.arange(width - at)
+        if at < width:
+            run_ends.append((r + 1) * width)
     pixels = torch.cat([image.pixels for image in images]) if images else None
+    cu_lengths = torch.tensor(run_ends, dtype=torch.int32)
     return MicroBatch(input_ids, labels, position_ids, [image.grid for image in images], pixels, keys, sources,
-                      lengths)
+                      lengths, cu_lengths, int(cu_lengths.diff().max()), label_positions(labels))
 
 
 class PackedBatches:
-    """Micro-batches of `rows` packed rows drawn from a mixture stream; `state_dict`/`load_state_dict`."""
+    """Micro-batches of `rows` packed rows drawn from a mixture stream (`pack_rows`); `state_dict` /
+    `load_state_dict`."""
 
-    def __init__(self, stream: MixtureStream, encoder: SampleEncoder, rows: int, pad_id: int):
+    def __init__(self, stream: MixtureStream, encoder: SampleEncoder, rows: int, pad_id: int,
+                 pad_to_multiple_of: int | None = None):
         self.stream = stream
         self.encoder = encoder
         self.rows = rows
         self.pad_id = pad_id
+        self.pad_to_multiple_of = pad_to_multiple_of
         self.pending: tuple[dict, EncodedSample] | None = None  # drawn, did not fit the last row
         self.skipped: Counter = Counter()
 
@@ -232,7 +270,7 @@ class PackedBatches:
             rows.append(row)
         if not rows:
             return None
-        batch = pack_rows(rows, self.encoder.seq_len, self.pad_id)
+        batch = pack_rows(rows, self.encoder.seq_len, self.pad_id, self.pad_to_multiple_of)
         batch.state = self.state_dict()
         return batch
 

@@ -22,12 +22,19 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, PreTrainedModel
 
-from trainer.attention import VARLEN, packed_runs
+from trainer.attention import VARLEN, PackedRuns, packed_runs
 
 CONFIG_FILE = "docforge_vlm.json"
 PROJECTOR_FILE = "projector.safetensors"
 IGNORE_INDEX = -100
 ImageGrid = tuple[int, int, bool]  # a tiled image's (rows, cols, has_global view)
+
+
+def label_positions(labels: torch.Tensor) -> torch.Tensor:
+    """Flat indices (row·width + p) of the positions p whose next token is a label, for (rows, width) labels."""
+    predicts = torch.zeros_like(labels, dtype=torch.bool)
+    predicts[:, :-1] = labels[:, 1:] != IGNORE_INDEX
+    return torch.nonzero(predicts.flatten())[:, 0]
 VARLEN_READERS = (VARLEN, "flash_attention_2")  # attentions that take packed run lengths
 PREPROCESSOR_FILE = "preprocessor_config.json"  # a transformers image processor's settings
 CLIP_MEAN, CLIP_STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
@@ -185,7 +192,10 @@ class DocVLM(nn.Module):
         embeds = self.llm.get_input_embeddings()(input_ids)
         slots = input_ids == self.image_token_id
         wanted = sum(self.visual_token_count(*grid) for grid in grids)
-        if int(slots.sum()) != wanted:
+        if input_ids.is_cuda:  # checked on the device: reading the count back would stall the GPU's queue
+            torch._assert_async(slots.sum() == wanted, f"the batch's image placeholder tokens are not the "
+                                                       f"{wanted} visual tokens of its {len(grids)} images")
+        elif int(slots.sum()) != wanted:
             raise ValueError(f"the batch has {int(slots.sum())} image placeholder tokens but its {len(grids)} "
                              f"images make {wanted} visual tokens")
         if not grids:
@@ -210,27 +220,33 @@ class DocVLM(nn.Module):
         return embeds
 
     def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor, grids: list[ImageGrid],
-                pixels: torch.Tensor | None, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                pixels: torch.Tensor | None, labels: torch.Tensor | None = None, runs: PackedRuns | None = None,
+                label_index: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Without labels: the logits. With labels: the next-token loss summed over the labelled tokens
         and their count; the LM head then runs only at the positions that predict a label (image,
         prompt and padding positions need no vocabulary-sized logits).
 
         Packed rows: `position_ids` restart at 0 for each sample and no attention mask is passed, so
         attention stays inside each sample: sdpa builds a block-diagonal mask from them (`use_cache=False`
-        is what keeps it so); varlen and flash attention get the samples' run lengths instead.
+        is what keeps it so); varlen and flash attention get the samples' run lengths instead. `runs` and
+        `label_index` (`label_positions`) are read from position_ids and labels when not given; the trainer
+        gives them, computed on the host (`trainer.data.pack_rows`), because reading them on a GPU syncs.
         """
         embeds = self.embed(input_ids, grids, pixels)
-        runs = packed_runs(position_ids).attention_kwargs() if self.config.attention in VARLEN_READERS else {}
+        attention = {}
+        if self.config.attention in VARLEN_READERS:
+            attention = (runs or packed_runs(position_ids)).attention_kwargs()
         if labels is None:
             return {"logits": self.llm(inputs_embeds=embeds, position_ids=position_ids, use_cache=False,
-                                       **runs).logits}
+                                       **attention).logits}
         hidden = self.llm.get_decoder()(inputs_embeds=embeds, position_ids=position_ids, use_cache=False,
-                                        **runs).last_hidden_state
-        targets = labels[:, 1:]
-        wanted = targets != IGNORE_INDEX
-        logits = self.llm.get_output_embeddings()(hidden[:, :-1][wanted])
-        return {"loss_sum": F.cross_entropy(logits.float(), targets[wanted], reduction="sum"),
-                "label_tokens": wanted.sum()}
+                                        **attention).last_hidden_state
+        if label_index is None:
+            label_index = label_positions(labels)
+        logits = self.llm.get_output_embeddings()(hidden.reshape(-1, hidden.shape[-1]).index_select(0, label_index))
+        targets = labels.reshape(-1).index_select(0, label_index + 1)
+        return {"loss_sum": F.cross_entropy(logits.float(), targets, reduction="sum"),
+                "label_tokens": label_index.numel()}
 
     # -- parameters by module -------------------------------------------------------------------------------
     def module_parameters(self) -> dict[str, list[nn.Parameter]]:

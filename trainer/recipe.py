@@ -103,7 +103,10 @@ class RuntimeSpec(Strict):
     # norms, activations, rotary embeddings and dtype casts between the matrix products; the first steps
     # compile (about a minute on a GPU), and a CPU run needs a C++ compiler
     compile: bool = False
-    prefetch: int = Field(default=4, ge=1)
+    prefetch: int = Field(default=4, ge=1)  # micro-batches made ready beyond the current step's
+    # a micro-batch is as wide as its longest packed row rounded up to this (never wider than seq_len), so
+    # compute is not spent on padding; null: always seq_len wide (fixed shapes)
+    pad_to_multiple_of: int | None = Field(default=64, ge=1)
     # where micro-batches are prepared: a thread of the training process (batches pinned there on a GPU),
     # or a forked worker process, which shares no interpreter lock with the training loop (each batch
     # then crosses through shared memory: about 15 ms a batch in the tiny CPU recipe)

@@ -37,7 +37,7 @@ from trainer.data import MicroBatch, PackedBatches, Prefetcher, SampleEncoder
 from trainer.distributed import (Runtime, block_modules, gradient_sync, start_runtime, stop_runtime, unwrap,
                                  wrap_model)
 from trainer.metrics import FlopCounter, StepLog, peak_flops
-from trainer.model import IGNORE_INDEX, DocVLM, build_model
+from trainer.model import DocVLM, build_model
 from trainer.recipe import RecipeSpec, StageSpec, load_recipe
 from trainer.tiling import TilingConfig
 from trainer.tokenizer import load_tokenizer, train_bpe_tokenizer
@@ -147,7 +147,8 @@ def make_batches(recipe: RecipeSpec, stage: StageSpec, model: DocVLM, tokenizer,
     stream = MixtureStream(mixture, runtime.slot, buffer_size=recipe.runtime.shuffle_buffer)
     tiling = TilingConfig(tile_size=model.tile_size, max_tiles=stage.max_tiles, global_view=stage.global_view)
     encoder = SampleEncoder(tokenizer, model.visual_token_count, tiling, stage.seq_len)
-    return PackedBatches(stream, encoder, stage.micro_batch, tokenizer.pad_token_id)
+    return PackedBatches(stream, encoder, stage.micro_batch, tokenizer.pad_token_id,
+                         recipe.runtime.pad_to_multiple_of)
 
 
 def batch_digest(batches: list[MicroBatch]) -> str:
@@ -207,7 +208,9 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
         batches.load_state_dict(data_state)
         log.note(f"stage {stage.stage}: resumed from {latest} (step {schedule.steps})")
 
-    prefetch = Prefetcher(batches, settings.prefetch, pin=runtime.device.type == "cuda",
+    # a step takes its grad_accum micro-batches at once: the queue holds those plus `prefetch` more, so the
+    # worker is never left to build the rest of a step while the GPU waits
+    prefetch = Prefetcher(batches, settings.prefetch + stage.grad_accum, pin=runtime.device.type == "cuda",
                           process=settings.data_worker == "process")
     peak = peak_flops(runtime.device)
     sources = [s.name for s in batches.stream.mixture.sources]
@@ -228,15 +231,14 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
             if runtime.min(len(step_batches) == stage.grad_accum) < 1:
                 log.note(f"stage {stage.stage}: the mixture ran out after step {schedule.steps}")
                 break
-            local_labels = sum(int((b.labels[:, 1:] != IGNORE_INDEX).sum()) for b in step_batches)
+            local_labels = sum(b.label_tokens for b in step_batches)
             label_tokens = runtime.sum(local_labels)
             loss_total = torch.zeros((), device=runtime.device)
             previous_done = None
             for i, batch in enumerate(step_batches):
                 batch = batch.to(runtime.device)
                 with gradient_sync(wrapped, i == len(step_batches) - 1), autocast:
-                    out = wrapped(input_ids=batch.input_ids, position_ids=batch.position_ids, grids=batch.grids,
-                                  pixels=batch.pixels, labels=batch.labels)
+                    out = wrapped(**batch.model_inputs())
                     loss = out["loss_sum"] * runtime.world_size / max(label_tokens, 1.0)
                 loss.backward()
                 loss_total += out["loss_sum"].detach().float()

@@ -110,7 +110,7 @@ def write_recipe(root: Path, preset: dict, steps: int) -> Path:
                   "attention": preset["attention"]},
         "runtime": {"device": preset["device"], "prefetch": 4, "shuffle_buffer": 16, "log_every": 1,
                     "activation_checkpointing": preset["activation_checkpointing"], "compile": preset["compile"],
-                    "data_worker": preset["data_worker"]},
+                    "data_worker": preset["data_worker"], "pad_to_multiple_of": preset["pad_to_multiple_of"]},
         "stages": [{"stage": 2, "mixture": str(root / "mix.yaml"), "trainable": ["vision", "projector", "llm"],
                     "lr": {"vision": 2e-5, "projector": 1e-4, "llm": 2e-5}, "warmup_steps": 1, "steps": steps,
                     "micro_batch": preset["micro_batch"], "grad_accum": preset["grad_accum"],
@@ -135,6 +135,9 @@ def main() -> int:
     parser.add_argument("--grad-accum", type=int, help="micro-batches a step (default: the preset's)")
     parser.add_argument("--data-worker", choices=["thread", "process"], default="thread",
                         help="where micro-batches are prepared (default: %(default)s)")
+    parser.add_argument("--pad-to-multiple-of", type=int, default=64,
+                        help="micro-batch width: the longest row rounded up to this; 0: always seq_len (default: "
+                             "%(default)s)")
     parser.add_argument("--profile", help="write a table of the run's kernels (torch.profiler: CUDA time on a GPU, "
                                           "CPU time elsewhere) to this file")
     parser.add_argument("--json", help="also write the figures to this file")
@@ -144,6 +147,7 @@ def main() -> int:
     preset["attention"], preset["compile"] = args.attention, args.compile
     preset["grad_accum"] = args.grad_accum or preset["grad_accum"]
     preset["data_worker"] = args.data_worker
+    preset["pad_to_multiple_of"] = args.pad_to_multiple_of or None
 
     from transformers.utils import logging as transformers_logging
 
@@ -175,7 +179,8 @@ def main() -> int:
     tokens = sum(s["tokens"] for s in steps)
     figures = {
         "preset": args.preset, "attention": args.attention, "compile": args.compile,
-        "grad_accum": preset["grad_accum"], "data_worker": args.data_worker, "steps_timed": len(timed),
+        "grad_accum": preset["grad_accum"], "data_worker": args.data_worker,
+        "pad_to_multiple_of": preset["pad_to_multiple_of"], "steps_timed": len(timed),
         "tokens_per_s": statistics.median(s["tokens_per_s"] for s in timed),
         "samples_per_s": statistics.median(s["samples_per_s"] for s in timed),
         "data_wait_share": sum(s["data_wait"] for s in timed) / sum(s["step_time"] for s in timed),
@@ -189,11 +194,16 @@ def main() -> int:
 
     if torch.cuda.is_available():
         figures["device"] = torch.cuda.get_device_name(0)
+    report(figures, args.json)
+    return 0
+
+
+def report(figures: dict, json_path: str | None) -> None:
+    """One figure a line on stdout, and all of them to `json_path` when given."""
     for name, value in figures.items():
         print(f"{name:22s} {value:.4g}" if isinstance(value, float) else f"{name:22s} {value}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2))
-    return 0
+    if json_path:
+        Path(json_path).write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

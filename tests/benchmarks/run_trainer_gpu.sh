@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# The trainer's GPU figures in one go (BENCHMARKS.md, "Trainer"): the CUDA attention test, then the 1.5B
-# bench with the packed-row attention, block compilation and gradient accumulation switched side by side
-# on the same GPU, and a kernel profile of the compiled run.
+# The trainer's GPU figures in one go (BENCHMARKS.md, "Trainer"): the CUDA tests (flash varlen kernel, a
+# sync-free forward and backward), then the 1.5B bench with the packed-row attention, block compilation,
+# micro-batch width and gradient accumulation switched side by side on the same GPU, and a kernel profile.
 #   bash tests/benchmarks/run_trainer_gpu.sh RESULTS_DIR [PART...]
-# PART: test sdpa varlen varlen-compile varlen-compile-accum4 varlen-compile-accum4-process profile
-# (default: all, in that order).
+# PART: test sdpa varlen varlen-compile-fullwidth varlen-compile varlen-compile-accum8
+#       varlen-compile-accum8-process profile
+# (default: test varlen-compile-fullwidth varlen-compile varlen-compile-accum8 profile: the parts that
+# earlier runs have not measured; sdpa and varlen without compile were measured on 2026-11-26).
 # Checkpoints are written under TMPDIR (set it to /dev/shm where the disk is slow: a 1.5B stage's
 # checkpoint with its AdamW state is about 30 GB).
 set -u
 results=${1:?usage: run_trainer_gpu.sh RESULTS_DIR [PART...]}
 shift
-parts=${*:-test sdpa varlen varlen-compile varlen-compile-accum4 varlen-compile-accum4-process profile}
+parts=${*:-test varlen-compile-fullwidth varlen-compile varlen-compile-accum8 profile}
 mkdir -p "$results"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 bench() {
@@ -21,11 +23,13 @@ bench() {
         | grep -v "^stage 2 step" | tail -15
 }
 if [[ " $parts " == *" test "* ]]; then
-    python3 -m pytest -q -p no:cacheprovider tests/test_trainer_attention.py 2>&1 | tail -3
+    python3 -m pytest -q -p no:cacheprovider tests/test_trainer_attention.py tests/test_trainer_model.py \
+        -k "cuda" -rs 2>&1 | tail -25
 fi
 bench sdpa --attention sdpa --steps 8 --skip 3
 bench varlen --attention varlen --steps 8 --skip 3
+bench varlen-compile-fullwidth --attention varlen --compile --pad-to-multiple-of 0 --steps 14 --skip 6
 bench varlen-compile --attention varlen --compile --steps 14 --skip 6
-bench varlen-compile-accum4 --attention varlen --compile --grad-accum 4 --steps 6 --skip 2
-bench varlen-compile-accum4-process --attention varlen --compile --grad-accum 4 --data-worker process --steps 6 --skip 2
+bench varlen-compile-accum8 --attention varlen --compile --grad-accum 8 --steps 5 --skip 2
+bench varlen-compile-accum8-process --attention varlen --compile --grad-accum 8 --data-worker process --steps 5 --skip 2
 bench profile --attention varlen --compile --steps 8 --skip 3 --profile "$results/profile.txt"

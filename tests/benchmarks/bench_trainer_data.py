@@ -1,0 +1,96 @@
+"""Benchmark: the trainer's input side alone (mixture ▶ tiles ▶ tokens ▶ packed micro-batch), as the data
+worker runs it beside the GPU, for the 1.5B bench's data: what one micro-batch costs to prepare.
+
+What it measures
+    Setup (untimed): the pages of `bench_trainer.py` (`--pages` synthetic 1400 px PNG pages with their
+    text, one shard set, an `ocr` mixture) and a BPE tokenizer trained on the shipped corpus.
+    Timed: `PackedBatches.next_batch()` of the 1.5B preset (16 tiles of 336 px + global view, pixel
+    shuffle: 144 tokens a view, seq 8192, one row a micro-batch), `--batches` micro-batches after
+    `--skip` warm-up ones, one process, one thread, as the data worker makes them. Per micro-batch: wall
+    ms (median), bytes of its tensors (what the queue, pinning and the host-to-device copy move), its
+    width and its real tokens.
+
+    With `--repo DIR` the code under test is that checkout's (e.g. a `git worktree` of an older commit),
+    so two versions are measured by the same script on the same pages, side by side:
+
+    python tests/benchmarks/bench_trainer_data.py
+    git worktree add /tmp/old 6c2f0e1 && python tests/benchmarks/bench_trainer_data.py --repo /tmp/old
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repo", default=str(HERE.parents[2]), help="the checkout whose trainer is measured")
+    parser.add_argument("--pages", type=int, default=48)
+    parser.add_argument("--batches", type=int, default=40)
+    parser.add_argument("--skip", type=int, default=4)
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+    sys.path.insert(0, str(HERE.parent))
+    import torch
+
+    import bench_trainer  # puts this checkout first on sys.path, for its page writer
+
+    sys.path.insert(0, args.repo)  # and the measured checkout before it, for everything imported below
+    stale = [name for name in sys.modules if name.split(".")[0] in ("trainer", "mixtures")]
+    assert not stale, f"imported before the measured checkout was on the path: {stale}"
+    from mixtures.manifest import load_manifest
+    from mixtures.stream import MixtureStream
+    from trainer.data import PackedBatches, SampleEncoder
+    from trainer.tiling import TilingConfig
+    from trainer.tokenizer import train_bpe_tokenizer
+
+    torch.set_num_threads(1)
+    preset = dict(bench_trainer.PRESETS["1.5b"], attention="varlen", compile=False, data_worker="thread",
+                  pad_to_multiple_of=64)
+    views_tokens = 144  # 336 px views of 14 px patches, merged 2×2
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        bench_trainer.make_pages(root, args.pages, 1400)
+        bench_trainer.write_recipe(root, preset, 1)
+        tokenizer = train_bpe_tokenizer([str(bench_trainer.REPO / "synth" / "corpora" / "en.txt")], 1024)
+        stream = MixtureStream(load_manifest(str(root / "mix.yaml")), buffer_size=16)
+        tiling = TilingConfig(tile_size=336, max_tiles=preset["max_tiles"], global_view=True)
+        encoder = SampleEncoder(tokenizer, lambda rows, cols, glob: (rows * cols + glob) * views_tokens + rows - 1,
+                                tiling, preset["seq_len"])
+        options = {}
+        if "pad_to_multiple_of" in inspect.signature(PackedBatches).parameters:
+            options["pad_to_multiple_of"] = 64
+        batches = PackedBatches(stream, encoder, preset["micro_batch"], tokenizer.pad_token_id, **options)
+        times, sizes, widths, tokens = [], [], [], []
+        for i in range(args.skip + args.batches):
+            started = time.perf_counter()
+            batch = batches.next_batch()
+            elapsed = time.perf_counter() - started
+            if i < args.skip:
+                continue
+            times.append(elapsed)
+            tensors = [t for t in vars(batch).values() if isinstance(t, torch.Tensor)]
+            sizes.append(sum(t.numel() * t.element_size() for t in tensors))
+            widths.append(batch.input_ids.shape[1])
+            tokens.append(batch.real_tokens)
+    figures = {
+        "repo": args.repo, "batches": len(times),
+        "ms_per_micro_batch": 1000 * statistics.median(times),
+        "mb_per_micro_batch": statistics.median(sizes) / 2 ** 20,
+        "width_mean": statistics.mean(widths), "real_tokens_mean": statistics.mean(tokens),
+        "real_share_of_width": sum(tokens) / sum(widths),
+    }
+    bench_trainer.report(figures, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
