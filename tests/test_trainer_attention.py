@@ -41,6 +41,7 @@ def test_batches_are_as_wide_as_their_longest_row_rounded_up(multiple, width):
     runs = packed_runs(batch.position_ids)
     assert batch.cu_lengths.tolist() == runs.cu_lengths.tolist() and batch.longest == runs.longest
     assert (batch.labels.flatten()[batch.label_index + 1] == 1).all()
+    assert batch.image_index.numel() == 0
     assert batch.label_tokens == int((batch.labels[:, 1:] != -100).sum()) == 9 + 10  # every position before a label
 
 

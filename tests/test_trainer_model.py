@@ -53,8 +53,11 @@ def test_placeholder_expands_to_exactly_the_visual_tokens(tokenizer, model, size
     assert model.visual_token_count(*image.grid) == expected
     assert encoded.input_ids.count(model.image_token_id) == expected
     batch = pack_rows([[encoded]], 512, tokenizer.pad_token_id)
+    assert batch.image_index.tolist() == torch.nonzero(batch.input_ids.flatten() == model.image_token_id)[:, 0].tolist()
     embeds = model.embed(batch.input_ids, batch.grids, batch.pixels)
     assert embeds.shape == (1, 512, 64)
+    torch.testing.assert_close(model.embed(batch.input_ids, batch.grids, batch.pixels, batch.image_index), embeds,
+                               atol=0, rtol=0)
     with pytest.raises(ValueError, match="placeholder tokens"):
         model.embed(batch.input_ids, [(2, 1, False)], batch.pixels[:1])
 
@@ -125,6 +128,7 @@ def test_a_trimmed_batch_with_host_made_runs_trains_as_the_full_width_one(tokeni
     results = []
     for multiple in (None, 32):
         batch = pack_rows(rows, 512, tokenizer.pad_token_id, pad_to_multiple_of=multiple)
+        assert torch.equal(batch.image_index, torch.nonzero(batch.input_ids.flatten() == model.image_token_id)[:, 0])
         model.zero_grad()
         out = model(**batch.model_inputs())
         out["loss_sum"].backward()

@@ -13,7 +13,7 @@ kernel (`torch.nn.attention.varlen.varlen_attn`, no extra package), so no block-
 no time goes to masked-out blocks (sdpa with a packed mask runs a masked kernel over the whole row). Elsewhere
 (CPU runs and tests) it runs one causal sdpa call per run: the same arithmetic, one kernel per sample.
 Without run lengths (generation with a cache, padded batches) it is plain sdpa with sdpa's own mask, which
-transformers builds for it as for sdpa (the packed training forward ignores that mask).
+transformers builds for it as for sdpa; the packed forward passes `no_mask` instead, so none is built.
 """
 
 from __future__ import annotations
@@ -55,6 +55,13 @@ def packed_runs(position_ids: torch.Tensor) -> PackedRuns:
     ends = torch.tensor([flat.numel()], device=flat.device)
     cu_lengths = torch.cat([starts, ends]).to(torch.int32)
     return PackedRuns(cu_lengths, int(cu_lengths.diff().max()))
+
+
+def no_mask(embeds: torch.Tensor) -> torch.Tensor:
+    """A stand-in attention mask for a packed forward with run lengths, which `varlen` never reads. Given no
+    mask, transformers would build a rows × length² one from the position ids, reading them back from
+    the GPU (a sync that stalls the launch queue) to find the packed runs; a 4D mask it hands on as is."""
+    return torch.empty((embeds.shape[0], 1, 0, 0), dtype=torch.bool, device=embeds.device)
 
 
 def flash_varlen() -> Callable | None:

@@ -16,8 +16,8 @@ starts the next row. A micro-batch is as wide as its longest row rounded up to `
 padding (its own position run, no labels). `position_ids` restart at 0 for every sample, which keeps
 attention inside each sample (see `trainer.model.DocVLM.forward`). The batch also carries, computed here
 on the host, what the model would otherwise read back from the device in every forward (a sync that
-stalls the GPU's queue): the runs' cumulative lengths for varlen attention and the flat indices of the
-positions that predict a label.
+stalls the GPU's queue): the runs' cumulative lengths for varlen attention, the flat positions of the
+image tokens and those of the positions that predict a label.
 
 Resume: a batch carries the state after it (the stream's positions plus the sample drawn but not yet
 packed), so a checkpoint taken after batch k restarts at batch k+1 exactly, even with prefetching.
@@ -63,6 +63,7 @@ class EncodedSample:
     input_ids: list[int]
     labels: list[int]
     image: TiledImage | None
+    image_tokens: tuple[int, int] = (0, 0)  # [start, end) of the image's tokens in input_ids
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -125,7 +126,7 @@ class SampleEncoder:
         if len(holders) != (1 if image else 0):
             raise SkippedSample(key, "placeholders", f"{len(holders)} image tokens in the text for "
                                                      f"{'one image' if image else 'no image'}")
-        image_end = 0
+        image_end = count = 0
         if image is not None:
             count = self.visual_token_count(image.rows, image.cols, image.has_global)
             at = holders[0]
@@ -138,7 +139,7 @@ class SampleEncoder:
             input_ids, labels = input_ids[:self.seq_len], labels[:self.seq_len]
         if all(label == IGNORE_INDEX for label in labels[1:]):
             raise SkippedSample(key, "no labels", f"no assistant token within seq_len {self.seq_len}")
-        return EncodedSample(key, sample["source"], input_ids, labels, image)
+        return EncodedSample(key, sample["source"], input_ids, labels, image, (image_end - count, image_end))
 
 
 @dataclass
@@ -157,7 +158,8 @@ class MicroBatch:
     lengths: list[int]  # each packed sample's length, row by row (padding runs left out)
     cu_lengths: torch.Tensor  # int32: where each run (sample or padding) ends, over the flattened rows
     longest: int  # the longest run
-    label_index: torch.Tensor  # int64: flat positions (row·width + p) whose next token is a label
+    image_index: torch.Tensor  # int64: flat positions (row·width + p) of the image tokens, images in order
+    label_index: torch.Tensor  # int64: flat positions whose next token is a label
     state: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -173,7 +175,7 @@ class MicroBatch:
         """The keyword arguments of `DocVLM.forward` for this batch, labels included."""
         return {"input_ids": self.input_ids, "position_ids": self.position_ids, "grids": self.grids,
                 "pixels": self.pixels, "labels": self.labels, "runs": PackedRuns(self.cu_lengths, self.longest),
-                "label_index": self.label_index}
+                "image_index": self.image_index, "label_index": self.label_index}
 
     def pinned(self) -> MicroBatch:
         """The same batch in page-locked memory, so `to(cuda)` copies asynchronously."""
@@ -186,7 +188,7 @@ class MicroBatch:
         """The same batch with `f` applied to each of its tensors."""
         return replace(self, input_ids=f(self.input_ids), labels=f(self.labels), position_ids=f(self.position_ids),
                        pixels=f(self.pixels) if self.pixels is not None else None, cu_lengths=f(self.cu_lengths),
-                       label_index=f(self.label_index))
+                       image_index=f(self.image_index), label_index=f(self.label_index))
 
 
 def batch_width(rows: list[list[EncodedSample]], seq_len: int, pad_to_multiple_of: int | None) -> int:
@@ -204,11 +206,13 @@ def pack_rows(rows: list[list[EncodedSample]], seq_len: int, pad_id: int,
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
     position_ids = torch.zeros((len(rows), width), dtype=torch.long)
-    images, keys, sources, lengths, run_ends = [], [], Counter(), [], [0]
+    images, keys, sources, lengths, run_ends, image_index = [], [], Counter(), [], [0], []
     for r, samples in enumerate(rows):
         at = 0
         for sample in samples:
             n = len(sample)
+            start, end = sample.image_tokens
+            image_index.append(torch.arange(r * width + at + start, r * width + at + end))
             input_ids[r, at:at + n] = torch.tensor(sample.input_ids)
             labels[r, at:at + n] = torch.tensor(sample.labels)
             position_ids[r, at:at + n] = torch.arange(n)
@@ -225,7 +229,8 @@ def pack_rows(rows: list[list[EncodedSample]], seq_len: int, pad_id: int,
     pixels = torch.cat([image.pixels for image in images]) if images else None
     cu_lengths = torch.tensor(run_ends, dtype=torch.int32)
     return MicroBatch(input_ids, labels, position_ids, [image.grid for image in images], pixels, keys, sources,
-                      lengths, cu_lengths, int(cu_lengths.diff().max()), label_positions(labels))
+                      lengths, cu_lengths, int(cu_lengths.diff().max()), torch.cat(image_index),
+                      label_positions(labels))
 
 
 class PackedBatches:

@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, PreTrainedModel
 
-from trainer.attention import VARLEN, PackedRuns, packed_runs
+from trainer.attention import VARLEN, PackedRuns, no_mask, packed_runs
 
 CONFIG_FILE = "docforge_vlm.json"
 PROJECTOR_FILE = "projector.safetensors"
@@ -188,15 +188,16 @@ class DocVLM(nn.Module):
             parts.extend(local[row * cols:(row + 1) * cols])
         return torch.cat(parts)
 
-    def embed(self, input_ids: torch.Tensor, grids: list[ImageGrid], pixels: torch.Tensor | None) -> torch.Tensor:
+    def embed(self, input_ids: torch.Tensor, grids: list[ImageGrid], pixels: torch.Tensor | None,
+              image_index: torch.Tensor | None = None) -> torch.Tensor:
+        """The LLM's input embeddings with the images' visual tokens in place of their placeholders;
+        `image_index` (the placeholders' flat positions) is read from input_ids when not given."""
         embeds = self.llm.get_input_embeddings()(input_ids)
-        slots = input_ids == self.image_token_id
+        if image_index is None:
+            image_index = torch.nonzero((input_ids == self.image_token_id).flatten())[:, 0]
         wanted = sum(self.visual_token_count(*grid) for grid in grids)
-        if input_ids.is_cuda:  # checked on the device: reading the count back would stall the GPU's queue
-            torch._assert_async(slots.sum() == wanted, f"the batch's image placeholder tokens are not the "
-                                                       f"{wanted} visual tokens of its {len(grids)} images")
-        elif int(slots.sum()) != wanted:
-            raise ValueError(f"the batch has {int(slots.sum())} image placeholder tokens but its {len(grids)} "
+        if image_index.numel() != wanted:
+            raise ValueError(f"the batch has {image_index.numel()} image placeholder tokens but its {len(grids)} "
                              f"images make {wanted} visual tokens")
         if not grids:
             if not self.training:
@@ -212,7 +213,8 @@ class DocVLM(nn.Module):
             sequences.append(self.visual_sequence(views[start:start + count], (rows, cols, has_global)))
             start += count
         visual = torch.cat(sequences).to(embeds.dtype)
-        embeds = embeds.masked_scatter(slots.unsqueeze(-1), visual)
+        # by index, not by mask: a masked scatter's backward reads the mask's count back from the device
+        embeds = embeds.reshape(-1, embeds.shape[-1]).index_copy(0, image_index, visual).reshape(embeds.shape)
         if self.training and self.row_separator is not None:
             # batches of one-row images leave the separator out; a 0-weighted use keeps its gradient
             # defined on every rank, which FSDP's reduce-scatter and DDP need
@@ -221,6 +223,7 @@ class DocVLM(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor, grids: list[ImageGrid],
                 pixels: torch.Tensor | None, labels: torch.Tensor | None = None, runs: PackedRuns | None = None,
+                image_index: torch.Tensor | None = None,
                 label_index: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Without labels: the logits. With labels: the next-token loss summed over the labelled tokens
         and their count; the LM head then runs only at the positions that predict a label (image,
@@ -228,14 +231,17 @@ class DocVLM(nn.Module):
 
         Packed rows: `position_ids` restart at 0 for each sample and no attention mask is passed, so
         attention stays inside each sample: sdpa builds a block-diagonal mask from them (`use_cache=False`
-        is what keeps it so); varlen and flash attention get the samples' run lengths instead. `runs` and
-        `label_index` (`label_positions`) are read from position_ids and labels when not given; the trainer
-        gives them, computed on the host (`trainer.data.pack_rows`), because reading them on a GPU syncs.
+        is what keeps it so); varlen and flash attention get the samples' run lengths instead. `runs`,
+        `image_index` and `label_index` (`label_positions`) are read from the batch when not given; the
+        trainer gives them, computed on the host (`trainer.data.pack_rows`), because reading them on a GPU
+        syncs.
         """
-        embeds = self.embed(input_ids, grids, pixels)
+        embeds = self.embed(input_ids, grids, pixels, image_index)
         attention = {}
         if self.config.attention in VARLEN_READERS:
             attention = (runs or packed_runs(position_ids)).attention_kwargs()
+        if self.config.attention == VARLEN:
+            attention["attention_mask"] = no_mask(embeds)
         if labels is None:
             return {"logits": self.llm(inputs_embeds=embeds, position_ids=position_ids, use_cache=False,
                                        **attention).logits}
