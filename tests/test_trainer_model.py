@@ -88,6 +88,17 @@ def test_text_only_sample_and_truncation_rule(tokenizer, model):
         encoder(tokenizer, model).encode(sample("f") | {"image": b"not an image"})
 
 
+def test_broken_and_oversized_images_are_skipped_samples_not_a_crash(tokenizer, model, monkeypatch):
+    """Shards from elsewhere hold what docforge's own ingest refuses: truncated files and images past PIL's
+    decompression-bomb limit. Each is one skipped sample; the data worker goes on."""
+    whole = png(300, 120)
+    with pytest.raises(SkippedSample, match="bad image: OSError"):
+        encoder(tokenizer, model).encode(sample("t") | {"image": whole[:len(whole) // 2]})
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # 300×120 is then more than twice the limit
+    with pytest.raises(SkippedSample, match="bad image: DecompressionBombError"):
+        encoder(tokenizer, model).encode(sample("b"))
+
+
 def test_packed_forward_equals_each_sample_alone(tokenizer, model):
     enc = encoder(tokenizer, model, seq_len=400)
     samples = [enc.encode(sample("p1", (300, 120), "first answer")),

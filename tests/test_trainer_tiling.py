@@ -111,3 +111,22 @@ def test_large_jpegs_decode_at_a_reduced_scale_with_the_same_picture():
     assert drafted.grid == full.grid == (4, 4, True)
     difference = (drafted.pixels.float() - full.pixels.float()).abs()
     assert difference.mean().item() < 3
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P"])
+def test_transparent_backgrounds_become_white_not_black(mode):
+    """A formula or logo PNG with black ink on a transparent background (its hidden colour black) keeps its
+    ink visible: transparency is composited onto white."""
+    ink = Image.new("RGBA", (200, 100), (0, 0, 0, 0))
+    ImageDraw.Draw(ink).rectangle((20, 20, 80, 80), fill=(0, 0, 0, 255))
+    if mode == "LA":
+        ink = ink.convert("LA")
+    elif mode == "P":
+        ink = ink.convert("P")  # a palette image with one transparent index, as GIFs and small PNGs are
+        ink.info["transparency"] = ink.getpixel((0, 0))
+    data = io.BytesIO()
+    ink.save(data, format="PNG")
+    tiled = tile_image(Image.open(io.BytesIO(data.getvalue())), TilingConfig(tile_size=112, max_tiles=2))
+    view = tiled.pixels[1]  # the left tile
+    assert (view[:, 5, 5] == 255).all()       # the transparent background
+    assert (view[:, 50, 50] == 0).all()       # the ink

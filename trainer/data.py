@@ -110,7 +110,7 @@ class SampleEncoder:
         try:
             image = data if isinstance(data, Image.Image) else Image.open(io.BytesIO(data))
             return tile_image(image, self.tiling)
-        except (UnidentifiedImageError, OSError, ValueError) as exn:
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exn:
             raise SkippedSample(sample["key"], "bad image", f"{type(exn).__name__}: {exn}") from exn
 
     def encode(self, sample: dict[str, Any]) -> EncodedSample:

@@ -80,14 +80,23 @@ def resized(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(pixels, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
 
 
+def rgb(image: Image.Image) -> np.ndarray:
+    """uint8 (H, W, 3) RGB; transparency composited onto white, as transformers' image processors do (a bare
+    conversion keeps the colour under transparent pixels, often black: black print on a transparent PNG
+    would vanish)."""
+    if "A" in image.getbands() or image.info.get("transparency") is not None:
+        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
+    return np.asarray(image.convert("RGB"))
+
+
 def tile_image(image: Image.Image, config: TilingConfig = TilingConfig()) -> TiledImage:
-    """Cut `image` (any mode, converted to RGB) into its grid of tiles plus the global view."""
+    """Cut `image` (any mode, converted to RGB by `rgb`) into its grid of tiles plus the global view."""
     rows, cols = choose_grid(image.width, image.height, config)
     size = config.tile_size
     has_global = config.global_view and rows * cols > 1
     if image.format == "JPEG":
         image.draft("RGB", (cols * size, rows * size))  # decode at 1/2, 1/4 or 1/8 scale when that still covers
-    pixels = np.asarray(image.convert("RGB"))
+    pixels = rgb(image)
     grid = resized(pixels, cols * size, rows * size)
     # (rows·size, cols·size, 3) -> (rows·cols, size, size, 3), row-major tiles
     tiles = grid.reshape(rows, size, cols, size, 3).swapaxes(1, 2).reshape(rows * cols, size, size, 3)
