@@ -130,3 +130,16 @@ def test_transparent_backgrounds_become_white_not_black(mode):
     view = tiled.pixels[1]  # the left tile
     assert (view[:, 5, 5] == 255).all()       # the transparent background
     assert (view[:, 50, 50] == 0).all()       # the ink
+
+
+def test_sixteen_bit_greyscale_scans_keep_their_tones():
+    """A 16-bit greyscale PNG (as scanners write) opens as mode I;16; PIL's own conversion clips every value
+    over 255 to white, which would leave a blank page."""
+    ramp = np.linspace(0, 65535, 224).astype(np.uint16)[None].repeat(112, 0)
+    data = io.BytesIO()
+    Image.fromarray(ramp).save(data, format="PNG")
+    image = Image.open(io.BytesIO(data.getvalue()))
+    assert image.mode.startswith("I")
+    tiled = tile_image(image, TilingConfig(tile_size=112, max_tiles=2))
+    row = tiled.pixels[1, 0, 50].int()  # the left tile: the darker half of the ramp
+    assert row[0] <= 2 and 100 <= row[-1] <= 140 and (row.diff() >= 0).all()

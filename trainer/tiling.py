@@ -83,7 +83,11 @@ def resized(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
 def rgb(image: Image.Image) -> np.ndarray:
     """uint8 (H, W, 3) RGB; transparency composited onto white, as transformers' image processors do (a bare
     conversion keeps the colour under transparent pixels, often black: black print on a transparent PNG
-    would vanish)."""
+    would vanish); 16-bit greyscale scaled to 8 bits."""
+    if image.mode.startswith("I"):  # 16-bit greyscale (scans, TIFF and PNG): PIL's conversion would clip at 255
+        grey = np.asarray(image)
+        grey = (grey >> 8 if grey.max(initial=0) > 255 else grey).clip(0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
     if "A" in image.getbands() or image.info.get("transparency") is not None:
         image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
     return np.asarray(image.convert("RGB"))
