@@ -28,6 +28,10 @@ CONFIG_FILE = "docforge_vlm.json"
 PROJECTOR_FILE = "projector.safetensors"
 IGNORE_INDEX = -100
 ImageGrid = tuple[int, int, bool]  # a tiled image's (rows, cols, has_global view)
+VARLEN_READERS = (VARLEN, "flash_attention_2")  # attentions that take packed run lengths
+PREPROCESSOR_FILE = "preprocessor_config.json"  # a transformers image processor's settings
+CLIP_MEAN, CLIP_STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
+HALF = [0.5, 0.5, 0.5]  # SigLIP's mean and std
 
 
 def label_positions(labels: torch.Tensor) -> torch.Tensor:
@@ -35,10 +39,6 @@ def label_positions(labels: torch.Tensor) -> torch.Tensor:
     predicts = torch.zeros_like(labels, dtype=torch.bool)
     predicts[:, :-1] = labels[:, 1:] != IGNORE_INDEX
     return torch.nonzero(predicts.flatten())[:, 0]
-VARLEN_READERS = (VARLEN, "flash_attention_2")  # attentions that take packed run lengths
-PREPROCESSOR_FILE = "preprocessor_config.json"  # a transformers image processor's settings
-CLIP_MEAN, CLIP_STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
-HALF = [0.5, 0.5, 0.5]  # SigLIP's mean and std
 
 
 @dataclass
@@ -231,7 +231,8 @@ class DocVLM(nn.Module):
 
         Packed rows: `position_ids` restart at 0 for each sample and no attention mask is passed, so
         attention stays inside each sample: sdpa builds a block-diagonal mask from them (`use_cache=False`
-        is what keeps it so); varlen and flash attention get the samples' run lengths instead. `runs`,
+        is what keeps it so); varlen and flash attention get the samples' run lengths instead (varlen with a
+        stand-in mask, `trainer.attention.no_mask`, so that none is built). `runs`,
         `image_index` and `label_index` (`label_positions`) are read from the batch when not given; the
         trainer gives them, computed on the host (`trainer.data.pack_rows`), because reading them on a GPU
         syncs.
