@@ -3,6 +3,7 @@ mixture: the worker process gives exactly the batches, in order and with the res
 thread gives and that PackedBatches gives alone; a worker killed from outside is a clear error, not a
 hang; a used-up mixture stays used up."""
 
+import copy
 import os
 import shutil
 import signal
@@ -13,7 +14,7 @@ import pytest
 from mixtures.manifest import load_manifest
 from mixtures.stream import MixtureStream, Slot
 from tests.test_trainer_train import page, write_dataset
-from trainer.data import PackedBatches, Prefetcher, SampleEncoder
+from trainer.data import NothingUsable, PackedBatches, Prefetcher, SampleEncoder
 from trainer.tiling import TilingConfig
 from trainer.tokenizer import train_bpe_tokenizer
 
@@ -102,3 +103,15 @@ def test_a_mixture_whose_shards_all_vanish_is_used_up_and_stays_so(manifest, tok
         assert prefetch.next() is None
     finally:
         prefetch.close()
+
+
+def test_a_tokenizer_that_spoils_every_sample_stops_the_run_with_the_reason(manifest, tokenizer):
+    """A chat template whose rendering of a conversation does not extend the rendering of its first turns
+    (here: it starts with the number of turns) makes every sample unusable. The mixture repeats for ever,
+    so skipping them one by one would never end; the run stops with the reason instead."""
+    broken = copy.deepcopy(tokenizer)
+    broken.chat_template = "{{ messages | length }}" + broken.chat_template
+    batches = packed_batches(manifest, broken)
+    with pytest.raises(NothingUsable, match=r"last 512 samples drawn were all skipped \(pages: chat template ×512\)"):
+        batches.next_batch()
+    assert batches.skipped == {"pages: chat template": 512}

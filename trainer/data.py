@@ -46,6 +46,13 @@ from trainer.model import IGNORE_INDEX, ImageGrid, label_positions
 from trainer.tiling import TiledImage, TilingConfig, tile_image
 
 log = logging.getLogger("docforge.trainer")
+# this many samples skipped one after another stop the run: the tokenizer, seq_len or mixture is wrong for
+# the data as a whole, and an endless mixture would otherwise be read for ever without a batch
+MAX_SKIPPED_IN_A_ROW = 512
+
+
+class NothingUsable(RuntimeError):
+    """Every sample of a long run was skipped: a setting is wrong for the data, not a sample."""
 
 
 class SkippedSample(ValueError):
@@ -115,10 +122,11 @@ class SampleEncoder:
 
     def encode(self, sample: dict[str, Any]) -> EncodedSample:
         key = sample["key"]
+        segments = self.segments(key, sample["conversation"])  # before the tiling, which costs far more
         image = self.tile(sample)
         input_ids: list[int] = []
         labels: list[int] = []
-        for text, labelled in self.segments(key, sample["conversation"]):
+        for text, labelled in segments:
             ids = self.tokenizer(text, add_special_tokens=False).input_ids
             input_ids += ids
             labels += ids if labelled else [IGNORE_INDEX] * len(ids)
@@ -246,6 +254,7 @@ class PackedBatches:
         self.pad_to_multiple_of = pad_to_multiple_of
         self.pending: tuple[dict, EncodedSample] | None = None  # drawn, did not fit the last row
         self.skipped: Counter = Counter()
+        self.skipped_in_a_row: Counter = Counter()  # reasons of the skips since the last usable sample
 
     def next_row(self) -> list[EncodedSample]:
         row, length = [], 0
@@ -259,9 +268,17 @@ class PackedBatches:
                 try:
                     encoded = self.encoder.encode(raw)
                 except SkippedSample as exn:
-                    self.skipped[f"{raw['source']}: {exn.reason}"] += 1
+                    reason = f"{raw['source']}: {exn.reason}"
+                    self.skipped[reason] += 1
+                    self.skipped_in_a_row[reason] += 1
                     log.warning("source %s: skipped %s", raw["source"], exn)
+                    if self.skipped_in_a_row.total() >= MAX_SKIPPED_IN_A_ROW:
+                        reasons = ", ".join(f"{why} ×{n}" for why, n in self.skipped_in_a_row.most_common())
+                        raise NothingUsable(f"the last {MAX_SKIPPED_IN_A_ROW} samples drawn were all skipped "
+                                            f"({reasons}); the last: {exn}. Check the tokenizer's chat template, "
+                                            "seq_len and max_tiles against the mixture") from exn
                     continue
+                self.skipped_in_a_row.clear()
             if length + len(encoded) > self.encoder.seq_len:
                 self.pending = (raw, encoded)
                 return row
