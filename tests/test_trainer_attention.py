@@ -38,8 +38,9 @@ def test_batches_are_as_wide_as_their_longest_row_rounded_up(multiple, width):
                for n in (7, 3, 11)]
     batch = pack_rows([samples[:2], samples[2:]], 64, pad_id=0, pad_to_multiple_of=multiple)
     assert batch.input_ids.shape == (2, width)
-    runs = packed_runs(batch.position_ids)
-    assert batch.cu_lengths.tolist() == runs.cu_lengths.tolist() and batch.longest == runs.longest
+    padding = [[width] if width > 10 else [], [2 * width] if width > 11 else []]  # each row's padding run
+    assert batch.cu_lengths.tolist() == [0, 7, 10, *padding[0], width + 11, *padding[1]]
+    assert batch.longest == max(11, width - 10)
     assert (batch.labels.flatten()[batch.label_index + 1] == 1).all()
     assert batch.image_index.numel() == 0
     assert batch.label_tokens == int((batch.labels[:, 1:] != -100).sum()) == 9 + 10  # every position before a label

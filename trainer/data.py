@@ -41,7 +41,7 @@ from PIL import Image, UnidentifiedImageError
 
 from mixtures.stream import MixtureStream
 from mixtures.tasks import IMAGE_PLACEHOLDER
-from trainer.attention import PackedRuns
+from trainer.attention import PackedRuns, packed_runs
 from trainer.model import IGNORE_INDEX, ImageGrid, label_positions
 from trainer.tiling import TiledImage, TilingConfig, tile_image
 
@@ -214,7 +214,7 @@ def pack_rows(rows: list[list[EncodedSample]], seq_len: int, pad_id: int,
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
     position_ids = torch.zeros((len(rows), width), dtype=torch.long)
-    images, keys, sources, lengths, run_ends, image_index = [], [], Counter(), [], [0], []
+    images, keys, sources, lengths, image_index = [], [], Counter(), [], []
     for r, samples in enumerate(rows):
         at = 0
         for sample in samples:
@@ -226,19 +226,15 @@ def pack_rows(rows: list[list[EncodedSample]], seq_len: int, pad_id: int,
             position_ids[r, at:at + n] = torch.arange(n)
             at += n
             lengths.append(n)
-            run_ends.append(r * width + at)
             keys.append(sample.key)
             sources[sample.source] += 1
             if sample.image is not None:
                 images.append(sample.image)
         position_ids[r, at:] = torch.arange(width - at)
-        if at < width:
-            run_ends.append((r + 1) * width)
     pixels = torch.cat([image.pixels for image in images]) if images else None
-    cu_lengths = torch.tensor(run_ends, dtype=torch.int32)
+    runs = packed_runs(position_ids)  # here, on the host: on a GPU, reading the runs back would sync
     return MicroBatch(input_ids, labels, position_ids, [image.grid for image in images], pixels, keys, sources,
-                      lengths, cu_lengths, int(cu_lengths.diff().max()), torch.cat(image_index),
-                      label_positions(labels))
+                      lengths, runs.cu_lengths, runs.longest, torch.cat(image_index), label_positions(labels))
 
 
 class PackedBatches:

@@ -98,14 +98,17 @@ def build_vision_tower(spec: dict[str, Any]) -> PreTrainedModel:
     return AutoModel.from_config(vision_config_of(config))
 
 
-def pixel_statistics(spec: dict[str, Any], vision_config: Any) -> tuple[list[float], list[float]]:
-    """The mean and std a tower was trained with: its image processor's when the tower comes from a folder
-    that has one, else its type's."""
-    if "path" in spec and (Path(spec["path"]) / PREPROCESSOR_FILE).is_file():
-        settings = json.loads((Path(spec["path"]) / PREPROCESSOR_FILE).read_text())
-        if "image_mean" in settings and "image_std" in settings:
-            return list(settings["image_mean"]), list(settings["image_std"])
-    return (HALF, HALF) if vision_config.model_type.startswith("siglip") else (CLIP_MEAN, CLIP_STD)
+def with_pixel_statistics(config: ModelConfig, vision_config: Any) -> ModelConfig:
+    """`config` with the mean and std its tower was trained with, when it names none: the image processor's
+    when the tower comes from a folder that has one, else its type's."""
+    if config.image_mean is not None and config.image_std is not None:
+        return config
+    mean, std = (HALF, HALF) if vision_config.model_type.startswith("siglip") else (CLIP_MEAN, CLIP_STD)
+    processor = Path(config.vision.get("path", "")) / PREPROCESSOR_FILE
+    if "path" in config.vision and processor.is_file():
+        settings = json.loads(processor.read_text())
+        mean, std = settings.get("image_mean", mean), settings.get("image_std", std)
+    return replace(config, image_mean=list(mean), image_std=list(std))
 
 
 def build_llm(spec: dict[str, Any], vocab_size: int, attention: str = VARLEN) -> PreTrainedModel:
@@ -123,8 +126,7 @@ class DocVLM(nn.Module):
     def __init__(self, vision: PreTrainedModel, llm: PreTrainedModel, config: ModelConfig, image_token_id: int):
         super().__init__()
         vision_config = vision_config_of(vision.config)
-        if config.image_mean is None or config.image_std is None:  # a folder saved before they were recorded
-            config = replace(config, **dict(zip(("image_mean", "image_std"), pixel_statistics({}, vision_config))))
+        config = with_pixel_statistics(config, vision_config)
         self.vision = vision
         self.llm = llm
         self.config = config
@@ -306,8 +308,5 @@ class DocVLM(nn.Module):
 def build_model(config: ModelConfig, tokenizer, image_token: str) -> DocVLM:
     """A fresh model from `config`; the LLM's embeddings grow to the tokenizer's vocabulary when needed."""
     vision = build_vision_tower(config.vision)
-    if config.image_mean is None or config.image_std is None:
-        config = replace(config, **dict(zip(("image_mean", "image_std"),
-                                             pixel_statistics(config.vision, vision_config_of(vision.config)))))
     llm = build_llm(config.llm, vocab_size=len(tokenizer), attention=config.attention)
     return DocVLM(vision, llm, config, tokenizer.convert_tokens_to_ids(image_token))

@@ -94,7 +94,8 @@ def rgb(image: Image.Image) -> np.ndarray:
 
 
 def tile_image(image: Image.Image, config: TilingConfig = TilingConfig()) -> TiledImage:
-    """Cut `image` (any mode, converted to RGB by `rgb`) into its grid of tiles plus the global view."""
+    """Cut `image` (any mode, converted to RGB by `rgb`) into its grid of tiles plus the global view. A JPEG
+    not yet loaded is decoded at the smallest DCT scale that still covers the grid (`image` itself changes)."""
     rows, cols = choose_grid(image.width, image.height, config)
     size = config.tile_size
     has_global = config.global_view and rows * cols > 1
