@@ -202,16 +202,31 @@ def test_checkpoints_mirrored_to_a_url_resume_a_run_on_a_fresh_node(env):
     assert not changed(model_a.state_dict(), DocVLM.from_pretrained(final_c).state_dict())
 
 
-@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
-def test_two_process_gloo_run_trains_both_ranks_in_step(env, parallel):
+def test_profiled_steps_write_a_kernel_table_and_time_by_kind(env):
+    recipe = tiny_variant(env, "profiled", steps=3, stages=(2,), profile_steps=[2, 3])
+    run_recipe(str(recipe), "2")
+    profile = env / "profiled" / "stage2" / "profile"
+    summary = json.loads((profile / "summary.json").read_text())
+    assert (summary["steps"], summary["micro_batches"]) == (2, 4)  # tiny.yaml: grad_accum 2
+    assert summary["ms_per_step"]["matrix products"] > 0 and summary["ms_per_step"]["attention"] > 0
+    assert summary["total_ms_per_step"] == pytest.approx(sum(summary["ms_per_step"].values()))
+    assert 0 < summary["total_ms_per_step"] < 4 * summary["wall_ms_per_step"]  # CPU time, two cores
+    assert "aten::mm" in (profile / "kernels.txt").read_text()
+    assert (profile / "trace.json.gz").stat().st_size > 0
+
+
+@pytest.mark.parametrize("parallel,bf16_weights", [("ddp", False), ("fsdp", False), ("ddp", True)])
+def test_two_process_gloo_run_trains_both_ranks_in_step(env, parallel, bf16_weights):
     """torchrun, 2 CPU processes (gloo), the whole model trained: DDP ranks end with identical weights
-    (the trainer's own replica check, written to replicas.json); FSDP2 ranks shard, checkpoint and gather."""
-    recipe = tiny_variant(env, parallel, steps=2, stages=(2,), parallel=parallel)
+    (the trainer's own replica check, written to replicas.json); FSDP2 ranks shard, checkpoint and gather.
+    With bf16 weights the trainer averages the ranks' fp32 gradient sums itself, in place of DDP."""
+    name = parallel + ("-bf16-weights" if bf16_weights else "")
+    recipe = tiny_variant(env, name, steps=2, stages=(2,), parallel=parallel, bf16_weights=bf16_weights)
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                            "-m", "pipelines.cli", "train", str(recipe), "--stage", "2"],
                           cwd=REPO, env=os.environ.copy(), capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
-    stage = env / parallel / "stage2"
+    stage = env / name / "stage2"
     if parallel == "ddp":
         replicas = json.loads((stage / "replicas.json").read_text())["weights_sha1"]
         assert len(replicas) == 2 and replicas[0] == replicas[1]
@@ -219,6 +234,7 @@ def test_two_process_gloo_run_trains_both_ranks_in_step(env, parallel):
     assert (stage / "checkpoints" / "step-000002" / "rank-00001.pt").is_file()
     reloaded = DocVLM.from_pretrained(stage / "final")
     assert sum(p.numel() for p in reloaded.parameters()) > 0
+    assert all(p.dtype == torch.float32 for p in reloaded.parameters())  # the fp32 weights, never the bf16 copies
 
 
 @pytest.mark.parametrize("name", ["tiny.yaml", "inf-mllm2-1.5b.yaml", "inf-mllm2-7b.yaml"])

@@ -98,6 +98,10 @@ class RuntimeSpec(Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     parallel: Literal["ddp", "fsdp"] = "ddp"
     bf16: bool = True  # autocast on GPU; CPU runs stay float32
+    # a step's passes run on bf16 copies of the weights, cast once a step, with fp32 master weights and
+    # gradients summed in fp32 (trainer.bf16_weights); saves autocast's per-micro-batch casts. One process
+    # or ddp (FSDP2 has its own mixed precision); on a CPU the passes then run in bf16 too
+    bf16_weights: bool = False
     activation_checkpointing: bool = False
     # torch.compile each transformer block (the LLM's decoder layers, the tower's encoder layers): fuses the
     # norms, activations, rotary embeddings and dtype casts between the matrix products; the first steps
@@ -116,7 +120,18 @@ class RuntimeSpec(Strict):
     checkpoint_every: int = Field(default=0, ge=0)  # 0: only at the stage's end
     keep_checkpoints: int = Field(default=2, ge=1)
     tensorboard: bool = False
+    # [first, last]: a kernel profile of those steps (1-based) in STAGE_DIR/profile/ (trainer.profiling)
+    profile_steps: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] | None = None
     checkpoint_url: str | None = None  # fsspec URL every node reaches: checkpoints and stage models mirrored there
+
+    @model_validator(mode="after")
+    def consistent(self) -> RuntimeSpec:
+        if self.bf16_weights and self.parallel == "fsdp":
+            raise ValueError("bf16_weights works with parallel: ddp or one process; FSDP2 already computes on bf16 "
+                             "gathers of its fp32 shards (its mixed-precision policy, set by bf16: true)")
+        if self.profile_steps and self.profile_steps[1] < self.profile_steps[0]:
+            raise ValueError(f"profile_steps is [first, last], got {list(self.profile_steps)}")
+        return self
 
 
 class StageSpec(Strict):

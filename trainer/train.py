@@ -31,6 +31,7 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_
 
 from mixtures.manifest import load_manifest
 from mixtures.stream import MixtureStream
+from trainer.bf16_weights import Bf16Weights
 from trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from trainer.mirror import fetch_newest_checkpoint, is_complete, join, pull_folder, push_checkpoint, push_folder
 from trainer.data import MicroBatch, PackedBatches, Prefetcher, SampleEncoder
@@ -38,6 +39,7 @@ from trainer.distributed import (Runtime, block_modules, gradient_sync, start_ru
                                  wrap_model)
 from trainer.metrics import FlopCounter, StepLog, peak_flops
 from trainer.model import DocVLM, build_model
+from trainer.profiling import StepProfiler
 from trainer.recipe import RecipeSpec, StageSpec, load_recipe
 from trainer.tiling import TilingConfig
 from trainer.tokenizer import load_tokenizer, train_bpe_tokenizer
@@ -188,7 +190,9 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
         for block in block_modules(model):
             block.compile()
     flops = FlopCounter(model, set(stage.trainable))
-    wrapped = wrap_model(model, runtime, settings.parallel, settings.bf16)
+    # bf16 weights average their fp32 gradients over the ranks themselves, in place of DDP
+    weights = Bf16Weights(model, runtime) if settings.bf16_weights else None
+    wrapped = model if weights else wrap_model(model, runtime, settings.parallel, settings.bf16)
     optimizer = build_optimizer(unwrap(wrapped), stage, runtime.device)
     schedule = WarmupCosine(optimizer, stage)
     batches = make_batches(recipe, stage, model, tokenizer, runtime)
@@ -217,8 +221,10 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if settings.bf16 and runtime.device.type == "cuda"
                 else contextlib.nullcontext())
     data_state: dict[str, Any] = batches.state_dict()
+    profiler = StepProfiler(settings.profile_steps, directory, runtime.device, stage.grad_accum, runtime.is_main)
     try:
         while not schedule.finished:
+            profiler.before_step(schedule.steps + 1)
             started = time.perf_counter()
             step_batches, wait = [], 0.0
             for _ in range(stage.grad_accum):
@@ -235,21 +241,22 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
             label_tokens = runtime.sum(local_labels)
             loss_total = torch.zeros((), device=runtime.device)
             previous_done = None
-            for i, batch in enumerate(step_batches):
-                batch = batch.to(runtime.device)
-                with gradient_sync(wrapped, i == len(step_batches) - 1), autocast:
-                    out = wrapped(**batch.model_inputs())
-                    loss = out["loss_sum"] * runtime.world_size / max(label_tokens, 1.0)
-                loss.backward()
-                loss_total += out["loss_sum"].detach().float()
-                if runtime.device.type == "cuda":
-                    # keep the CPU at most one micro-batch ahead of the GPU: the wait on the event frees the
-                    # GIL for the data thread, which a training thread launching non-stop can starve
-                    done = torch.cuda.Event()
-                    done.record()
-                    if previous_done is not None:
-                        previous_done.synchronize()
-                    previous_done = done
+            with weights.passes() if weights else contextlib.nullcontext():
+                for i, batch in enumerate(step_batches):
+                    batch = batch.to(runtime.device)
+                    with gradient_sync(wrapped, i == len(step_batches) - 1), autocast:
+                        out = wrapped(**batch.model_inputs())
+                        loss = out["loss_sum"] * runtime.world_size / max(label_tokens, 1.0)
+                    loss.backward()
+                    loss_total += out["loss_sum"].detach().float()
+                    if runtime.device.type == "cuda":
+                        # keep the CPU at most one micro-batch ahead of the GPU: the wait on the event frees
+                        # the GIL for the data thread, which a training thread launching non-stop can starve
+                        done = torch.cuda.Event()
+                        done.record()
+                        if previous_done is not None:
+                            previous_done.synchronize()
+                        previous_done = done
             trainable = [p for group in optimizer.param_groups for p in group["params"]]
             grad_norm = torch.nn.utils.clip_grad_norm_(trainable, stage.grad_clip)
             if hasattr(grad_norm, "full_tensor"):
@@ -286,6 +293,7 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
             if runtime.device.type == "cuda":
                 record["peak_memory_gib"] = torch.cuda.max_memory_allocated(runtime.device) / 2 ** 30
             log.step(record, print_line=schedule.steps % settings.log_every == 0 or schedule.finished)
+            profiler.after_step(schedule.steps, elapsed)
             every = settings.checkpoint_every
             if every and schedule.steps % every == 0 and not schedule.finished:
                 saved = save_checkpoint(checkpoints, schedule.steps, wrapped, optimizer,
@@ -294,6 +302,7 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
                 if mirror and runtime.is_main:
                     push_checkpoint(saved, join(mirror, "checkpoints"), settings.keep_checkpoints)
     finally:
+        profiler.close()
         prefetch.close()
         log.close()
     saved = save_checkpoint(checkpoints, schedule.steps, wrapped, optimizer,

@@ -28,10 +28,10 @@ What it measures
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -110,7 +110,8 @@ def write_recipe(root: Path, preset: dict, steps: int) -> Path:
                   "attention": preset["attention"]},
         "runtime": {"device": preset["device"], "prefetch": 4, "shuffle_buffer": 16, "log_every": 1,
                     "activation_checkpointing": preset["activation_checkpointing"], "compile": preset["compile"],
-                    "data_worker": preset["data_worker"], "pad_to_multiple_of": preset["pad_to_multiple_of"]},
+                    "data_worker": preset["data_worker"], "pad_to_multiple_of": preset["pad_to_multiple_of"],
+                    "bf16_weights": preset["bf16_weights"], "profile_steps": preset["profile_steps"]},
         "stages": [{"stage": 2, "mixture": str(root / "mix.yaml"), "trainable": ["vision", "projector", "llm"],
                     "lr": {"vision": 2e-5, "projector": 1e-4, "llm": 2e-5}, "warmup_steps": 1, "steps": steps,
                     "micro_batch": preset["micro_batch"], "grad_accum": preset["grad_accum"],
@@ -138,8 +139,10 @@ def main() -> int:
     parser.add_argument("--pad-to-multiple-of", type=int, default=64,
                         help="micro-batch width: the longest row rounded up to this; 0: always seq_len (default: "
                              "%(default)s)")
-    parser.add_argument("--profile", help="write a table of the run's kernels (torch.profiler: CUDA time on a GPU, "
-                                          "CPU time elsewhere) to this file")
+    parser.add_argument("--bf16-weights", action="store_true",
+                        help="the passes on bf16 copies of the weights, fp32 masters (runtime.bf16_weights)")
+    parser.add_argument("--profile", help="profile the timed steps (runtime.profile_steps: torch.profiler, CUDA "
+                                          "kernels on a GPU, CPU ops elsewhere) and copy the profile folder here")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     preset = dict(PRESETS[args.preset])
@@ -148,6 +151,8 @@ def main() -> int:
     preset["grad_accum"] = args.grad_accum or preset["grad_accum"]
     preset["data_worker"] = args.data_worker
     preset["pad_to_multiple_of"] = args.pad_to_multiple_of or None
+    preset["bf16_weights"] = args.bf16_weights
+    preset["profile_steps"] = [args.skip + 1, args.steps] if args.profile else None
 
     from transformers.utils import logging as transformers_logging
 
@@ -158,28 +163,17 @@ def main() -> int:
         root = Path(tmp)
         make_pages(root, args.pages, args.page_px)
         recipe = write_recipe(root, preset, args.steps)
-        profiler = contextlib.nullcontext()
-        if args.profile:
-            from torch.profiler import ProfilerActivity, profile
-
-            import torch
-
-            on_gpu = torch.cuda.is_available()
-            profiler = profile(activities=[ProfilerActivity.CUDA if on_gpu else ProfilerActivity.CPU])
         cpu_start, wall_start = time.process_time(), time.perf_counter()
-        with profiler:
-            run_recipe(str(recipe), "all")
+        run_recipe(str(recipe), "all")
         cpu, wall = time.process_time() - cpu_start, time.perf_counter() - wall_start
         if args.profile:
-            order = "self_device_time_total" if on_gpu else "self_cpu_time_total"
-            Path(args.profile).write_text(profiler.key_averages().table(sort_by=order, row_limit=45,
-                                                                        max_name_column_width=90))
+            shutil.copytree(root / "out" / "stage2" / "profile", args.profile, dirs_exist_ok=True)
         steps = [json.loads(line) for line in (root / "out" / "stage2" / "log.jsonl").read_text().splitlines()]
     timed = steps[args.skip:]
     tokens = sum(s["tokens"] for s in steps)
     figures = {
         "preset": args.preset, "attention": args.attention, "compile": args.compile,
-        "grad_accum": preset["grad_accum"], "data_worker": args.data_worker,
+        "grad_accum": preset["grad_accum"], "data_worker": args.data_worker, "bf16_weights": args.bf16_weights,
         "pad_to_multiple_of": preset["pad_to_multiple_of"], "steps_timed": len(timed),
         "tokens_per_s": statistics.median(s["tokens_per_s"] for s in timed),
         "samples_per_s": statistics.median(s["samples_per_s"] for s in timed),
@@ -189,6 +183,7 @@ def main() -> int:
         "peak_memory_gib": max((s.get("peak_memory_gib", 0) for s in steps), default=None) or None,
         "tokens_per_row": statistics.mean(s["tokens"] for s in timed) / (preset["micro_batch"] * preset["grad_accum"]),
         "cpu_s_per_1k_tokens": 1000 * cpu / tokens, "wall_s_total": wall,
+        "losses": " ".join(f"{s['loss']:.4f}" for s in steps),  # same data and seed: runs compare step by step
     }
     import torch
 

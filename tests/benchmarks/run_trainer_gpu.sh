@@ -1,28 +1,31 @@
 #!/usr/bin/env bash
 # The trainer's GPU figures in one go (BENCHMARKS.md, "Trainer"): the CUDA tests (flash varlen kernel, a
 # sync-free forward and backward), then the 1.5B bench with the packed-row attention, block compilation,
-# micro-batch width and gradient accumulation switched side by side on the same GPU, and a kernel profile.
+# micro-batch width, gradient accumulation and bf16 weights switched side by side on the same GPU, kernel
+# profiles of the timed steps, and the attention kernels alone.
 #   bash tests/benchmarks/run_trainer_gpu.sh RESULTS_DIR [PART...]
 # PART: test sdpa varlen varlen-compile-fullwidth varlen-compile varlen-compile-accum8
-#       varlen-compile-accum8-process profile
-# (default: test varlen-compile-fullwidth varlen-compile varlen-compile-accum8 profile: the parts that
-# earlier runs have not measured; sdpa and varlen without compile were measured on 2026-11-26).
-# Checkpoints are written under TMPDIR (set it to /dev/shm where the disk is slow: a 1.5B stage's
+#       varlen-compile-accum8-process varlen-compile-accum8-bf16w profile profile-bf16w attention-kernels
+# (default: test varlen-compile-accum8 varlen-compile-accum8-bf16w profile-bf16w attention-kernels: the
+# parts that earlier runs have not measured, beside the accumulation-8 baseline; the others were measured
+# on 2026-11-26: sdpa and varlen without compile on an H200, full width, trimmed and accumulation 8 on an
+# H100). Checkpoints are written under TMPDIR (set it to /dev/shm where the disk is slow: a 1.5B stage's
 # checkpoint with its AdamW state is about 30 GB).
 set -u
 results=${1:?usage: run_trainer_gpu.sh RESULTS_DIR [PART...]}
 shift
-parts=${*:-test varlen-compile-fullwidth varlen-compile varlen-compile-accum8 profile}
+parts=${*:-test varlen-compile-accum8 varlen-compile-accum8-bf16w profile-bf16w attention-kernels}
 mkdir -p "$results"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+wanted() { [[ " $parts " == *" $1 "* ]]; }
 bench() {
     local name=$1; shift
-    [[ " $parts " == *" $name "* ]] || return 0
+    wanted "$name" || return 0
     echo "== $name: $*"
     python3 tests/benchmarks/bench_trainer.py --preset 1.5b --json "$results/$name.json" "$@" 2>&1 \
-        | grep -v "^stage 2 step" | tail -15
+        | grep -v "^stage 2 step" | tail -18
 }
-if [[ " $parts " == *" test "* ]]; then
+if wanted test; then
     python3 -m pytest -q -p no:cacheprovider tests/test_trainer_attention.py tests/test_trainer_model.py \
         -k "cuda" -rs 2>&1 | tail -25
 fi
@@ -32,4 +35,11 @@ bench varlen-compile-fullwidth --attention varlen --compile --pad-to-multiple-of
 bench varlen-compile --attention varlen --compile --steps 14 --skip 6
 bench varlen-compile-accum8 --attention varlen --compile --grad-accum 8 --steps 5 --skip 2
 bench varlen-compile-accum8-process --attention varlen --compile --grad-accum 8 --data-worker process --steps 5 --skip 2
-bench profile --attention varlen --compile --steps 8 --skip 3 --profile "$results/profile.txt"
+bench varlen-compile-accum8-bf16w --attention varlen --compile --grad-accum 8 --bf16-weights --steps 5 --skip 2
+bench profile --attention varlen --compile --grad-accum 8 --steps 4 --skip 2 --profile "$results/profile"
+bench profile-bf16w --attention varlen --compile --grad-accum 8 --bf16-weights --steps 4 --skip 2 \
+    --profile "$results/profile-bf16w"
+if wanted attention-kernels; then
+    echo "== attention-kernels"
+    python3 tests/benchmarks/bench_attention_kernels.py --json "$results/attention-kernels.json" 2>&1 | tail -20
+fi

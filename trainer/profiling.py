@@ -1,0 +1,90 @@
+"""A kernel profile of chosen training steps (`runtime.profile_steps: [first, last]`), beside the step log:
+where a step's time goes, without the model loading, the compiling first steps or the checkpoint writes
+that a profile of the whole run mixes in.
+
+`StepProfiler` wraps torch.profiler around the steps first..last (1-based, as the log counts them) and,
+after the last, writes to `STAGE_DIR/profile/`:
+
+    kernels.txt     every op and kernel, by self time on the device (CUDA) or the CPU, per profiled run
+    summary.json    that time by kind (matrix products, attention, copies, optimizer, other), in ms a step
+                    and a micro-batch, with the profiled steps' wall time for comparison
+    trace.json.gz   the timeline, for chrome://tracing or Perfetto
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+# kinds by what the name of a kernel (or, on a CPU, an aten op) holds; the first match wins
+KINDS = (
+    ("copies", ("memcpy", "memset", "aten::copy_", "aten::_to_copy")),
+    ("attention", ("flash", "fmha", "attention", "_sdpa_", "sdpa_")),
+    ("optimizer", ("multi_tensor_apply", "adam")),
+    ("matrix products", ("gemm", "nvjet", "cutlass", "xmma", "aten::mm", "aten::addmm", "aten::bmm")),
+)
+OTHER = "elementwise and other"
+
+
+def kind_of(name: str) -> str:
+    lowered = name.lower()
+    return next((kind for kind, marks in KINDS if any(mark in lowered for mark in marks)), OTHER)
+
+
+class StepProfiler:
+    def __init__(self, steps: tuple[int, int] | None, directory: Path, device: torch.device, grad_accum: int,
+                 enabled: bool):
+        self.steps = steps if enabled else None
+        self.directory = directory / "profile"
+        self.on_gpu = device.type == "cuda"
+        self.grad_accum = grad_accum
+        self.profiler: profile | None = None
+        self.wall = 0.0
+
+    def before_step(self, step: int) -> None:
+        """Called with the number the coming step will have."""
+        if self.steps and step == self.steps[0] and self.profiler is None:
+            activities = [ProfilerActivity.CUDA] if self.on_gpu else [ProfilerActivity.CPU]
+            self.profiler = profile(activities=activities)
+            self.profiler.start()
+
+    def after_step(self, step: int, step_time: float) -> None:
+        if self.profiler is None:
+            return
+        self.wall += step_time
+        if step >= self.steps[1]:
+            self.profiler.stop()
+            self.write(step - self.steps[0] + 1)
+            self.profiler = None
+            self.steps = None
+
+    def close(self) -> None:
+        """A stage that ends inside the profiled steps writes what it profiled."""
+        if self.profiler is not None:
+            self.profiler.stop()
+            self.profiler = None
+
+    def write(self, steps: int) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        events = self.profiler.key_averages()
+        order = "self_device_time_total" if self.on_gpu else "self_cpu_time_total"
+        (self.directory / "kernels.txt").write_text(events.table(sort_by=order, row_limit=-1,
+                                                                 max_name_column_width=100))
+        totals: dict[str, float] = {}
+        for event in events:
+            micros = event.self_device_time_total if self.on_gpu else event.self_cpu_time_total
+            if micros:
+                totals[kind_of(event.key)] = totals.get(kind_of(event.key), 0.0) + micros / 1000
+        micro_batches = steps * self.grad_accum
+        summary = {
+            "steps": steps, "micro_batches": micro_batches, "clock": "CUDA kernels" if self.on_gpu else "CPU ops",
+            "wall_ms_per_step": 1000 * self.wall / steps,
+            "ms_per_step": {kind: ms / steps for kind, ms in sorted(totals.items(), key=lambda kv: -kv[1])},
+            "ms_per_micro_batch": {kind: ms / micro_batches for kind, ms in sorted(totals.items(), key=lambda kv: -kv[1])},
+            "total_ms_per_step": sum(totals.values()) / steps,
+        }
+        (self.directory / "summary.json").write_text(json.dumps(summary, indent=2))
+        self.profiler.export_chrome_trace(str(self.directory / "trace.json.gz"))
