@@ -12,9 +12,9 @@ checkpoints and the saved model see what they see without this option. The numer
 weights with fp32 master weights and fp32 gradient accumulation (as Megatron-LM's bf16 training):
 autocast keeps its fp32 ops (softmax, norms, the loss), and the residual stream is bf16.
 
-With several ranks the model is not wrapped in DDP: the summed gradients are averaged over the ranks by
-one all-reduce of the fp32 buffer after a step's last micro-batch (DDP would reduce the last micro-batch's
-bf16 gradients only, in bf16). FSDP2 brings its own mixed precision (bf16 gathers of fp32 shards), so the
+With several ranks the model is not wrapped in DDP: rank 0's weights are broadcast once, as DDP does,
+and the summed gradients are averaged over the ranks by one all-reduce of the fp32 buffer after a step's
+last micro-batch (DDP would reduce the last micro-batch's bf16 gradients only, in bf16). FSDP2 brings its own mixed precision (bf16 gathers of fp32 shards), so the
 recipe does not combine the two.
 """
 
@@ -43,6 +43,9 @@ class Bf16Weights:
         self.index = {p: i for i, p in enumerate(self.trained)}
         self.received = [False] * len(self.trained)
         self.frozen_cast = False  # frozen weights never change within a stage: cast at the first step only
+        if runtime.distributed:
+            for param in self.params:
+                dist.broadcast(param.data, src=0)
         for param in self.trained:
             param.register_post_accumulate_grad_hook(self.accumulate)
 
