@@ -6,7 +6,8 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from trainer.attention import FLASH_VARLEN, VARLEN, attention_per_run, packed_runs, varlen_attention
+from trainer.attention import (FLASH_VARLEN, SDPA_PER_SAMPLE, VARLEN, attention_per_run, no_mask, packed_runs,
+                               sdpa_per_sample_attention, varlen_attention)
 from trainer.data import EncodedSample, pack_rows
 
 
@@ -81,46 +82,56 @@ def test_per_run_attention_equals_the_block_diagonal_mask_forward_and_backward()
         torch.testing.assert_close(mine, theirs, atol=1e-6, rtol=1e-5)
 
 
-def test_registered_varlen_attention_reads_the_run_lengths_and_falls_back_to_sdpa_without_them():
+@pytest.mark.parametrize("attention", [varlen_attention, sdpa_per_sample_attention])
+def test_registered_packed_attention_reads_its_runs_and_falls_back_to_sdpa_without_them(attention):
     cu = packed_runs(positions([6, 10])).cu_lengths
+    runs = {"cu_seq_lens_q": cu, "max_length_q": 10} if attention is varlen_attention else {"run_bounds": cu}
     q, k, v = random_qkv(16)
     as_model = lambda t: t.detach().transpose(0, 1).unsqueeze(0)  # noqa: E731  (batch, heads, seq, dim)
     module = torch.nn.Module()
     module.is_causal, module.num_key_value_groups = True, 2
-    packed, _ = varlen_attention(module, as_model(q), as_model(k), as_model(v), None, scaling=0.25,
-                                 cu_seq_lens_q=cu, max_length_q=10)
+    packed, _ = attention(module, as_model(q), as_model(k), as_model(v), None, scaling=0.25, **runs)
     torch.testing.assert_close(packed[0], block_diagonal_reference(q, k, v, cu, 0.25), atol=1e-6, rtol=1e-5)
-    plain, _ = varlen_attention(module, as_model(q), as_model(k), as_model(v), None, scaling=0.25)
+    plain, _ = attention(module, as_model(q), as_model(k), as_model(v), None, scaling=0.25)
     whole = torch.tensor([0, 16], dtype=torch.int32)
     torch.testing.assert_close(plain[0], block_diagonal_reference(q, k, v, whole, 0.25), atol=1e-6, rtol=1e-5)
     with pytest.raises(ValueError, match="sliding window"):
-        varlen_attention(module, as_model(q), as_model(k), as_model(v), None, sliding_window=4,
-                         cu_seq_lens_q=cu, max_length_q=10)
+        attention(module, as_model(q), as_model(k), as_model(v), None, sliding_window=4, **runs)
 
 
-def test_a_transformers_llm_with_varlen_attention_equals_sdpa_with_the_packed_mask():
+@pytest.mark.parametrize("attention", [VARLEN, SDPA_PER_SAMPLE])
+def test_a_transformers_llm_with_packed_attention_equals_sdpa_with_the_packed_mask(attention):
     config = AutoConfig.for_model(model_type="qwen2", vocab_size=97, hidden_size=64, intermediate_size=128,
                                   num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
     torch.manual_seed(0)
     sdpa = AutoModelForCausalLM.from_config(config, attn_implementation="sdpa").eval()
-    varlen = AutoModelForCausalLM.from_config(config, attn_implementation=VARLEN).eval()
-    varlen.load_state_dict(sdpa.state_dict())
+    packed = AutoModelForCausalLM.from_config(config, attn_implementation=attention).eval()
+    packed.load_state_dict(sdpa.state_dict())
     position_ids = positions([9, 14, 9])
     input_ids = torch.randint(0, 97, position_ids.shape)
+    runs = packed_runs(position_ids)
+    kwargs = runs.attention_kwargs() if attention == VARLEN else runs.per_sample_kwargs()
+    # the stand-in mask the trainer passes: plain sdpa could not run with it, so the runs must have arrived
+    kwargs["attention_mask"] = no_mask(torch.empty(position_ids.shape))
     with torch.no_grad():
         expected = sdpa(input_ids=input_ids, position_ids=position_ids, use_cache=False).logits
-        got = varlen(input_ids=input_ids, position_ids=position_ids, use_cache=False,
-                     **packed_runs(position_ids).attention_kwargs()).logits
+        got = packed(input_ids=input_ids, position_ids=position_ids, use_cache=False, **kwargs).logits
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available() or FLASH_VARLEN is None,
                     reason="needs a CUDA GPU and a torch with torch.nn.attention.varlen")
-def test_flash_varlen_kernel_equals_the_block_diagonal_mask_on_cuda():
-    cu = packed_runs(positions([700, 1300, 33, 2048])).cu_lengths.cuda()
+@pytest.mark.parametrize("kernel", ["flash-varlen", "sdpa-per-sample"])
+def test_packed_attention_kernels_equal_the_block_diagonal_mask_on_cuda(kernel):
+    """PyTorch's flash varlen kernel, and one sdpa call a sample (cuDNN on Hopper, k/v heads expanded),
+    against fp32 masked attention, forward and gradients, at the 1.5B LLM's head layout in bf16."""
+    host = packed_runs(positions([700, 1300, 33, 2048])).cu_lengths
     q, k, v = random_qkv(4081, heads=12, kv_heads=2, dim=128, device="cuda", dtype=torch.bfloat16)
-    ours = FLASH_VARLEN(q, k, v, cu, 2048, 128 ** -0.5)
-    reference = block_diagonal_reference(q.float(), k.float(), v.float(), cu.cpu(), 128 ** -0.5)
+    if kernel == "flash-varlen":
+        ours = FLASH_VARLEN(q, k, v, host.cuda(), 2048, 128 ** -0.5)
+    else:
+        ours = attention_per_run(q, k, v, host, 128 ** -0.5)
+    reference = block_diagonal_reference(q.float(), k.float(), v.float(), host, 128 ** -0.5)
     torch.testing.assert_close(ours.float(), reference, atol=2e-2, rtol=2e-2)
     for mine, theirs in zip(gradients(ours.float(), (q, k, v)), gradients(reference, (q, k, v))):
         torch.testing.assert_close(mine.float(), theirs.float(), atol=3e-2, rtol=3e-2)

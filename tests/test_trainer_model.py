@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
+from trainer.attention import SDPA_PER_SAMPLE, VARLEN
 from trainer.data import SampleEncoder, SkippedSample, pack_rows
 from trainer.model import CLIP_MEAN, CLIP_STD, IGNORE_INDEX, DocVLM, ModelConfig, build_model
 from trainer.tiling import TilingConfig
@@ -155,6 +156,30 @@ def test_a_trimmed_batch_with_host_made_runs_trains_as_the_full_width_one(tokeni
     model.zero_grad(set_to_none=True)
 
 
+def test_per_sample_sdpa_trains_as_varlen_from_the_host_copy_of_the_runs(tokenizer, model):
+    per_sample = build_model(ModelConfig({"config": VISION}, {"config": LLM}, attention=SDPA_PER_SAMPLE), tokenizer,
+                             "<image>")
+    per_sample.load_state_dict(model.state_dict())
+    per_sample.eval()  # as the fixture's model
+    enc = encoder(tokenizer, model, seq_len=512)
+    rows = [[enc.encode(sample("s1", (300, 120), "first answer")), enc.encode(sample("s2", (50, 50), "second"))]]
+    batch = pack_rows(rows, 512, tokenizer.pad_token_id, pad_to_multiple_of=32).to(torch.device("meta"))
+    assert batch.host_cu_lengths.device.type == "cpu"  # `to` leaves the host copy where the attention reads it
+    batch = pack_rows(rows, 512, tokenizer.pad_token_id, pad_to_multiple_of=32)
+    results = []
+    for m in (model, per_sample):
+        m.zero_grad(set_to_none=True)
+        out = m(**batch.model_inputs())
+        out["loss_sum"].backward()
+        results.append((out["loss_sum"].detach(), {n: p.grad for n, p in m.named_parameters() if p.grad is not None}))
+        m.zero_grad(set_to_none=True)
+    (loss, grads), (per_sample_loss, per_sample_grads) = results
+    torch.testing.assert_close(per_sample_loss, loss, atol=1e-5, rtol=1e-6)
+    assert per_sample_grads.keys() == grads.keys()
+    for name, grad in grads.items():
+        torch.testing.assert_close(per_sample_grads[name], grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
 def test_loss_drops_when_overfitting_a_fixed_batch(tokenizer):
     torch.manual_seed(1)
     model = build_model(ModelConfig({"config": VISION}, {"config": LLM}), tokenizer, "<image>")
@@ -279,11 +304,13 @@ def test_tower_statistics_come_from_its_image_processor_else_its_type(tokenizer,
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_a_training_forward_and_backward_on_cuda_never_wait_for_the_gpu(tokenizer):
+@pytest.mark.parametrize("attention", [VARLEN, SDPA_PER_SAMPLE])
+def test_a_training_forward_and_backward_on_cuda_never_wait_for_the_gpu(tokenizer, attention):
     """The trainer's forward reads nothing back from the device (a read stalls the CPU until the GPU has
     caught up, which then idles while the CPU launches again): sync debug mode raises on any sync."""
     torch.manual_seed(0)
-    model = build_model(ModelConfig({"config": VISION}, {"config": LLM}), tokenizer, "<image>").cuda().train()
+    model = build_model(ModelConfig({"config": VISION}, {"config": LLM}, attention=attention), tokenizer,
+                        "<image>").cuda().train()
     enc = encoder(tokenizer, model, seq_len=512)
     rows = [[enc.encode(sample("c1", (300, 120), "first answer")), enc.encode(sample("c2", (120, 300), "second"))]]
     batch = pack_rows(rows, 512, tokenizer.pad_token_id, pad_to_multiple_of=64).pinned().to(torch.device("cuda"))

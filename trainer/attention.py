@@ -14,6 +14,13 @@ no time goes to masked-out blocks (sdpa with a packed mask runs a masked kernel 
 (CPU runs and tests) it runs one causal sdpa call per run: the same arithmetic, one kernel per sample.
 Without run lengths (generation with a cache, padded batches) it is plain sdpa with sdpa's own mask, which
 transformers builds for it as for sdpa; the packed forward passes `no_mask` instead, so none is built.
+
+`sdpa_per_sample` (`attn_implementation="sdpa_per_sample"`) is the same attention as one causal sdpa call
+per sample on every device, with the run bounds read from a host copy (`run_bounds`, no GPU sync) and the
+grouped key/value heads expanded on a GPU, so that torch may pick sdpa's fastest kernel for each sample
+(cuDNN on Hopper, which takes no grouped heads) instead of PyTorch's FA2-based varlen kernel. The calls run
+outside torch.compile's graphs (their number and shapes change with every batch); the rest of each
+transformer block stays compiled.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 VARLEN = "varlen"
+SDPA_PER_SAMPLE = "sdpa_per_sample"
 VARLEN_KERNEL_DTYPES = (torch.bfloat16, torch.float16)
 
 
@@ -38,11 +46,18 @@ class PackedRuns:
 
     cu_lengths: torch.Tensor  # int32 (runs + 1,): 0, end of run 1, end of run 2, …, rows × seq_len
     longest: int
+    host_cu_lengths: torch.Tensor | None = None  # the same on the CPU, when the batch was made there
 
     def attention_kwargs(self) -> dict[str, torch.Tensor | int]:
         """transformers' flash-attention keyword arguments, which decoder layers hand to the attention."""
         return {"cu_seq_lens_q": self.cu_lengths, "cu_seq_lens_k": self.cu_lengths,
                 "max_length_q": self.longest, "max_length_k": self.longest}
+
+    def per_sample_kwargs(self) -> dict[str, torch.Tensor]:
+        """`sdpa_per_sample`'s keyword argument: the run bounds on the host (copied there when not given,
+        which syncs on a GPU)."""
+        host = self.host_cu_lengths if self.host_cu_lengths is not None else self.cu_lengths.cpu()
+        return {"run_bounds": host}
 
 
 def packed_runs(position_ids: torch.Tensor) -> PackedRuns:
@@ -104,8 +119,12 @@ FLASH_VARLEN = flash_varlen()
 
 def attention_per_run(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, cu_lengths: torch.Tensor,
                       scale: float) -> torch.Tensor:
-    """Causal sdpa on each run alone; (tokens, heads, dim) in and out."""
+    """Causal sdpa on each run alone; (tokens, heads, dim) in and out. On a GPU grouped key/value heads are
+    expanded first: sdpa's cuDNN kernel takes none, and the copies are a few MB a layer."""
     bounds = cu_lengths.tolist()
+    groups = query.shape[1] // key.shape[1]
+    if query.is_cuda and groups > 1:
+        key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
     outputs = []
     for start, end in zip(bounds[:-1], bounds[1:]):
         q, k, v = (t[start:end].transpose(0, 1) for t in (query, key, value))
@@ -113,6 +132,25 @@ def attention_per_run(query: torch.Tensor, key: torch.Tensor, value: torch.Tenso
                                              enable_gqa=k.shape[0] != q.shape[0])
         outputs.append(out.transpose(0, 1))
     return torch.cat(outputs)
+
+
+# outside compiled graphs: a graph would be traced anew for each batch's number and lengths of samples
+attention_per_sample = torch.compiler.disable(attention_per_run)
+
+
+def flat_tokens(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, dropout: float,
+                sliding_window: int | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """transformers' (batch, heads, seq, dim) query/key/value as (batch · seq, heads, dim) for attention over
+    packed runs, in the autocast dtype on a GPU (rotary embeddings leave q and k in the float32 of the
+    residual stream under autocast)."""
+    if dropout or sliding_window:
+        raise ValueError("attention over packed runs takes no attention dropout or sliding window; use sdpa for "
+                         "this model")
+    batch, _, length, dim = query.shape
+    q, k, v = (t.transpose(1, 2).reshape(batch * length, t.shape[1], dim) for t in (query, key, value))
+    if q.is_cuda and torch.is_autocast_enabled(q.device.type):
+        q, k, v = (t.to(torch.get_autocast_dtype(q.device.type)) for t in (q, k, v))
+    return q, k, v
 
 
 def varlen_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -124,14 +162,9 @@ def varlen_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Te
     if cu_seq_lens_q is None:
         return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout,
                                       sliding_window=sliding_window, **kwargs)
-    if dropout or sliding_window:
-        raise ValueError("varlen attention takes no attention dropout or sliding window; use sdpa for this model")
     batch, heads, length, dim = query.shape
     scale = scaling if scaling is not None else dim ** -0.5
-    q, k, v = (t.transpose(1, 2).reshape(batch * length, t.shape[1], dim) for t in (query, key, value))
-    if q.is_cuda and torch.is_autocast_enabled(q.device.type):
-        # rotary embeddings leave q and k in the float32 of the residual stream under autocast
-        q, k, v = (t.to(torch.get_autocast_dtype(q.device.type)) for t in (q, k, v))
+    q, k, v = flat_tokens(query, key, value, dropout, sliding_window)
     if FLASH_VARLEN is not None and q.is_cuda and q.dtype in VARLEN_KERNEL_DTYPES:
         out = FLASH_VARLEN(q, k, v, cu_seq_lens_q, max_length_q, scale)
     else:
@@ -139,5 +172,20 @@ def varlen_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Te
     return out.reshape(batch, length, heads, dim), None
 
 
-AttentionInterface.register(VARLEN, varlen_attention)
-AttentionMaskInterface.register(VARLEN, sdpa_mask)
+def sdpa_per_sample_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                              attention_mask: torch.Tensor | None, scaling: float | None = None, dropout: float = 0.0,
+                              sliding_window: int | None = None, run_bounds: torch.Tensor | None = None,
+                              **kwargs) -> tuple[torch.Tensor, None]:
+    """`varlen_attention`'s signature, with the run bounds on the host (`PackedRuns.per_sample_kwargs`)."""
+    if run_bounds is None:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout,
+                                      sliding_window=sliding_window, **kwargs)
+    batch, heads, length, dim = query.shape
+    q, k, v = flat_tokens(query, key, value, dropout, sliding_window)
+    out = attention_per_sample(q, k, v, run_bounds, scaling if scaling is not None else dim ** -0.5)
+    return out.reshape(batch, length, heads, dim), None
+
+
+for name, function in ((VARLEN, varlen_attention), (SDPA_PER_SAMPLE, sdpa_per_sample_attention)):
+    AttentionInterface.register(name, function)
+    AttentionMaskInterface.register(name, sdpa_mask)

@@ -168,6 +168,7 @@ class MicroBatch:
     longest: int  # the longest run
     image_index: torch.Tensor  # int64: flat positions (row·width + p) of the image tokens, images in order
     label_index: torch.Tensor  # int64: flat positions whose next token is a label
+    host_cu_lengths: torch.Tensor | None = None  # cu_lengths left on the host, where `to` does not move it
     state: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -182,7 +183,8 @@ class MicroBatch:
     def model_inputs(self) -> dict[str, Any]:
         """The keyword arguments of `DocVLM.forward` for this batch, labels included."""
         return {"input_ids": self.input_ids, "position_ids": self.position_ids, "grids": self.grids,
-                "pixels": self.pixels, "labels": self.labels, "runs": PackedRuns(self.cu_lengths, self.longest),
+                "pixels": self.pixels, "labels": self.labels,
+                "runs": PackedRuns(self.cu_lengths, self.longest, self.host_cu_lengths),
                 "image_index": self.image_index, "label_index": self.label_index}
 
     def pinned(self) -> MicroBatch:
@@ -234,7 +236,8 @@ def pack_rows(rows: list[list[EncodedSample]], seq_len: int, pad_id: int,
     pixels = torch.cat([image.pixels for image in images]) if images else None
     runs = packed_runs(position_ids)  # here, on the host: on a GPU, reading the runs back would sync
     return MicroBatch(input_ids, labels, position_ids, [image.grid for image in images], pixels, keys, sources,
-                      lengths, runs.cu_lengths, runs.longest, torch.cat(image_index), label_positions(labels))
+                      lengths, runs.cu_lengths, runs.longest, torch.cat(image_index), label_positions(labels),
+                      host_cu_lengths=runs.cu_lengths)
 
 
 class PackedBatches:

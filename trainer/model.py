@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, PreTrainedModel
 
-from trainer.attention import VARLEN, PackedRuns, no_mask, packed_runs
+from trainer.attention import SDPA_PER_SAMPLE, VARLEN, PackedRuns, no_mask, packed_runs
 
 CONFIG_FILE = "docforge_vlm.json"
 PROJECTOR_FILE = "projector.safetensors"
@@ -53,8 +53,9 @@ class ModelConfig:
     row_separators: bool = True  # a learned embedding between rows of local tiles
     projector_hidden: int | None = None  # default: the LLM's hidden size
     # the LLM's attention over packed rows (trainer.attention): "varlen" (flash varlen kernel inside each
-    # sample on CUDA, per-sample sdpa elsewhere), "sdpa" (one call with a block-diagonal mask) or
-    # "flash_attention_2" (the flash-attn package's varlen; needs it installed and a GPU)
+    # sample on CUDA, per-sample sdpa elsewhere), "sdpa_per_sample" (one sdpa call a sample everywhere, so
+    # torch may pick cuDNN on Hopper), "sdpa" (one call with a block-diagonal mask) or "flash_attention_2"
+    # (the flash-attn package's varlen; needs it installed and a GPU)
     attention: str = VARLEN
     # the tower's pixel statistics, (x/255 - mean) / std per RGB channel; None: the vision path's
     # preprocessor_config.json, else the tower type's own (SigLIP 0.5, CLIP and the rest CLIP's)
@@ -233,8 +234,9 @@ class DocVLM(nn.Module):
 
         Packed rows: `position_ids` restart at 0 for each sample and no attention mask is passed, so
         attention stays inside each sample: sdpa builds a block-diagonal mask from them (`use_cache=False`
-        is what keeps it so); varlen and flash attention get the samples' run lengths instead (varlen with a
-        stand-in mask, `trainer.attention.no_mask`, so that none is built). `runs`,
+        is what keeps it so); varlen and flash attention get the samples' run lengths instead, and
+        sdpa_per_sample their host copy (both with a stand-in mask, `trainer.attention.no_mask`, so that
+        none is built). `runs`,
         `image_index` and `label_index` (`label_positions`) are read from the batch when not given; the
         trainer gives them, computed on the host (`trainer.data.pack_rows`), because reading them on a GPU
         syncs.
@@ -243,7 +245,9 @@ class DocVLM(nn.Module):
         attention = {}
         if self.config.attention in VARLEN_READERS:
             attention = (runs or packed_runs(position_ids)).attention_kwargs()
-        if self.config.attention == VARLEN:
+        elif self.config.attention == SDPA_PER_SAMPLE:
+            attention = (runs or packed_runs(position_ids)).per_sample_kwargs()
+        if self.config.attention in (VARLEN, SDPA_PER_SAMPLE):
             attention["attention_mask"] = no_mask(embeds)
         if labels is None:
             return {"logits": self.llm(inputs_embeds=embeds, position_ids=position_ids, use_cache=False,

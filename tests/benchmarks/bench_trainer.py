@@ -130,7 +130,8 @@ def main() -> int:
     parser.add_argument("--pages", type=int, default=48)
     parser.add_argument("--page-px", type=int, default=1400)
     parser.add_argument("--activation-checkpointing", action="store_true")
-    parser.add_argument("--attention", choices=["varlen", "sdpa", "flash_attention_2"], default="varlen",
+    parser.add_argument("--attention", choices=["varlen", "sdpa_per_sample", "sdpa", "flash_attention_2"],
+                        default="varlen",
                         help="the LLM's attention over packed rows (default: %(default)s)")
     parser.add_argument("--compile", action="store_true", help="torch.compile each transformer block")
     parser.add_argument("--grad-accum", type=int, help="micro-batches a step (default: the preset's)")

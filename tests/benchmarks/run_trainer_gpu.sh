@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
-# The trainer's GPU figures in one go (BENCHMARKS.md, "Trainer"): the CUDA tests (flash varlen kernel, a
-# sync-free forward and backward), then the 1.5B bench with the packed-row attention, block compilation,
-# micro-batch width, gradient accumulation and bf16 weights switched side by side on the same GPU, kernel
-# profiles of the timed steps, and the attention kernels alone.
+# The trainer's GPU figures in one go (BENCHMARKS.md, "Trainer"): the CUDA tests (the packed attention
+# kernels, a sync-free forward and backward), then the 1.5B bench with the packed-row attention, block
+# compilation, micro-batch width, gradient accumulation and bf16 weights switched side by side on the same
+# GPU, the attention kernels alone, and kernel profiles of the timed steps.
 #   bash tests/benchmarks/run_trainer_gpu.sh RESULTS_DIR [PART...]
 # PART, in the order they run: test sdpa varlen varlen-compile-fullwidth varlen-compile
-#       varlen-compile-accum8 varlen-compile-accum8-process varlen-compile-accum8-bf16w attention-kernels
-#       profile-bf16w profile
-# (default: test varlen-compile-accum8 varlen-compile-accum8-bf16w attention-kernels profile-bf16w profile:
-# the parts that earlier runs have not measured, beside the accumulation-8 baseline, about 8 minutes on
-# an H100; the others were measured on 2026-11-26: sdpa and varlen without compile on an H200, full width,
-# trimmed and accumulation 8 on an H100). Checkpoints are written under TMPDIR (set it to /dev/shm where
-# the disk is slow: a 1.5B stage's checkpoint with its AdamW state is about 30 GB).
+#       varlen-compile-accum8 varlen-compile-accum8-process varlen-compile-accum8-bf16w
+#       sdpa-per-sample-compile-accum8-bf16w attention-kernels profile-bf16w profile
+# (default: test varlen-compile-accum8 varlen-compile-accum8-bf16w sdpa-per-sample-compile-accum8-bf16w
+# attention-kernels profile-bf16w: what earlier runs have not measured, as a ladder from the
+# accumulation-8 baseline, about 8 minutes on an H100; the others were measured on 2026-11-26: sdpa and
+# varlen without compile on an H200, full width, trimmed and accumulation 8 on an H100). Checkpoints are
+# written under TMPDIR (set it to /dev/shm where the disk is slow: a 1.5B stage's checkpoint with its
+# AdamW state is about 30 GB).
 set -u
 results=${1:?usage: run_trainer_gpu.sh RESULTS_DIR [PART...]}
 shift
-parts=${*:-test varlen-compile-accum8 varlen-compile-accum8-bf16w attention-kernels profile-bf16w profile}
+parts=${*:-test varlen-compile-accum8 varlen-compile-accum8-bf16w sdpa-per-sample-compile-accum8-bf16w attention-kernels profile-bf16w}
 mkdir -p "$results"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 wanted() { [[ " $parts " == *" $1 "* ]]; }
@@ -37,6 +38,8 @@ bench varlen-compile --attention varlen --compile --steps 14 --skip 6
 bench varlen-compile-accum8 --attention varlen --compile --grad-accum 8 --steps 5 --skip 2
 bench varlen-compile-accum8-process --attention varlen --compile --grad-accum 8 --data-worker process --steps 5 --skip 2
 bench varlen-compile-accum8-bf16w --attention varlen --compile --grad-accum 8 --bf16-weights --steps 5 --skip 2
+bench sdpa-per-sample-compile-accum8-bf16w --attention sdpa_per_sample --compile --grad-accum 8 --bf16-weights \
+    --steps 5 --skip 2
 if wanted attention-kernels; then
     echo "== attention-kernels"
     python3 tests/benchmarks/bench_attention_kernels.py --json "$results/attention-kernels.json" 2>&1 | tail -20
