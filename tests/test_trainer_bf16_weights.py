@@ -4,7 +4,6 @@ computes, micro-batch by micro-batch; between steps the model is its fp32 self a
 
 import copy
 import io
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,7 +13,6 @@ from trainer.bf16_weights import Bf16Weights
 from trainer.data import SampleEncoder, pack_rows
 from trainer.distributed import Runtime
 from trainer.model import ModelConfig, build_model
-from trainer.recipe import RecipeError, load_recipe
 from trainer.tiling import TilingConfig
 from trainer.tokenizer import train_bpe_tokenizer
 
@@ -110,12 +108,3 @@ def test_a_failing_pass_still_leaves_the_fp32_weights_in_place(tokenizer):
             raise RuntimeError("CUDA out of memory (as a real pass may end)")
     assert all(p.dtype == torch.float32 for p in model.parameters())
 
-
-def test_bf16_weights_are_refused_with_fsdp(tmp_path):
-    tiny = Path("trainer/recipes/tiny.yaml").read_text()
-    text = tiny.replace("  parallel: ddp\n", "  parallel: fsdp\n  bf16_weights: true\n", 1)
-    assert text != tiny
-    path = tmp_path / "fsdp.yaml"
-    path.write_text(text)
-    with pytest.raises(RecipeError, match=r"fsdp\.yaml:\d+: runtime: .*bf16_weights works with parallel: ddp"):
-        load_recipe(str(path))

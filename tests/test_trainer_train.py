@@ -246,19 +246,18 @@ def test_shipped_recipes_validate_with_stage_1_training_the_projector_only(name)
     assert all(Path(s.mixture).is_file() for s in recipe.stages)
 
 
-def test_bad_recipe_fails_naming_file_line_and_field(tmp_path):
-    text = TINY.read_text().replace("    lr: {vision: 2.0e-4, projector: 1.0e-3, llm: 1.0e-3}",
-                                    "    lr: {projector: 1.0e-3}")
-    path = tmp_path / "bad.yaml"
-    path.write_text(text)
-    with pytest.raises(RecipeError, match=r"bad\.yaml:\d+: stages\[1\]: .*no learning rate"):
-        load_recipe(str(path))
-
-
-def test_recipe_pixel_statistics_need_three_positive_values(tmp_path):
-    text = TINY.read_text().replace("model:\n", "model:\n  image_std: [0.5, 0.0, 0.5]\n", 1)
+@pytest.mark.parametrize("old,new,error", [
+    ("    lr: {vision: 2.0e-4, projector: 1.0e-3, llm: 1.0e-3}", "    lr: {projector: 1.0e-3}",
+     r"stages\[1\]: .*no learning rate"),
+    ("model:\n", "model:\n  image_std: [0.5, 0.0, 0.5]\n", r"model\.image_std"),
+    ("  parallel: ddp\n", "  parallel: ddp\n  profile_steps: [4, 2]\n",
+     r"runtime: .*profile_steps is \[first, last\], got \[4, 2\]"),
+    ("  parallel: ddp\n", "  parallel: fsdp\n  bf16_weights: true\n", r"runtime: .*bf16_weights works with parallel: ddp"),
+])
+def test_bad_recipe_fails_naming_file_line_and_field(tmp_path, old, new, error):
+    text = TINY.read_text().replace(old, new, 1)
     assert text != TINY.read_text()
     path = tmp_path / "bad.yaml"
     path.write_text(text)
-    with pytest.raises(RecipeError, match=r"bad\.yaml:\d+: model\.image_std"):
+    with pytest.raises(RecipeError, match=r"bad\.yaml:\d+: " + error):
         load_recipe(str(path))
