@@ -41,7 +41,7 @@ def micro_batches(tokenizer, model):
                                "conversation": [{"role": "user", "content": "<image>\nRead."},
                                                 {"role": "assistant", "content": text}]})
                for k, size, text in samples]
-    return [pack_rows([encoded[:2]], 384, tokenizer.pad_token_id), pack_rows([encoded[2:]], 384, tokenizer.pad_token_id)]
+    return [pack_rows([row], 384, tokenizer.pad_token_id) for row in (encoded[:2], encoded[2:])]
 
 
 def trained_model(tokenizer, trainable: set[str]):

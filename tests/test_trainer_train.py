@@ -252,7 +252,8 @@ def test_shipped_recipes_validate_with_stage_1_training_the_projector_only(name)
     ("model:\n", "model:\n  image_std: [0.5, 0.0, 0.5]\n", r"model\.image_std"),
     ("  parallel: ddp\n", "  parallel: ddp\n  profile_steps: [4, 2]\n",
      r"runtime: .*profile_steps is \[first, last\], got \[4, 2\]"),
-    ("  parallel: ddp\n", "  parallel: fsdp\n  bf16_weights: true\n", r"runtime: .*bf16_weights works with parallel: ddp"),
+    ("  parallel: ddp\n", "  parallel: fsdp\n  bf16_weights: true\n",
+     r"runtime: .*bf16_weights works with parallel: ddp"),
 ])
 def test_bad_recipe_fails_naming_file_line_and_field(tmp_path, old, new, error):
     text = TINY.read_text().replace(old, new, 1)

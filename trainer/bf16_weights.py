@@ -14,8 +14,8 @@ autocast keeps its fp32 ops (softmax, norms, the loss), and the residual stream 
 
 With several ranks the model is not wrapped in DDP: rank 0's weights are broadcast once, as DDP does,
 and the summed gradients are averaged over the ranks by one all-reduce of the fp32 buffer after a step's
-last micro-batch (DDP would reduce the last micro-batch's bf16 gradients only, in bf16). FSDP2 brings its own mixed precision (bf16 gathers of fp32 shards), so the
-recipe does not combine the two.
+last micro-batch (DDP would reduce the last micro-batch's bf16 gradients only, in bf16). FSDP2 brings
+its own mixed precision (bf16 gathers of fp32 shards), so the recipe does not combine the two.
 """
 
 from __future__ import annotations

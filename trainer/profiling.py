@@ -79,11 +79,12 @@ class StepProfiler:
             if micros:
                 totals[kind_of(event.key)] = totals.get(kind_of(event.key), 0.0) + micros / 1000
         micro_batches = steps * self.grad_accum
+        kinds = sorted(totals.items(), key=lambda kv: -kv[1])
         summary = {
             "steps": steps, "micro_batches": micro_batches, "clock": "CUDA kernels" if self.on_gpu else "CPU ops",
             "wall_ms_per_step": 1000 * self.wall / steps,
-            "ms_per_step": {kind: ms / steps for kind, ms in sorted(totals.items(), key=lambda kv: -kv[1])},
-            "ms_per_micro_batch": {kind: ms / micro_batches for kind, ms in sorted(totals.items(), key=lambda kv: -kv[1])},
+            "ms_per_step": {kind: ms / steps for kind, ms in kinds},
+            "ms_per_micro_batch": {kind: ms / micro_batches for kind, ms in kinds},
             "total_ms_per_step": sum(totals.values()) / steps,
         }
         (self.directory / "summary.json").write_text(json.dumps(summary, indent=2))
