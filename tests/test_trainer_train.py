@@ -202,8 +202,9 @@ def test_checkpoints_mirrored_to_a_url_resume_a_run_on_a_fresh_node(env):
     assert not changed(model_a.state_dict(), DocVLM.from_pretrained(final_c).state_dict())
 
 
-def test_profiled_steps_write_a_kernel_table_and_time_by_kind(env):
-    recipe = tiny_variant(env, "profiled", steps=3, stages=(2,), profile_steps=[2, 3])
+@pytest.mark.parametrize("last", [3, 9])  # 9: the stage ends first, and the steps profiled are written
+def test_profiled_steps_write_a_kernel_table_and_time_by_kind(env, last):
+    recipe = tiny_variant(env, "profiled", steps=3, stages=(2,), profile_steps=[2, last])
     run_recipe(str(recipe), "2")
     profile = env / "profiled" / "stage2" / "profile"
     summary = json.loads((profile / "summary.json").read_text())

@@ -5,7 +5,7 @@ that a profile of the whole run mixes in.
 `StepProfiler` wraps torch.profiler around the steps first..last (1-based, as the log counts them) and,
 after the last, writes to `STAGE_DIR/profile/`:
 
-    kernels.txt     every op and kernel, by self time on the device (CUDA) or the CPU, per profiled run
+    kernels.txt     every kernel (on a CPU: every aten op) by its own time over the profiled steps
     summary.json    that time by kind (matrix products, attention, copies, optimizer, other), in ms a step
                     and a micro-batch, with the profiled steps' wall time for comparison
     trace.json.gz   the timeline, for chrome://tracing or Perfetto
@@ -42,6 +42,7 @@ class StepProfiler:
         self.on_gpu = device.type == "cuda"
         self.grad_accum = grad_accum
         self.profiler: profile | None = None
+        self.profiled = 0  # steps done under the profiler
         self.wall = 0.0
 
     def before_step(self, step: int) -> None:
@@ -55,17 +56,19 @@ class StepProfiler:
         if self.profiler is None:
             return
         self.wall += step_time
+        self.profiled += 1
         if step >= self.steps[1]:
-            self.profiler.stop()
-            self.write(step - self.steps[0] + 1)
-            self.profiler = None
-            self.steps = None
+            self.close()
 
     def close(self) -> None:
-        """A stage that ends inside the profiled steps writes what it profiled."""
-        if self.profiler is not None:
-            self.profiler.stop()
-            self.profiler = None
+        """After the last profiled step, or when the stage ends before it: what was profiled is written."""
+        if self.profiler is None:
+            return
+        self.profiler.stop()
+        if self.profiled:
+            self.write(self.profiled)
+        self.profiler = None
+        self.steps = None
 
     def write(self, steps: int) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
