@@ -40,8 +40,7 @@ class Bf16Weights:
         device = self.params[0].device if self.params else torch.device("cpu")
         self.summed = torch.zeros(sum(sizes), dtype=torch.float32, device=device)
         self.sums = {p: view.view_as(p) for p, view in zip(self.trained, self.summed.split(sizes))}
-        self.index = {p: i for i, p in enumerate(self.trained)}
-        self.received = [False] * len(self.trained)
+        self.received: set[nn.Parameter] = set()  # the parameters a gradient reached in this step
         self.frozen_cast = False  # frozen weights never change within a stage: cast at the first step only
         if runtime.distributed:
             for param in self.params:
@@ -52,7 +51,7 @@ class Bf16Weights:
     def accumulate(self, param: nn.Parameter) -> None:
         """Autograd's hook, once a parameter's bf16 gradient of a micro-batch is complete."""
         self.sums[param].add_(param.grad)
-        self.received[self.index[param]] = True
+        self.received.add(param)
         param.grad = None
 
     @contextlib.contextmanager
@@ -65,7 +64,7 @@ class Bf16Weights:
             torch._foreach_copy_([c for c, _ in cast], [w for _, w in cast])
         self.frozen_cast = True
         self.summed.zero_()
-        self.received = [False] * len(self.trained)
+        self.received.clear()
         for param, copy in zip(self.params, self.copies):
             param.data = copy
         try:
@@ -76,7 +75,7 @@ class Bf16Weights:
         self.publish_gradients()
 
     def publish_gradients(self) -> None:
-        received = self.received
+        received = [param in self.received for param in self.trained]
         if self.runtime.distributed:
             dist.all_reduce(self.summed)
             self.summed.div_(self.runtime.world_size)

@@ -168,7 +168,7 @@ class MicroBatch:
     longest: int  # the longest run
     image_index: torch.Tensor  # int64: flat positions (row·width + p) of the image tokens, images in order
     label_index: torch.Tensor  # int64: flat positions whose next token is a label
-    host_cu_lengths: torch.Tensor | None = None  # cu_lengths left on the host, where `to` does not move it
+    host_cu_lengths: torch.Tensor  # cu_lengths left on the host, where `to` does not move it
     state: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -237,7 +237,7 @@ def pack_rows(rows: list[list[EncodedSample]], seq_len: int, pad_id: int,
     runs = packed_runs(position_ids)  # here, on the host: on a GPU, reading the runs back would sync
     return MicroBatch(input_ids, labels, position_ids, [image.grid for image in images], pixels, keys, sources,
                       lengths, runs.cu_lengths, runs.longest, torch.cat(image_index), label_positions(labels),
-                      host_cu_lengths=runs.cu_lengths)
+                      runs.cu_lengths)
 
 
 class PackedBatches:
