@@ -259,9 +259,49 @@ def test_flop_count_leaves_out_tower_layers_after_the_feature_layer(tokenizer):
     assert counts[-1].vision_params - counts[-2].vision_params == block  # the last of 2 layers feeds nothing
     assert counts[-2].vision_params == counts[1].vision_params
     assert counts[-1].vision_attention == 2 * counts[-2].vision_attention
+    # a SigLIP tower has no CLS token, and its pooling head feeds nothing: neither counts
+    siglip = build_model(ModelConfig({"config": dict(VISION, model_type="siglip_vision_model")}, {"config": LLM},
+                                     feature_layer=-1), tokenizer, "<image>")
+    siglip_flops = FlopCounter(siglip, {"vision", "projector", "llm"})
+    assert siglip_flops.view_tokens == counts[-1].view_tokens - 1 == (112 // 14) ** 2
+    after_encoder = [siglip.vision.head, siglip.vision.post_layernorm]
+    assert siglip_flops.vision_params == matmul_parameters(siglip.vision) - sum(
+        p.numel() for m in after_encoder for p in m.parameters())
     # attention FLOPs grow with each sample's own length squared
     flops = counts[-1]
     assert flops.step_flops(100, 10, [60, 40], 1) < flops.step_flops(100, 10, [100], 1)
+
+
+@pytest.mark.parametrize("tower", ["clip_vision_model", "siglip_vision_model"])
+def test_the_tower_stops_at_the_feature_layer_with_the_full_runs_features_and_gradients(tokenizer, tower):
+    """Blocks after the feature layer feed nothing: they do not run, and the features and gradients are
+    those of the whole tower's hidden state at that layer, bitwise (a SigLIP tower's norm and pooling head
+    come after its encoder and do not change the hidden states either)."""
+    vision = dict(VISION, model_type=tower, num_hidden_layers=4)
+    for layer, expected_blocks in ((-2, [0, 1, 2]), (-4, [0]), (2, [0, 1]), (0, []), (-1, [0, 1, 2, 3])):
+        torch.manual_seed(0)
+        built = build_model(ModelConfig({"config": vision}, {"config": LLM}, feature_layer=layer), tokenizer, "<image>")
+        blocks = built.vision.get_submodule("encoder.layers")
+        ran = []
+        for i, block in enumerate(blocks):
+            block.register_forward_pre_hook(lambda module, args, i=i: ran.append(i))
+        pixels = torch.randn(2, 3, 112, 112)
+        features = built.tower_features(pixels)
+        assert ran == expected_blocks, layer
+        assert len(blocks) == 4 and built.vision.get_submodule("encoder.layers") is blocks
+        features.square().sum().backward()
+        stopped = {name: p.grad.clone() for name, p in built.vision.named_parameters() if p.grad is not None}
+        built.zero_grad(set_to_none=True)
+        full = built.vision(pixel_values=pixels, output_hidden_states=True).hidden_states[layer]
+        assert torch.equal(features, full), layer
+        full.square().sum().backward()
+        whole = {name: p.grad for name, p in built.vision.named_parameters()
+                 if p.grad is not None and p.grad.count_nonzero()}
+        assert stopped.keys() == whole.keys() and all(torch.equal(stopped[k], whole[k]) for k in whole), layer
+    # a tower that fails mid-call gets its whole block list back
+    with pytest.raises((ValueError, RuntimeError)):
+        built.tower_features(torch.randn(2, 3, 98, 98))
+    assert len(built.vision.get_submodule("encoder.layers")) == 4
 
 
 def test_the_model_normalises_uint8_tiles_with_its_towers_statistics(tokenizer, model):

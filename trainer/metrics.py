@@ -4,8 +4,9 @@ line per step in `STAGE_DIR/log.jsonl`, TensorBoard scalars when asked; and the 
 FLOPs per step (counted, not guessed): a dense matmul costs 2 FLOPs per parameter per token forward;
 backward costs 4 for a trained module, 2 for a frozen one that gradients must cross (the LLM when only
 the projector trains) and 0 for a frozen module nothing upstream of it trains (the tower in stage 1).
-The LM head counts only at the labelled positions, the only ones where the model computes it; tower
-layers after the feature layer the model reads (the last one for LLaVA's -2) are not counted.
+The LM head counts only at the labelled positions, the only ones where the model computes it; the tower
+counts its patch embedding and its blocks up to the feature layer the model reads (the model stops the
+tower there: LLaVA's -2 skips the last block), not a pooling head whose output feeds nothing.
 Attention adds 4·layers·hidden·len² forward per sequence (halved for the causal LLM, where len is each
 packed sample's own length, padding left out; per view for the tower), times the same backward factor / 2.
 MFU = FLOPs / (step time × peak × ranks).
@@ -22,6 +23,8 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import nn
+
+from trainer.model import tower_blocks, vision_config_of
 
 # dense bf16 peak per GPU (no sparsity), from the vendors' data sheets
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "H800": 989e12, "A100": 312e12, "A800": 312e12, "L40S": 362e12,
@@ -47,22 +50,26 @@ def matmul_parameters(module: nn.Module, skip: torch.Tensor | None = None) -> in
 class FlopCounter:
     def __init__(self, model, trainable: set[str]):
         llm_config = model.llm.config.get_text_config()
-        vision_config = model.vision.config
-        vision_config = getattr(vision_config, "vision_config", None) or vision_config
+        vision_config = vision_config_of(model.vision.config)
         head = model.llm.get_output_embeddings().weight
         self.head_params = head.numel()
         self.llm_params = matmul_parameters(model.llm, skip=head)  # the LM head is counted apart
-        # tower layers after the feature layer run but feed nothing: not model FLOPs
-        layers = vision_config.num_hidden_layers
-        feature = model.config.feature_layer
-        used = layers + 1 + feature if feature < 0 else feature
-        stacks = [m for m in model.vision.modules() if isinstance(m, nn.ModuleList) and len(m) == layers]
-        unused_blocks = list(stacks[0])[used:] if stacks and used < layers else []
-        self.vision_params = matmul_parameters(model.vision) - sum(matmul_parameters(b) for b in unused_blocks)
+        # the tower's matmuls that feed the LLM: the patch embedding (a convolution, one matmul per patch)
+        # and the blocks up to the feature layer; the model runs no later block, and a pooling head's
+        # output (SigLIP's) feeds nothing
+        used = model.blocks_read
+        stack = tower_blocks(model.vision)
+        if stack:
+            blocks = list(model.vision.get_submodule(stack))[:used]
+            patchify = [m for m in model.vision.modules() if isinstance(m, nn.Conv2d)]
+            self.vision_params = sum(matmul_parameters(m) for m in patchify + blocks)
+        else:  # a tower of unknown layout: all of it
+            self.vision_params = matmul_parameters(model.vision)
         self.projector_params = sum(p.numel() for p in model.projector.parameters())
         self.llm_attention = 4 * llm_config.num_hidden_layers * llm_config.hidden_size
         self.vision_attention = 4 * used * vision_config.hidden_size
-        self.view_tokens = (vision_config.image_size // vision_config.patch_size) ** 2 + 1
+        has_cls = any(hasattr(m, "class_embedding") for m in model.vision.modules())  # CLIP's; SigLIP has none
+        self.view_tokens = (vision_config.image_size // vision_config.patch_size) ** 2 + int(has_cls)
         self.pass_factor = {  # forward + backward multipliers per module
             "vision": 6 if "vision" in trainable else 2,
             "projector": 6 if trainable & {"projector", "vision"} else 2,

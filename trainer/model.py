@@ -90,6 +90,28 @@ def vision_config_of(config: Any) -> Any:
     return getattr(config, "vision_config", None) or config
 
 
+def tower_blocks(vision: nn.Module) -> str | None:
+    """The name of the tower's list of transformer blocks (`vision_model.encoder.layers` for CLIP and
+    SigLIP): its one ModuleList as long as the config's layer count; None when there is none."""
+    layers = vision_config_of(vision.config).num_hidden_layers
+    return next((name for name, m in vision.named_modules() if isinstance(m, nn.ModuleList) and len(m) == layers),
+                None)
+
+
+def blocks_read(num_layers: int, feature_layer: int) -> int:
+    """How many tower blocks the feature layer's hidden state has passed through (hidden state 0 is the
+    embeddings' output, so LLaVA's -2 of 24 blocks has passed through 23)."""
+    return num_layers + 1 + feature_layer if feature_layer < 0 else feature_layer
+
+
+class _FeatureLayerReached(Exception):
+    """Stops the tower as its encoder hands back the feature layer's hidden state (`DocVLM.tower_features`)."""
+
+    def __init__(self, hidden: torch.Tensor):
+        super().__init__("the tower's feature layer is reached")
+        self.hidden = hidden
+
+
 def build_vision_tower(spec: dict[str, Any]) -> PreTrainedModel:
     if "path" in spec:
         config = vision_config_of(AutoConfig.from_pretrained(spec["path"]))
@@ -133,6 +155,11 @@ class DocVLM(nn.Module):
         self.config = config
         self.image_token_id = image_token_id
         self.patches_per_side = vision_config.image_size // vision_config.patch_size
+        self.blocks_read = blocks_read(vision_config.num_hidden_layers, config.feature_layer)
+        stack = tower_blocks(vision)
+        # the tower stops early when blocks after the feature layer exist and an encoder holds the blocks
+        self.truncated_stack = stack if "." in (stack or "") and self.blocks_read < len(
+            vision.get_submodule(stack)) else None
         if config.pixel_shuffle and self.patches_per_side % 2:
             raise ValueError(f"pixel shuffle needs an even patch grid; the tower has {self.patches_per_side}² patches")
         merge = 4 if config.pixel_shuffle else 1
@@ -171,12 +198,37 @@ class DocVLM(nn.Module):
         if pixels.dtype != torch.uint8:
             raise TypeError(f"the model takes uint8 RGB tiles (trainer.tiling.tile_image), got {pixels.dtype}")
         pixels = (pixels.float() * self.pixel_scale + self.pixel_shift).to(next(self.vision.parameters()).dtype)
-        hidden = self.vision(pixel_values=pixels, output_hidden_states=True).hidden_states[self.config.feature_layer]
+        hidden = self.tower_features(pixels)
         patches = self.patches_per_side ** 2
         features = hidden[:, -patches:]  # drops a CLS token when the tower has one (CLIP), none for SigLIP
         if self.config.pixel_shuffle:
             features = pixel_shuffle(features)
         return self.projector(features)
+
+    def tower_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The tower's hidden state at the feature layer. Blocks after that layer would feed nothing (yet
+        their forward would run and keep activations), so when there are some the call runs the encoder
+        over the blocks up to the feature layer only (a shortened block list, put back afterwards) and
+        stops the tower as the encoder returns, before any final norm or pooling head."""
+        if self.truncated_stack is None:
+            return self.vision(pixel_values=pixels, output_hidden_states=True).hidden_states[self.config.feature_layer]
+        encoder_name, _, attribute = self.truncated_stack.rpartition(".")
+        encoder = self.vision.get_submodule(encoder_name)
+        blocks = getattr(encoder, attribute)
+
+        def stop(module, args, output):
+            raise _FeatureLayerReached(output[0])
+
+        hook = encoder.register_forward_hook(stop)
+        setattr(encoder, attribute, blocks[:self.blocks_read])
+        try:
+            self.vision(pixel_values=pixels)
+        except _FeatureLayerReached as reached:
+            return reached.hidden
+        finally:
+            setattr(encoder, attribute, blocks)
+            hook.remove()
+        raise RuntimeError(f"the vision tower never ran its encoder ({encoder_name})")
 
     def visual_sequence(self, views: torch.Tensor, grid: ImageGrid) -> torch.Tensor:
         """One image's projected views as the token sequence: global ⊕ local tiles, rows separated."""
