@@ -43,11 +43,11 @@ def manifest(tmp_path):
     return path
 
 
-def packed_batches(manifest, tokenizer) -> PackedBatches:
+def packed_batches(manifest, tokenizer, window: int = 4, seq_len: int = 160) -> PackedBatches:
     stream = MixtureStream(load_manifest(str(manifest)), Slot(), buffer_size=8)
     encoder = SampleEncoder(tokenizer, lambda rows, cols, has_global: (rows * cols + int(has_global)) * 4,
-                            TilingConfig(tile_size=56, max_tiles=4), 160)
-    return PackedBatches(stream, encoder, 2, tokenizer.pad_token_id)
+                            TilingConfig(tile_size=56, max_tiles=4), seq_len)
+    return PackedBatches(stream, encoder, 2, tokenizer.pad_token_id, window=window)
 
 
 def summary(batch):

@@ -10,8 +10,9 @@ Truncation rule: a sample longer than the sequence length is cut at the sequence
 image tokens and at least one labelled token lie before the cut; otherwise it is skipped (logged and
 counted by reason).
 
-Packing: whole samples fill rows of at most seq_len tokens in stream order; a sample that does not fit
-starts the next row. A micro-batch is as wide as its longest row rounded up to `pad_to_multiple_of`
+Packing: whole samples fill rows of at most seq_len tokens, chosen from a window of drawn samples so that
+rows come out full (`PackedBatches`; a window of 1 is stream order: a sample that does not fit starts the
+next row). A micro-batch is as wide as its longest row rounded up to `pad_to_multiple_of`
 (seq_len when that is None), so a row of 6,000 tokens does not pay for 8,192; the rest of a row is
 padding (its own position run, no labels). `position_ids` restart at 0 for every sample, which keeps
 attention inside each sample (see `trainer.model.DocVLM.forward`). The batch also carries, computed here
@@ -19,7 +20,7 @@ on the host, what the model would otherwise read back from the device in every f
 stalls the GPU's queue): the runs' cumulative lengths for varlen attention, the flat positions of the
 image tokens and those of the positions that predict a label.
 
-Resume: a batch carries the state after it (the stream's positions plus the sample drawn but not yet
+Resume: a batch carries the state after it (the stream's positions plus the samples drawn but not yet
 packed), so a checkpoint taken after batch k restarts at batch k+1 exactly, even with prefetching.
 """
 
@@ -240,49 +241,87 @@ def pack_rows(rows: list[list[EncodedSample]], seq_len: int, pad_id: int,
                       runs.cu_lengths)
 
 
+def fullest_fit(lengths: list[int], room: int) -> list[int]:
+    """The indices (ascending) of the subset of `lengths` whose sum comes closest to `room` without passing
+    it, the earlier items preferred among subsets of equal sum: an exact subset sum, the reachable sums kept
+    as the bits of one integer per prefix of `lengths`."""
+    within = (1 << (room + 1)) - 1
+    reachable = [1]  # reachable[i]: bit s is set when some subset of lengths[:i] sums to s
+    for length in lengths:
+        reachable.append((reachable[-1] | reachable[-1] << length) & within)
+    total = reachable[-1].bit_length() - 1
+    chosen = []
+    for i in range(len(lengths) - 1, -1, -1):
+        if not reachable[i] >> total & 1:  # the sum needs item i
+            chosen.append(i)
+            total -= lengths[i]
+    return chosen[::-1]
+
+
 class PackedBatches:
     """Micro-batches of `rows` packed rows drawn from a mixture stream (`pack_rows`); `state_dict` /
-    `load_state_dict`."""
+    `load_state_dict`.
+
+    Rows are filled from a window of `window` drawn samples: a row starts with the oldest sample held, then
+    takes the held samples whose lengths fill the room left most closely (`fullest_fit`), the window topped
+    up from the stream after each such pick, until none fits. Each sample is thus packed within `window`
+    rows of being drawn, and a window of 1 packs in stream order (a sample that does not fit starts the
+    next row)."""
 
     def __init__(self, stream: MixtureStream, encoder: SampleEncoder, rows: int, pad_id: int,
-                 pad_to_multiple_of: int | None = None):
+                 pad_to_multiple_of: int | None = None, window: int = 1):
+        if window < 1:
+            raise ValueError(f"the packing window holds at least one sample, got {window}")
         self.stream = stream
         self.encoder = encoder
         self.rows = rows
         self.pad_id = pad_id
         self.pad_to_multiple_of = pad_to_multiple_of
-        self.pending: tuple[dict, EncodedSample] | None = None  # drawn, did not fit the last row
+        self.window = window
+        self.held: list[tuple[dict, EncodedSample]] = []  # drawn, not packed yet, in draw order
         self.skipped: Counter = Counter()
         self.skipped_in_a_row: Counter = Counter()  # reasons of the skips since the last usable sample
 
+    def draw(self) -> tuple[dict, EncodedSample] | None:
+        """The stream's next usable sample, raw and encoded (skipped ones are counted and logged); None at the
+        end of a finite mixture."""
+        while (raw := self.stream.next()) is not None:
+            try:
+                encoded = self.encoder.encode(raw)
+            except SkippedSample as exn:
+                reason = f"{raw['source']}: {exn.reason}"
+                self.skipped[reason] += 1
+                self.skipped_in_a_row[reason] += 1
+                log.warning("source %s: skipped %s", raw["source"], exn)
+                if self.skipped_in_a_row.total() >= MAX_SKIPPED_IN_A_ROW:
+                    reasons = ", ".join(f"{why} ×{n}" for why, n in self.skipped_in_a_row.most_common())
+                    raise NothingUsable(f"the last {MAX_SKIPPED_IN_A_ROW} samples drawn were all skipped "
+                                        f"({reasons}); the last: {exn}. Check the tokenizer's chat template, "
+                                        "seq_len and max_tiles against the mixture") from exn
+                continue
+            self.skipped_in_a_row.clear()
+            return raw, encoded
+        return None
+
+    def fill_window(self) -> None:
+        while len(self.held) < self.window and (drawn := self.draw()) is not None:
+            self.held.append(drawn)
+
     def next_row(self) -> list[EncodedSample]:
-        row, length = [], 0
+        self.fill_window()
+        if not self.held:
+            return []
+        row = [self.held.pop(0)[1]]  # every encoded sample fits an empty row (`SampleEncoder.encode`)
+        room = self.encoder.seq_len - len(row[0])
         while True:
-            if self.pending is not None:
-                (raw, encoded), self.pending = self.pending, None
-            else:
-                raw = self.stream.next()
-                if raw is None:
-                    return row
-                try:
-                    encoded = self.encoder.encode(raw)
-                except SkippedSample as exn:
-                    reason = f"{raw['source']}: {exn.reason}"
-                    self.skipped[reason] += 1
-                    self.skipped_in_a_row[reason] += 1
-                    log.warning("source %s: skipped %s", raw["source"], exn)
-                    if self.skipped_in_a_row.total() >= MAX_SKIPPED_IN_A_ROW:
-                        reasons = ", ".join(f"{why} ×{n}" for why, n in self.skipped_in_a_row.most_common())
-                        raise NothingUsable(f"the last {MAX_SKIPPED_IN_A_ROW} samples drawn were all skipped "
-                                            f"({reasons}); the last: {exn}. Check the tokenizer's chat template, "
-                                            "seq_len and max_tiles against the mixture") from exn
-                    continue
-                self.skipped_in_a_row.clear()
-            if length + len(encoded) > self.encoder.seq_len:
-                self.pending = (raw, encoded)
+            self.fill_window()
+            chosen = fullest_fit([len(sample) for _, sample in self.held], room)
+            if not chosen:
                 return row
-            row.append(encoded)
-            length += len(encoded)
+            picked = [self.held[i][1] for i in chosen]
+            row.extend(picked)
+            room -= sum(map(len, picked))
+            self.held = [held for i, held in enumerate(self.held) if i not in set(chosen)]
 
     def next_batch(self) -> MicroBatch | None:
         """The next micro-batch (fewer rows at the end of a finite mixture), or None when it is used up."""
@@ -296,12 +335,15 @@ class PackedBatches:
         return batch
 
     def state_dict(self) -> dict[str, Any]:
-        return {"stream": self.stream.state_dict(), "pending": self.pending[0] if self.pending else None,
+        """The stream's position and the samples drawn but not packed yet (raw, as the stream gave them)."""
+        return {"stream": self.stream.state_dict(), "held": [raw for raw, _ in self.held],
                 "skipped": dict(self.skipped)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.stream.load_state_dict(state["stream"])
-        self.pending = (state["pending"], self.encoder.encode(state["pending"])) if state["pending"] else None
+        # checkpoints from before the window held at most one sample, as "pending"
+        held = state["held"] if "held" in state else [state["pending"]] if state.get("pending") else []
+        self.held = [(raw, self.encoder.encode(raw)) for raw in held]
         self.skipped = Counter(state["skipped"])
 
 

@@ -111,6 +111,11 @@ class RuntimeSpec(Strict):
     # a micro-batch is as wide as its longest packed row rounded up to this (never wider than seq_len), so
     # compute is not spent on padding; null: always seq_len wide (fixed shapes)
     pad_to_multiple_of: int | None = Field(default=64, ge=1)
+    # drawn samples that rows are packed from (trainer.data.PackedBatches): each row starts with the oldest,
+    # then takes the held samples that fill the rest most closely, so rows come out fuller; each sample is
+    # packed within this many rows of being drawn, and the held samples' raw records travel in every
+    # batch's data state. 1: stream order (a sample that does not fit starts the next row)
+    packing_window: int = Field(default=16, ge=1)
     # where micro-batches are prepared: a thread of the training process (batches pinned there on a GPU),
     # or a forked worker process, which shares no interpreter lock with the training loop (each batch
     # then crosses through shared memory: about 15 ms a batch in the tiny CPU recipe)

@@ -150,7 +150,7 @@ def make_batches(recipe: RecipeSpec, stage: StageSpec, model: DocVLM, tokenizer,
     tiling = TilingConfig(tile_size=model.tile_size, max_tiles=stage.max_tiles, global_view=stage.global_view)
     encoder = SampleEncoder(tokenizer, model.visual_token_count, tiling, stage.seq_len)
     return PackedBatches(stream, encoder, stage.micro_batch, tokenizer.pad_token_id,
-                         recipe.runtime.pad_to_multiple_of)
+                         recipe.runtime.pad_to_multiple_of, recipe.runtime.packing_window)
 
 
 def batch_digest(batches: list[MicroBatch]) -> str:

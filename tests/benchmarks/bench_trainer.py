@@ -111,7 +111,8 @@ def write_recipe(root: Path, preset: dict, steps: int) -> Path:
         "runtime": {"device": preset["device"], "prefetch": 4, "shuffle_buffer": 16, "log_every": 1,
                     "activation_checkpointing": preset["activation_checkpointing"], "compile": preset["compile"],
                     "data_worker": preset["data_worker"], "pad_to_multiple_of": preset["pad_to_multiple_of"],
-                    "bf16_weights": preset["bf16_weights"], "profile_steps": preset["profile_steps"]},
+                    "bf16_weights": preset["bf16_weights"], "profile_steps": preset["profile_steps"],
+                    "packing_window": preset["packing_window"]},
         "stages": [{"stage": 2, "mixture": str(root / "mix.yaml"), "trainable": ["vision", "projector", "llm"],
                     "lr": {"vision": 2e-5, "projector": 1e-4, "llm": 2e-5}, "warmup_steps": 1, "steps": steps,
                     "micro_batch": preset["micro_batch"], "grad_accum": preset["grad_accum"],
@@ -140,6 +141,9 @@ def main() -> int:
     parser.add_argument("--pad-to-multiple-of", type=int, default=64,
                         help="micro-batch width: the longest row rounded up to this; 0: always seq_len (default: "
                              "%(default)s)")
+    parser.add_argument("--packing-window", type=int, default=16,
+                        help="drawn samples rows are packed from (runtime.packing_window; 1: stream order, as "
+                             "the runs before 2026-11-26f; default: %(default)s)")
     parser.add_argument("--bf16-weights", action="store_true",
                         help="the passes on bf16 copies of the weights, fp32 masters (runtime.bf16_weights)")
     parser.add_argument("--profile", help="profile the timed steps (runtime.profile_steps: torch.profiler, CUDA "
@@ -153,6 +157,7 @@ def main() -> int:
     preset["data_worker"] = args.data_worker
     preset["pad_to_multiple_of"] = args.pad_to_multiple_of or None
     preset["bf16_weights"] = args.bf16_weights
+    preset["packing_window"] = args.packing_window
     preset["profile_steps"] = [args.skip + 1, args.steps] if args.profile else None
 
     from transformers.utils import logging as transformers_logging
@@ -175,7 +180,8 @@ def main() -> int:
     figures = {
         "preset": args.preset, "attention": args.attention, "compile": args.compile,
         "grad_accum": preset["grad_accum"], "data_worker": args.data_worker, "bf16_weights": args.bf16_weights,
-        "pad_to_multiple_of": preset["pad_to_multiple_of"], "steps_timed": len(timed),
+        "pad_to_multiple_of": preset["pad_to_multiple_of"], "packing_window": args.packing_window,
+        "steps_timed": len(timed),
         "tokens_per_s": statistics.median(s["tokens_per_s"] for s in timed),
         "samples_per_s": statistics.median(s["samples_per_s"] for s in timed),
         "data_wait_share": sum(s["data_wait"] for s in timed) / sum(s["step_time"] for s in timed),

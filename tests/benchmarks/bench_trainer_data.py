@@ -8,12 +8,14 @@ What it measures
     shuffle: 144 tokens a view, seq 8192, one row a micro-batch), `--batches` micro-batches after
     `--skip` warm-up ones, one process, one thread, as the data worker makes them. Per micro-batch: wall
     ms (median), bytes of its tensors (what the queue, pinning and the host-to-device copy move), its
-    width and its real tokens.
+    width and its real tokens, whose share of seq_len is how full packing fills the rows
+    (`--packing-window`).
 
     With `--repo DIR` the code under test is that checkout's (e.g. a `git worktree` of an older commit),
     so two versions are measured by the same script on the same pages, side by side:
 
     python tests/benchmarks/bench_trainer_data.py
+    python tests/benchmarks/bench_trainer_data.py --packing-window 1
     git worktree add /tmp/old 6c2f0e1 && python tests/benchmarks/bench_trainer_data.py --repo /tmp/old
 """
 
@@ -36,6 +38,8 @@ def main() -> int:
     parser.add_argument("--pages", type=int, default=48)
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--skip", type=int, default=4)
+    parser.add_argument("--packing-window", type=int, default=16,
+                        help="drawn samples rows are packed from (PackedBatches' window; 1: stream order)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE.parent))
@@ -54,7 +58,7 @@ def main() -> int:
 
     torch.set_num_threads(1)
     preset = dict(bench_trainer.PRESETS["1.5b"], attention="varlen", compile=False, data_worker="thread",
-                  pad_to_multiple_of=64)
+                  pad_to_multiple_of=64, bf16_weights=False, profile_steps=None, packing_window=args.packing_window)
     views_tokens = 144  # 336 px views of 14 px patches, merged 2×2
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -68,6 +72,8 @@ def main() -> int:
         options = {}
         if "pad_to_multiple_of" in inspect.signature(PackedBatches).parameters:
             options["pad_to_multiple_of"] = 64
+        if "window" in inspect.signature(PackedBatches).parameters:
+            options["window"] = args.packing_window
         batches = PackedBatches(stream, encoder, preset["micro_batch"], tokenizer.pad_token_id, **options)
         times, sizes, widths, tokens = [], [], [], []
         for i in range(args.skip + args.batches):
@@ -82,11 +88,12 @@ def main() -> int:
             widths.append(batch.input_ids.shape[1])
             tokens.append(batch.real_tokens)
     figures = {
-        "repo": args.repo, "batches": len(times),
+        "repo": args.repo, "packing_window": options.get("window", 1), "batches": len(times),
         "ms_per_micro_batch": 1000 * statistics.median(times),
         "mb_per_micro_batch": statistics.median(sizes) / 2 ** 20,
         "width_mean": statistics.mean(widths), "real_tokens_mean": statistics.mean(tokens),
         "real_share_of_width": sum(tokens) / sum(widths),
+        "real_share_of_seq_len": sum(tokens) / (len(tokens) * preset["micro_batch"] * preset["seq_len"]),
     }
     bench_trainer.report(figures, args.json)
     return 0
