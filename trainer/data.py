@@ -321,7 +321,8 @@ class PackedBatches:
             picked = [self.held[i][1] for i in chosen]
             row.extend(picked)
             room -= sum(map(len, picked))
-            self.held = [held for i, held in enumerate(self.held) if i not in set(chosen)]
+            taken = set(chosen)
+            self.held = [held for i, held in enumerate(self.held) if i not in taken]
 
     def next_batch(self) -> MicroBatch | None:
         """The next micro-batch (fewer rows at the end of a finite mixture), or None when it is used up."""
