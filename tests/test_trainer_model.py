@@ -298,6 +298,9 @@ def test_the_tower_stops_at_the_feature_layer_with_the_full_runs_features_and_gr
         whole = {name: p.grad for name, p in built.vision.named_parameters()
                  if p.grad is not None and p.grad.count_nonzero()}
         assert stopped.keys() == whole.keys() and all(torch.equal(stopped[k], whole[k]) for k in whole), layer
+    for outside in (5, -6):
+        with pytest.raises(ValueError, match=f"feature_layer {outside} is not a hidden state of a 4-block tower"):
+            build_model(ModelConfig({"config": vision}, {"config": LLM}, feature_layer=outside), tokenizer, "<image>")
     # a tower that fails mid-call gets its whole block list back
     with pytest.raises((ValueError, RuntimeError)):
         built.tower_features(torch.randn(2, 3, 98, 98))

@@ -91,8 +91,8 @@ def vision_config_of(config: Any) -> Any:
 
 
 def tower_blocks(vision: nn.Module) -> str | None:
-    """The name of the tower's list of transformer blocks (`vision_model.encoder.layers` for CLIP and
-    SigLIP): its one ModuleList as long as the config's layer count; None when there is none."""
+    """The name of the tower's list of transformer blocks (`encoder.layers` in transformers' CLIP and SigLIP
+    towers): its one ModuleList as long as the config's layer count; None when there is none."""
     layers = vision_config_of(vision.config).num_hidden_layers
     return next((name for name, m in vision.named_modules() if isinstance(m, nn.ModuleList) and len(m) == layers),
                 None)
@@ -155,11 +155,16 @@ class DocVLM(nn.Module):
         self.config = config
         self.image_token_id = image_token_id
         self.patches_per_side = vision_config.image_size // vision_config.patch_size
-        self.blocks_read = blocks_read(vision_config.num_hidden_layers, config.feature_layer)
+        layers = vision_config.num_hidden_layers
+        self.blocks_read = blocks_read(layers, config.feature_layer)
+        if not 0 <= self.blocks_read <= layers:
+            raise ValueError(f"feature_layer {config.feature_layer} is not a hidden state of a {layers}-block tower "
+                             f"(0 to {layers}, or -1 to -{layers + 1} from the last)")
         stack = tower_blocks(vision)
-        # the tower stops early when blocks after the feature layer exist and an encoder holds the blocks
-        self.truncated_stack = stack if "." in (stack or "") and self.blocks_read < len(
-            vision.get_submodule(stack)) else None
+        # the tower stops early (`tower_features`) when blocks come after the feature layer and an encoder
+        # module, below the tower's top, holds them
+        blocks_after = stack is not None and self.blocks_read < layers
+        self.truncated_stack = stack if blocks_after and "." in stack else None
         if config.pixel_shuffle and self.patches_per_side % 2:
             raise ValueError(f"pixel shuffle needs an even patch grid; the tower has {self.patches_per_side}² patches")
         merge = 4 if config.pixel_shuffle else 1
