@@ -212,8 +212,27 @@ def test_profiled_steps_write_a_kernel_table_and_time_by_kind(env, last):
     assert summary["ms_per_step"]["matrix products"] > 0 and summary["ms_per_step"]["attention"] > 0
     assert summary["total_ms_per_step"] == pytest.approx(sum(summary["ms_per_step"].values()))
     assert 0 < summary["total_ms_per_step"] < 4 * summary["wall_ms_per_step"]  # CPU time, two cores
+    # one training thread: the time in some op is at most the ops' own times summed (other threads add)
+    assert 0 < summary["busy_ms_per_step"] <= summary["total_ms_per_step"] * 1.001
+    assert summary["idle_ms_per_step"] == pytest.approx(summary["wall_ms_per_step"] - summary["busy_ms_per_step"])
     assert "aten::mm" in (profile / "kernels.txt").read_text()
     assert (profile / "trace.json.gz").stat().st_size > 0
+
+
+def test_busy_time_counts_overlapping_kernels_once():
+    from types import SimpleNamespace
+
+    from torch.autograd import DeviceType
+
+    from trainer.profiling import busy_ms
+
+    def event(start, end, device=DeviceType.CUDA):
+        return SimpleNamespace(time_range=SimpleNamespace(start=start, end=end), device_type=device)
+
+    # two streams overlapping on 1000..3000 µs, one kernel nested, a gap, and a CPU op that does not count
+    events = [event(0, 3000), event(1000, 4000), event(1500, 2000), event(6000, 7000), event(4000, 9000, DeviceType.CPU)]
+    assert busy_ms(events, DeviceType.CUDA) == pytest.approx(5.0)
+    assert busy_ms(events, DeviceType.CPU) == pytest.approx(5.0) and busy_ms([], DeviceType.CUDA) == 0
 
 
 @pytest.mark.parametrize("parallel,bf16_weights", [("ddp", False), ("fsdp", False), ("ddp", True)])

@@ -7,7 +7,9 @@ after the last, writes to `STAGE_DIR/profile/`:
 
     kernels.txt     every kernel (on a CPU: every aten op) by its own time over the profiled steps
     summary.json    that time by kind (matrix products, attention, copies, optimizer, other), in ms a step
-                    and a micro-batch, with the profiled steps' wall time for comparison
+                    and a micro-batch, with the profiled steps' wall time for comparison, and how much
+                    of the wall time the GPU was running some kernel, on any stream (on a CPU: some op,
+                    on any thread); the rest is the GPU waiting for the host
     trace.json.gz   the timeline, for chrome://tracing or Perfetto
 """
 
@@ -17,6 +19,7 @@ import json
 from pathlib import Path
 
 import torch
+from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
 # kinds by what the name of a kernel (or, on a CPU, an aten op) holds; the first match wins
@@ -27,6 +30,17 @@ KINDS = (
     ("matrix products", ("gemm", "nvjet", "cutlass", "xmma", "aten::mm", "aten::addmm", "aten::bmm")),
 )
 OTHER = "elementwise and other"
+
+
+def busy_ms(events, device_type: DeviceType) -> float:
+    """The time some event of `device_type` was running: the union of their intervals (kernels on several
+    streams, or ops nested in ops, count once), in ms."""
+    busy, reach = 0.0, float("-inf")
+    for start, end in sorted((e.time_range.start, e.time_range.end) for e in events if e.device_type == device_type):
+        if end > reach:
+            busy += end - max(start, reach)
+            reach = end
+    return busy / 1000
 
 
 def kind_of(name: str) -> str:
@@ -89,6 +103,9 @@ class StepProfiler:
             "ms_per_step": {kind: ms / steps for kind, ms in kinds},
             "ms_per_micro_batch": {kind: ms / micro_batches for kind, ms in kinds},
             "total_ms_per_step": sum(totals.values()) / steps,
+            "busy_ms_per_step": busy_ms(self.profiler.events(),
+                                        DeviceType.CUDA if self.on_gpu else DeviceType.CPU) / steps,
         }
+        summary["idle_ms_per_step"] = summary["wall_ms_per_step"] - summary["busy_ms_per_step"]
         (self.directory / "summary.json").write_text(json.dumps(summary, indent=2))
         self.profiler.export_chrome_trace(str(self.directory / "trace.json.gz"))
