@@ -142,8 +142,8 @@ def main() -> int:
                         help="micro-batch width: the longest row rounded up to this; 0: always seq_len (default: "
                              "%(default)s)")
     parser.add_argument("--packing-window", type=int, default=16,
-                        help="drawn samples rows are packed from (runtime.packing_window; 1: stream order, as "
-                             "the runs before 2026-11-26f; default: %(default)s)")
+                        help="drawn samples rows are packed from (runtime.packing_window; 1: stream order, as in "
+                             "every run measured before the option; default: %(default)s)")
     parser.add_argument("--bf16-weights", action="store_true",
                         help="the passes on bf16 copies of the weights, fp32 masters (runtime.bf16_weights)")
     parser.add_argument("--profile", help="profile the timed steps (runtime.profile_steps: torch.profiler, CUDA "
