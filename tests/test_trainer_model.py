@@ -213,7 +213,9 @@ def test_saved_model_reloads_with_the_same_outputs(tokenizer, model, tmp_path):
 
 def test_real_run_parts_load_from_local_folders(tmp_path):
     """As real runs do: a full CLIP checkpoint folder (text + vision) gives its vision tower, a causal LM
-    folder its LLM, and a tokenizer without an image token gets one (the embeddings grow to match)."""
+    folder its LLM, and a tokenizer without an image token gets one (the embeddings grow to match). The
+    checkpoints are stored in bfloat16, as Qwen2's are: the weights to train come out float32, the same
+    values."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import CLIPConfig, CLIPModel, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
@@ -230,17 +232,21 @@ def test_real_run_parts_load_from_local_folders(tmp_path):
     vision = {k: v for k, v in VISION.items() if k != "model_type"}
     clip = CLIPModel(CLIPConfig(vision_config=vision, text_config={"hidden_size": 32, "intermediate_size": 64,
                                                                    "num_hidden_layers": 1, "num_attention_heads": 2}))
-    clip.save_pretrained(tmp_path / "clip")
+    clip.to(torch.bfloat16).save_pretrained(tmp_path / "clip")
     llm = {k: v for k, v in LLM.items() if k != "model_type"}
-    Qwen2ForCausalLM(Qwen2Config(vocab_size=len(plain), **llm)).save_pretrained(tmp_path / "llm")
+    stored_llm = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(plain), **llm)).to(torch.bfloat16)
+    stored_llm.save_pretrained(tmp_path / "llm")
 
     tokenizer = load_tokenizer(str(tmp_path / "llm"))
     assert len(tokenizer) == len(plain) + 1 and tokenizer.pad_token is not None
     model = build_model(ModelConfig({"path": str(tmp_path / "clip")}, {"path": str(tmp_path / "llm")}),
                         tokenizer, "<image>")
     assert type(model.vision).__name__ == "CLIPVisionModel"
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
     torch.testing.assert_close(model.vision.get_input_embeddings().weight,
-                               clip.vision_model.get_input_embeddings().weight, atol=0, rtol=0)
+                               clip.vision_model.get_input_embeddings().weight.float(), atol=0, rtol=0)
+    torch.testing.assert_close(model.llm.model.layers[0].mlp.up_proj.weight,
+                               stored_llm.model.layers[0].mlp.up_proj.weight.float(), atol=0, rtol=0)
     assert model.llm.get_input_embeddings().num_embeddings == len(tokenizer)
     encoded = encoder(tokenizer, model).encode(sample("x", (300, 120)))
     batch = pack_rows([[encoded]], 512, tokenizer.pad_token_id)

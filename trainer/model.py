@@ -112,13 +112,19 @@ class _FeatureLayerReached(Exception):
         self.hidden = hidden
 
 
+# The trained weights are kept in float32 whatever a checkpoint or config stores (Qwen2's are bfloat16, and
+# transformers loads a checkpoint's own dtype by default): AdamW on bfloat16 weights would lose the small
+# updates. The passes still run in bf16 on a GPU (autocast, `runtime.bf16_weights`, or FSDP2's policy).
+MASTER_DTYPE = torch.float32
+
+
 def build_vision_tower(spec: dict[str, Any]) -> PreTrainedModel:
     if "path" in spec:
         config = vision_config_of(AutoConfig.from_pretrained(spec["path"]))
         model_class = AutoModel._model_mapping[type(config)]
-        return model_class.from_pretrained(spec["path"], config=config)
+        return model_class.from_pretrained(spec["path"], config=config, dtype=MASTER_DTYPE)
     config = AutoConfig.for_model(**spec["config"])
-    return AutoModel.from_config(vision_config_of(config))
+    return AutoModel.from_config(vision_config_of(config), dtype=MASTER_DTYPE)
 
 
 def with_pixel_statistics(config: ModelConfig, vision_config: Any) -> ModelConfig:
@@ -136,10 +142,11 @@ def with_pixel_statistics(config: ModelConfig, vision_config: Any) -> ModelConfi
 
 def build_llm(spec: dict[str, Any], vocab_size: int, attention: str = VARLEN) -> PreTrainedModel:
     if "path" in spec:
-        model = AutoModelForCausalLM.from_pretrained(spec["path"], attn_implementation=attention)
+        model = AutoModelForCausalLM.from_pretrained(spec["path"], attn_implementation=attention, dtype=MASTER_DTYPE)
     else:
         settings = {"vocab_size": vocab_size, **spec["config"]}
-        model = AutoModelForCausalLM.from_config(AutoConfig.for_model(**settings), attn_implementation=attention)
+        model = AutoModelForCausalLM.from_config(AutoConfig.for_model(**settings), attn_implementation=attention,
+                                                 dtype=MASTER_DTYPE)
     if model.get_input_embeddings().num_embeddings < vocab_size:
         model.resize_token_embeddings(vocab_size)
     return model
