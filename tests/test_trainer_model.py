@@ -245,6 +245,8 @@ def test_real_run_parts_load_from_local_folders(tmp_path):
     assert {p.dtype for p in model.parameters()} == {torch.float32}
     torch.testing.assert_close(model.vision.get_input_embeddings().weight,
                                clip.vision_model.get_input_embeddings().weight.float(), atol=0, rtol=0)
+    torch.testing.assert_close(model.vision.get_submodule("encoder.layers.1.mlp.fc2").weight,
+                               clip.vision_model.encoder.layers[1].mlp.fc2.weight.float(), atol=0, rtol=0)
     torch.testing.assert_close(model.llm.model.layers[0].mlp.up_proj.weight,
                                stored_llm.model.layers[0].mlp.up_proj.weight.float(), atol=0, rtol=0)
     assert model.llm.get_input_embeddings().num_embeddings == len(tokenizer)
