@@ -6,19 +6,22 @@
 #   bash tests/benchmarks/run_trainer_gpu.sh RESULTS_DIR [PART...]
 # PART, in the order they run: test sdpa varlen varlen-compile-fullwidth varlen-compile
 #       varlen-compile-accum8-window1 varlen-compile-accum8 varlen-compile-accum8-process
-#       varlen-compile-accum8-bf16w sdpa-per-sample-compile-accum8-bf16w attention-kernels profile-bf16w
-#       profile
-# (default: test varlen-compile-accum8-window1 varlen-compile-accum8 varlen-compile-accum8-bf16w
-# sdpa-per-sample-compile-accum8-bf16w attention-kernels: what earlier runs have not measured, as a
-# ladder from the accumulation-8 baseline measured on 2026-11-26 (window1: rows packed in stream order,
-# as then), about 8 minutes on an H100; the others were measured on 2026-11-26: sdpa and varlen without
-# compile on an H200, full width, trimmed and accumulation 8 on an H100). The bench packs rows from a
-# window of 16 drawn samples unless a part says window1. Checkpoints are written under TMPDIR (set it to
-# /dev/shm where the disk is slow: a 1.5B stage's checkpoint with its AdamW state is about 30 GB).
+#       varlen-compile-accum8-window1-bf16w varlen-compile-accum8-bf16w
+#       sdpa-per-sample-compile-accum8-window1-bf16w sdpa-per-sample-compile-accum8-bf16w attention-kernels
+#       profile-bf16w profile
+# (default: test varlen-compile-accum8-window1 varlen-compile-accum8-window1-bf16w
+# sdpa-per-sample-compile-accum8-window1-bf16w sdpa-per-sample-compile-accum8-bf16w attention-kernels:
+# what earlier runs have not measured, about 8 minutes on an H100. The bench parts are a ladder from
+# the accumulation-8 configuration measured on 2026-11-26 (window1: rows packed in stream order, as
+# then): + bf16 weights, + per-sample sdpa, then all of it with the packing window of 16, the bench's
+# default, whose rows of three pages hold more views and so more activation memory. The others were
+# measured on 2026-11-26: sdpa and varlen without compile on an H200, full width, trimmed and accumulation
+# 8 on an H100.) Checkpoints are written under TMPDIR (set it to /dev/shm where the disk is slow: a 1.5B
+# stage's checkpoint with its AdamW state is about 30 GB).
 set -u
 results=${1:?usage: run_trainer_gpu.sh RESULTS_DIR [PART...]}
 shift
-parts=${*:-test varlen-compile-accum8-window1 varlen-compile-accum8 varlen-compile-accum8-bf16w sdpa-per-sample-compile-accum8-bf16w attention-kernels}
+parts=${*:-test varlen-compile-accum8-window1 varlen-compile-accum8-window1-bf16w sdpa-per-sample-compile-accum8-window1-bf16w sdpa-per-sample-compile-accum8-bf16w attention-kernels}
 mkdir -p "$results"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 wanted() { [[ " $parts " == *" $1 "* ]]; }
@@ -40,7 +43,11 @@ bench varlen-compile --attention varlen --compile --steps 14 --skip 6
 bench varlen-compile-accum8-window1 --attention varlen --compile --grad-accum 8 --packing-window 1 --steps 5 --skip 2
 bench varlen-compile-accum8 --attention varlen --compile --grad-accum 8 --steps 5 --skip 2
 bench varlen-compile-accum8-process --attention varlen --compile --grad-accum 8 --data-worker process --steps 5 --skip 2
+bench varlen-compile-accum8-window1-bf16w --attention varlen --compile --grad-accum 8 --packing-window 1 \
+    --bf16-weights --steps 5 --skip 2
 bench varlen-compile-accum8-bf16w --attention varlen --compile --grad-accum 8 --bf16-weights --steps 5 --skip 2
+bench sdpa-per-sample-compile-accum8-window1-bf16w --attention sdpa_per_sample --compile --grad-accum 8 \
+    --packing-window 1 --bf16-weights --steps 5 --skip 2
 bench sdpa-per-sample-compile-accum8-bf16w --attention sdpa_per_sample --compile --grad-accum 8 --bf16-weights \
     --steps 5 --skip 2
 if wanted attention-kernels; then
