@@ -212,7 +212,7 @@ def test_profiled_steps_write_a_kernel_table_and_time_by_kind(env, last):
     assert summary["ms_per_step"]["matrix products"] > 0 and summary["ms_per_step"]["attention"] > 0
     assert summary["total_ms_per_step"] == pytest.approx(sum(summary["ms_per_step"].values()))
     assert 0 < summary["total_ms_per_step"] < 4 * summary["wall_ms_per_step"]  # CPU time, two cores
-    # one training thread: the time in some op is at most the ops' own times summed (other threads add)
+    # an instant inside some op is inside some op's own time: the union is at most the own times summed
     assert 0 < summary["busy_ms_per_step"] <= summary["total_ms_per_step"] * 1.001
     assert summary["idle_ms_per_step"] == pytest.approx(summary["wall_ms_per_step"] - summary["busy_ms_per_step"])
     assert "aten::mm" in (profile / "kernels.txt").read_text()
