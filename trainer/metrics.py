@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import nn
 
-from trainer.model import tower_blocks, vision_config_of
+from trainer.model import vision_config_of
 
 # dense bf16 peak per GPU (no sparsity), from the vendors' data sheets
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "H800": 989e12, "A100": 312e12, "A800": 312e12, "L40S": 362e12,
@@ -58,9 +58,8 @@ class FlopCounter:
         # and the blocks up to the feature layer; the model runs no later block, and a pooling head's
         # output (SigLIP's) feeds nothing
         used = model.blocks_read
-        stack = tower_blocks(model.vision)
-        if stack:
-            blocks = list(model.vision.get_submodule(stack))[:used]
+        if model.tower_stack:
+            blocks = list(model.vision.get_submodule(model.tower_stack))[:used]
             patchify = [m for m in model.vision.modules() if isinstance(m, nn.Conv2d)]
             self.vision_params = sum(matmul_parameters(m) for m in patchify + blocks)
         else:  # a tower of unknown layout: all of it

@@ -167,11 +167,11 @@ class DocVLM(nn.Module):
         if not 0 <= self.blocks_read <= layers:
             raise ValueError(f"feature_layer {config.feature_layer} is not a hidden state of a {layers}-block tower "
                              f"(0 to {layers}, or -1 to -{layers + 1} from the last)")
-        stack = tower_blocks(vision)
+        self.tower_stack = tower_blocks(vision)
         # the tower stops early (`tower_features`) when blocks come after the feature layer and an encoder
         # module, below the tower's top, holds them
-        blocks_after = stack is not None and self.blocks_read < layers
-        self.truncated_stack = stack if blocks_after and "." in stack else None
+        blocks_after = self.tower_stack is not None and self.blocks_read < layers
+        self.truncated_stack = self.tower_stack if blocks_after and "." in self.tower_stack else None
         if config.pixel_shuffle and self.patches_per_side % 2:
             raise ValueError(f"pixel shuffle needs an even patch grid; the tower has {self.patches_per_side}² patches")
         merge = 4 if config.pixel_shuffle else 1
