@@ -32,7 +32,7 @@ import pickle
 import queue
 import threading
 import traceback
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -43,6 +43,7 @@ from PIL import Image, UnidentifiedImageError
 from mixtures.stream import MixtureStream
 from mixtures.tasks import IMAGE_PLACEHOLDER
 from trainer.attention import PackedRuns, packed_runs
+from trainer.batch_slots import STATE_ROOM, BatchSlots, SlotMessage, batch_bytes_bound
 from trainer.model import IGNORE_INDEX, ImageGrid, label_positions
 from trainer.tiling import TiledImage, TilingConfig, tile_image
 
@@ -282,6 +283,12 @@ class PackedBatches:
         self.skipped: Counter = Counter()
         self.skipped_in_a_row: Counter = Counter()  # reasons of the skips since the last usable sample
 
+    def max_batch_bytes(self) -> int:
+        """A bound on one micro-batch's tensor bytes (`trainer.batch_slots.batch_bytes_bound`)."""
+        encoder = self.encoder
+        return batch_bytes_bound(self.rows, encoder.seq_len, encoder.tiling.tile_size,
+                                 encoder.visual_token_count(1, 1, False))
+
     def draw(self) -> tuple[dict, EncodedSample] | None:
         """The stream's next usable sample, raw and encoded (skipped ones are counted and logged); None at the
         end of a finite mixture."""
@@ -349,16 +356,26 @@ class PackedBatches:
 
 
 class Prefetcher:
-    """Builds micro-batches `depth` ahead so the step rarely waits for data: in a worker process (forked, so
-    it starts from the batches' current state; it never touches CUDA) or in a background thread (with
-    `pin`, the thread also pins them for a CUDA device). A process shares no interpreter lock with the
-    training loop, so a loop busy launching kernels cannot slow it down."""
+    """Builds micro-batches `depth` ahead so the step rarely waits for data: in a background thread (with
+    `pin`, the thread also pins them for a CUDA device) or in a worker process (forked, so it starts from
+    the batches' current state; it never touches CUDA). A process shares no interpreter lock with the
+    training loop, so the two cannot slow each other down; its batches come through shared slots
+    (`trainer.batch_slots`, page-locked with `pin`), each one valid until `keep` more batches have been
+    taken: then its slot is handed back to the worker (the training loop takes a step's micro-batches at
+    once and is done with them when it takes the next step's, so it keeps `grad_accum`)."""
 
-    def __init__(self, batches: PackedBatches, depth: int, pin: bool = False, process: bool = False):
+    def __init__(self, batches: PackedBatches, depth: int, pin: bool = False, process: bool = False,
+                 keep: int = 1):
         self.batches = batches
-        self.pin = pin and not process  # pinned pages belong to the CUDA context, which a child must not use
+        self.pin = pin and not process  # the worker process never touches CUDA: the slots are pinned here
+        self.slots: BatchSlots | None = None
+        self.keep = max(1, keep)
+        self.taken: deque[int | None] = deque()  # the slot of each batch taken and not yet handed back
         if process:
             context = torch.multiprocessing.get_context("fork")
+            self.slots = BatchSlots(depth + self.keep + 1, batches.max_batch_bytes() + STATE_ROOM)
+            self.unused = list(range(len(self.slots.buffers)))  # the worker's, after the fork
+            self.freed = context.Queue()  # slots handed back by the training loop
             self.queue = context.Queue(maxsize=max(1, depth))
             self.stop = context.Event()
             self.worker = context.Process(target=self.work_in_child, name="docforge-data", daemon=True)
@@ -368,6 +385,8 @@ class Prefetcher:
             self.worker = threading.Thread(target=self.fill, name="docforge-prefetch", daemon=True)
         self.process = process
         self.worker.start()
+        if self.slots is not None and pin:
+            self.slots.pin()
 
     def work_in_child(self) -> None:
         torch.set_num_threads(1)
@@ -379,12 +398,30 @@ class Prefetcher:
         try:
             while not self.stop.is_set():
                 batch = self.batches.next_batch()
-                self.put(batch.pinned() if self.pin and batch is not None else batch)
+                self.put(self.ready(batch) if batch is not None else None)
                 if batch is None:
                     return
         except BaseException as exn:  # handed to the training loop, which raises it
             self.put(exn if not self.process or picklable(exn) else
                      RuntimeError(f"data worker: {type(exn).__name__}: {exn}\n{traceback.format_exc()}"))
+
+    def ready(self, batch: MicroBatch) -> MicroBatch | SlotMessage | None:
+        """What goes on the queue for `batch`: pinned (thread), in a free slot (process), or itself when it
+        does not fit a slot; None if closing while waiting for a slot."""
+        if self.slots is None:
+            return batch.pinned() if self.pin else batch
+        while not self.unused:
+            try:
+                self.unused.append(self.freed.get(timeout=0.1))
+            except queue.Empty:
+                if self.stop.is_set():
+                    return None
+        index = self.unused.pop()
+        message = self.slots.write(index, batch)
+        if message is None:
+            self.unused.append(index)
+            return batch
+        return message
 
     def put(self, item: Any) -> None:
         while not self.stop.is_set():
@@ -411,7 +448,13 @@ class Prefetcher:
             raise item
         if item is None:
             self.queue.put(None)  # stays exhausted
-        return item
+            return None
+        if self.slots is not None:
+            self.taken.append(item.index if isinstance(item, SlotMessage) else None)
+            while len(self.taken) > self.keep:
+                if (index := self.taken.popleft()) is not None:
+                    self.freed.put(index)
+        return self.slots.read(item) if isinstance(item, SlotMessage) else item
 
     def stopped(self) -> RuntimeError:
         code = f" (exit code {self.worker.exitcode})" if self.process else ""
@@ -423,6 +466,8 @@ class Prefetcher:
         if self.process and self.worker.is_alive():
             self.worker.terminate()
             self.worker.join(timeout=10)
+        if self.slots is not None:
+            self.slots.unpin()
 
 
 def picklable(value: Any) -> bool:

@@ -213,9 +213,11 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
         log.note(f"stage {stage.stage}: resumed from {latest} (step {schedule.steps})")
 
     # a step takes its grad_accum micro-batches at once: the queue holds those plus `prefetch` more, so the
-    # worker is never left to build the rest of a step while the GPU waits
+    # worker is never left to build the rest of a step while the GPU waits; a step is done with its batches
+    # (the GPU's copies synced at its end) when the next one takes its own, so a worker process may then
+    # reuse their slots
     prefetch = Prefetcher(batches, settings.prefetch + stage.grad_accum, pin=runtime.device.type == "cuda",
-                          process=settings.data_worker == "process")
+                          process=settings.data_worker == "process", keep=stage.grad_accum)
     peak = peak_flops(runtime.device)
     sources = [s.name for s in batches.stream.mixture.sources]
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if settings.bf16 and runtime.device.type == "cuda"

@@ -32,6 +32,39 @@ from pathlib import Path
 HERE = Path(__file__).resolve()
 
 
+def packed_batches_1p5b(root: Path, pages: int, packing_window: int):
+    """The 1.5B bench's input side over `pages` fresh pages under `root`: a function that makes a fresh
+    PackedBatches over them, the preset, and the options this checkout's PackedBatches takes (older
+    checkouts lack some)."""
+    import bench_trainer  # puts this checkout first on sys.path, for its page writer
+    from mixtures.manifest import load_manifest
+    from mixtures.stream import MixtureStream
+    from trainer.data import PackedBatches, SampleEncoder
+    from trainer.tiling import TilingConfig
+    from trainer.tokenizer import train_bpe_tokenizer
+
+    preset = dict(bench_trainer.PRESETS["1.5b"], attention="varlen", compile=False, data_worker="thread",
+                  pad_to_multiple_of=64, bf16_weights=False, profile_steps=None, packing_window=packing_window)
+    views_tokens = 144  # 336 px views of 14 px patches, merged 2×2
+    bench_trainer.make_pages(root, pages, 1400)
+    bench_trainer.write_recipe(root, preset, 1)
+    tokenizer = train_bpe_tokenizer([str(bench_trainer.REPO / "synth" / "corpora" / "en.txt")], 1024)
+    tiling = TilingConfig(tile_size=336, max_tiles=preset["max_tiles"], global_view=True)
+    encoder = SampleEncoder(tokenizer, lambda rows, cols, glob: (rows * cols + glob) * views_tokens + rows - 1,
+                            tiling, preset["seq_len"])
+    options = {}
+    if "pad_to_multiple_of" in inspect.signature(PackedBatches).parameters:
+        options["pad_to_multiple_of"] = 64
+    if "window" in inspect.signature(PackedBatches).parameters:
+        options["window"] = packing_window
+
+    def fresh() -> PackedBatches:
+        stream = MixtureStream(load_manifest(str(root / "mix.yaml")), buffer_size=16)
+        return PackedBatches(stream, encoder, preset["micro_batch"], tokenizer.pad_token_id, **options)
+
+    return fresh, preset, options
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repo", default=str(HERE.parents[2]), help="the checkout whose trainer is measured")
@@ -50,31 +83,10 @@ def main() -> int:
     sys.path.insert(0, args.repo)  # and the measured checkout before it, for everything imported below
     stale = [name for name in sys.modules if name.split(".")[0] in ("trainer", "mixtures")]
     assert not stale, f"imported before the measured checkout was on the path: {stale}"
-    from mixtures.manifest import load_manifest
-    from mixtures.stream import MixtureStream
-    from trainer.data import PackedBatches, SampleEncoder
-    from trainer.tiling import TilingConfig
-    from trainer.tokenizer import train_bpe_tokenizer
-
     torch.set_num_threads(1)
-    preset = dict(bench_trainer.PRESETS["1.5b"], attention="varlen", compile=False, data_worker="thread",
-                  pad_to_multiple_of=64, bf16_weights=False, profile_steps=None, packing_window=args.packing_window)
-    views_tokens = 144  # 336 px views of 14 px patches, merged 2×2
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        bench_trainer.make_pages(root, args.pages, 1400)
-        bench_trainer.write_recipe(root, preset, 1)
-        tokenizer = train_bpe_tokenizer([str(bench_trainer.REPO / "synth" / "corpora" / "en.txt")], 1024)
-        stream = MixtureStream(load_manifest(str(root / "mix.yaml")), buffer_size=16)
-        tiling = TilingConfig(tile_size=336, max_tiles=preset["max_tiles"], global_view=True)
-        encoder = SampleEncoder(tokenizer, lambda rows, cols, glob: (rows * cols + glob) * views_tokens + rows - 1,
-                                tiling, preset["seq_len"])
-        options = {}
-        if "pad_to_multiple_of" in inspect.signature(PackedBatches).parameters:
-            options["pad_to_multiple_of"] = 64
-        if "window" in inspect.signature(PackedBatches).parameters:
-            options["window"] = args.packing_window
-        batches = PackedBatches(stream, encoder, preset["micro_batch"], tokenizer.pad_token_id, **options)
+        make, preset, options = packed_batches_1p5b(Path(tmp), args.pages, args.packing_window)
+        batches = make()
         times, sizes, widths, tokens = [], [], [], []
         for i in range(args.skip + args.batches):
             started = time.perf_counter()
