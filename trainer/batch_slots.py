@@ -17,10 +17,13 @@ the GPU asynchronously without a pinning copy. A batch too large for a slot trav
 from __future__ import annotations
 
 import dataclasses
+import logging
 import pickle
 from typing import Any
 
 import torch
+
+log = logging.getLogger(__name__)
 
 ALIGN = 64  # byte alignment of each tensor in a slot (any dtype's)
 Layout = list[tuple[str, torch.dtype, tuple[int, ...], int]]  # (field, dtype, shape, byte offset)
@@ -49,7 +52,7 @@ class BatchSlots:
     def __init__(self, count: int, nbytes: int):
         self.nbytes = -(-nbytes // 4096) * 4096
         self.buffers = [torch.empty(self.nbytes, dtype=torch.uint8).share_memory_() for _ in range(count)]
-        self.pinned = False
+        self.registered: list[torch.Tensor] = []  # the buffers page-locked by `pin`
 
     def write(self, index: int, batch: Any) -> SlotMessage | None:
         """Copy `batch` into slot `index`: its tensors, then the rest pickled (sent beside the message when it
@@ -86,23 +89,31 @@ class BatchSlots:
             views[name] = buffer[at:at + size].view(dtype).view(shape)
         return dataclasses.replace(rest, **views)
 
-    def pin(self) -> None:
-        """Page-lock every slot for the current CUDA device (in the training process, after the fork)."""
+    def pin(self) -> bool:
+        """Page-lock every slot for CUDA (in the training process, after the fork). If the driver refuses,
+        the slots stay pageable, which is slower (each copy to the GPU waits) but right; False then."""
         cudart = torch.cuda.cudart()
         for buffer in self.buffers:
             code = cudart.cudaHostRegister(buffer.data_ptr(), self.nbytes, 0)
             if int(code) != 0:
-                raise RuntimeError(f"cudaHostRegister of a {self.nbytes}-byte batch slot failed: {code}")
-        self.pinned = True
+                log.warning("batch slots stay pageable: cudaHostRegister of %d bytes failed (%s)", self.nbytes, code)
+                self.unpin()
+                return False
+            self.registered.append(buffer)
+        return True
 
     def unpin(self) -> None:
         """Undo `pin`, once no copy from the slots is pending."""
-        if self.pinned:
+        if self.registered:
             torch.cuda.synchronize()
             cudart = torch.cuda.cudart()
-            for buffer in self.buffers:
+            for buffer in self.registered:
                 cudart.cudaHostUnregister(buffer.data_ptr())
-            self.pinned = False
+            self.registered = []
+
+    @property
+    def pinned(self) -> bool:
+        return bool(self.registered) and len(self.registered) == len(self.buffers)
 
 
 STATE_ROOM = 8 * 2 ** 20  # room in a slot for a batch's pickled non-tensor fields, beyond its tensors' bound

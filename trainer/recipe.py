@@ -117,8 +117,9 @@ class RuntimeSpec(Strict):
     # batch's data state. 1: stream order (a sample that does not fit starts the next row)
     packing_window: int = Field(default=16, ge=1)
     # where micro-batches are prepared: a thread of the training process (batches pinned there on a GPU),
-    # or a forked worker process, which shares no interpreter lock with the training loop (each batch
-    # then crosses through shared memory: about 15 ms a batch in the tiny CPU recipe)
+    # or a forked worker process, which shares no interpreter lock with the training loop, so it never
+    # delays a kernel launch (batches cross through shared slots made before the fork, page-locked on a
+    # GPU: trainer.batch_slots)
     data_worker: Literal["thread", "process"] = "thread"
     shuffle_buffer: int = Field(default=256, ge=1)
     log_every: int = Field(default=1, ge=1)

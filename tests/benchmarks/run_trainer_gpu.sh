@@ -7,21 +7,24 @@
 # PART, in the order they run: test sdpa varlen varlen-compile-fullwidth varlen-compile
 #       varlen-compile-accum8-window1 varlen-compile-accum8 varlen-compile-accum8-process
 #       varlen-compile-accum8-window1-bf16w varlen-compile-accum8-bf16w
+#       varlen-compile-accum8-window1-bf16w-process varlen-compile-accum8-bf16w-process
 #       sdpa-per-sample-compile-accum8-window1-bf16w sdpa-per-sample-compile-accum8-bf16w attention-kernels
-#       profile-bf16w profile
-# (default: test varlen-compile-accum8-window1 varlen-compile-accum8-window1-bf16w
-# sdpa-per-sample-compile-accum8-window1-bf16w sdpa-per-sample-compile-accum8-bf16w attention-kernels:
-# what earlier runs have not measured, about 8 minutes on an H100. The bench parts are a ladder from
-# the accumulation-8 configuration measured on 2026-11-26 (window1: rows packed in stream order, as
-# then): + bf16 weights, + per-sample sdpa, then all of it with the packing window of 16, the bench's
-# default, whose rows of three pages hold more views and so more activation memory. The others were
-# measured on 2026-11-26: sdpa and varlen without compile on an H200, full width, trimmed and accumulation
-# 8 on an H100.) Checkpoints are written under TMPDIR (set it to /dev/shm where the disk is slow: a 1.5B
-# stage's checkpoint with its AdamW state is about 30 GB).
+#       profile-bf16w-process profile-bf16w profile
+# (default: test varlen-compile-accum8-window1-bf16w varlen-compile-accum8-window1-bf16w-process
+# varlen-compile-accum8-bf16w-process profile-bf16w-process: what earlier runs have not measured, about 8
+# minutes on an H100. The 1.5B recipe's setting as measured on 2026-11-26 (seventh session: bf16 weights,
+# rows in stream order, the data thread; 41.8 % MFU), then the same with the data worker process, whose
+# batches come through shared page-locked slots (the profile of the thread runs showed the GPU idle in the
+# micro-batches during which the data thread refilled the queue), then the process with the packing
+# window of 16, and a profile of the process run for its idle time. The other parts were measured on
+# 2026-11-26: sdpa and varlen without compile on an H200; full width, trimmed, accumulation 8, bf16 weights,
+# per-sample sdpa (out of memory), the window and the attention kernels on an H100.) Checkpoints are
+# written under TMPDIR (set it to /dev/shm where the disk is slow: a 1.5B stage's checkpoint with its
+# AdamW state is about 30 GB).
 set -u
 results=${1:?usage: run_trainer_gpu.sh RESULTS_DIR [PART...]}
 shift
-parts=${*:-test varlen-compile-accum8-window1 varlen-compile-accum8-window1-bf16w sdpa-per-sample-compile-accum8-window1-bf16w sdpa-per-sample-compile-accum8-bf16w attention-kernels}
+parts=${*:-test varlen-compile-accum8-window1-bf16w varlen-compile-accum8-window1-bf16w-process varlen-compile-accum8-bf16w-process profile-bf16w-process}
 mkdir -p "$results"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 wanted() { [[ " $parts " == *" $1 "* ]]; }
@@ -34,7 +37,7 @@ bench() {
 }
 if wanted test; then
     python3 -m pytest -q -p no:cacheprovider tests/test_trainer_attention.py tests/test_trainer_model.py \
-        -k "cuda" -rs 2>&1 | tail -25
+        tests/test_trainer_batch_slots.py -k "cuda" -rs 2>&1 | tail -25
 fi
 bench sdpa --attention sdpa --steps 8 --skip 3
 bench varlen --attention varlen --steps 8 --skip 3
@@ -46,6 +49,10 @@ bench varlen-compile-accum8-process --attention varlen --compile --grad-accum 8 
 bench varlen-compile-accum8-window1-bf16w --attention varlen --compile --grad-accum 8 --packing-window 1 \
     --bf16-weights --steps 5 --skip 2
 bench varlen-compile-accum8-bf16w --attention varlen --compile --grad-accum 8 --bf16-weights --steps 5 --skip 2
+bench varlen-compile-accum8-window1-bf16w-process --attention varlen --compile --grad-accum 8 --packing-window 1 \
+    --bf16-weights --data-worker process --steps 5 --skip 2
+bench varlen-compile-accum8-bf16w-process --attention varlen --compile --grad-accum 8 --bf16-weights \
+    --data-worker process --steps 5 --skip 2
 bench sdpa-per-sample-compile-accum8-window1-bf16w --attention sdpa_per_sample --compile --grad-accum 8 \
     --packing-window 1 --bf16-weights --steps 5 --skip 2
 bench sdpa-per-sample-compile-accum8-bf16w --attention sdpa_per_sample --compile --grad-accum 8 --bf16-weights \
@@ -54,6 +61,8 @@ if wanted attention-kernels; then
     echo "== attention-kernels"
     python3 tests/benchmarks/bench_attention_kernels.py --json "$results/attention-kernels.json" 2>&1 | tail -20
 fi
+bench profile-bf16w-process --attention varlen --compile --grad-accum 8 --packing-window 1 --bf16-weights \
+    --data-worker process --steps 4 --skip 2 --profile "$results/profile-bf16w-process"
 bench profile-bf16w --attention varlen --compile --grad-accum 8 --bf16-weights --steps 4 --skip 2 \
     --profile "$results/profile-bf16w"
 bench profile --attention varlen --compile --grad-accum 8 --steps 4 --skip 2 --profile "$results/profile"
