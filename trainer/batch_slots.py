@@ -5,13 +5,14 @@ The training thread must launch kernels without pause. A data *thread* in the sa
 away from it whenever it runs Python, and CPython hands the GIL back only after its switch interval (5 ms);
 a forked worker process does not share the GIL. But handing a batch over through a multiprocessing queue
 the usual way pickles each tensor into a fresh shared-memory segment whose descriptor the training thread
-must fetch over a socket and map: ~16 ms of the training thread's time a micro-batch on the test VM
-(`tests/benchmarks/bench_launch_stalls.py`). Here the buffers are made once, before the fork, so both
-processes map them: the worker copies a batch's tensors and the rest of it, pickled (the resume state holds the packing
-window's raw samples: ~2 MB on the 1.5B bench), into a free slot and sends only the slot's number and
-the places; the training thread unpickles the rest and makes views of the tensors. On a
-CUDA device the slots are page-locked in the training process (`cudaHostRegister`), so the views copy to
-the GPU asynchronously without a pinning copy. A batch too large for a slot travels the usual way.
+must fetch over a socket and map: 16-21 ms of the training thread's time a micro-batch of the 1.5B bench
+on the test VM (`tests/benchmarks/bench_launch_stalls.py`). Here the buffers are made once, before the
+fork, so both processes map them. The worker copies a batch's tensors, and the rest of the batch pickled
+(its resume state holds the packing window's raw samples: ~2 MB on that bench), into a free slot and
+sends only the slot's number and the places; the training thread unpickles the rest and makes views of
+the tensors (1.2 ms). On a CUDA device the slots are page-locked in the training process
+(`cudaHostRegister`), so the views copy to the GPU asynchronously without a pinning copy. A batch too
+large for a slot travels the usual way.
 """
 
 from __future__ import annotations

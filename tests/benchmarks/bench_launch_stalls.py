@@ -125,9 +125,9 @@ def main() -> int:
         for r in range(args.rounds):
             for mode in modes if r % 2 == 0 else modes[::-1]:
                 # fresh batches each time: a forked worker shares the parent's open shard files, offsets too
-                results[mode].append(measure(mode, make(), args.grad_accum, args.prefetch, args.steps, args.micro_ms / 1000))
-                print(f"round {r} {mode:14s} " + " ".join(f"{k} {v:.4g}" for k, v in results[mode][-1].items()),
-                      flush=True)
+                run = measure(mode, make(), args.grad_accum, args.prefetch, args.steps, args.micro_ms / 1000)
+                results[mode].append(run)
+                print(f"round {r} {mode:14s} " + " ".join(f"{k} {v:.4g}" for k, v in run.items()), flush=True)
     idle_rate = statistics.median(m["ops_per_s"] for m in results["idle"])
     figures: dict = {"rounds": args.rounds, "micro_ms": args.micro_ms,
                      "switch_interval_default_ms": 1000 * sys.getswitchinterval()}
