@@ -86,7 +86,7 @@ class BatchSlots:
             rest = pickle.loads(buffer[at:at + size].numpy())
         views = {}
         for name, dtype, shape, at in message.layout:
-            size = torch.Size(shape).numel() * torch.empty((), dtype=dtype).element_size()
+            size = torch.Size(shape).numel() * dtype.itemsize
             views[name] = buffer[at:at + size].view(dtype).view(shape)
         return dataclasses.replace(rest, **views)
 
