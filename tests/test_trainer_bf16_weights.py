@@ -44,9 +44,10 @@ def micro_batches(tokenizer, model):
     return [pack_rows([row], 384, tokenizer.pad_token_id) for row in (encoded[:2], encoded[2:])]
 
 
-def trained_model(tokenizer, trainable: set[str]):
+def trained_model(tokenizer, trainable: set[str], tie_word_embeddings: bool = False):
     torch.manual_seed(0)
-    model = build_model(ModelConfig({"config": VISION}, {"config": LLM}), tokenizer, "<image>").train()
+    llm = dict(LLM, tie_word_embeddings=tie_word_embeddings)
+    model = build_model(ModelConfig({"config": VISION}, {"config": llm}), tokenizer, "<image>").train()
     for name, params in model.module_parameters().items():
         for param in params:
             param.requires_grad_(name in trainable)
@@ -108,3 +109,137 @@ def test_a_failing_pass_still_leaves_the_fp32_weights_in_place(tokenizer):
             raise RuntimeError("CUDA out of memory (as a real pass may end)")
     assert all(p.dtype == torch.float32 for p in model.parameters())
 
+
+
+def linear_products(model, batches) -> dict[str, torch.Tensor]:
+    """Each Linear weight's gradient as the fp32 sum over micro-batches of grad_outputᵀ · input, from the
+    bf16 factors the model's own backward sees: what a fused product must add up to."""
+    factors: dict[str, list] = {}
+
+    def keep_input(name):
+        def hook(module, args, output):
+            x = args[0].detach()
+            output.register_hook(lambda g: factors.setdefault(name, []).append((g.detach(), x)))
+        return hook
+    handles = [m.register_forward_hook(keep_input(name)) for name, m in model.named_modules()
+               if isinstance(m, torch.nn.Linear)]
+    for batch in batches:
+        model(**batch.model_inputs())["loss_sum"].backward()
+        model.zero_grad(set_to_none=True)
+    for handle in handles:
+        handle.remove()
+
+    def fp32(t):  # the bf16 value a bf16 product multiplies (autocast casts an fp32 input first)
+        return t.reshape(-1, t.shape[-1]).to(torch.bfloat16).float()
+    return {f"{name}.weight": sum(fp32(g).t() @ fp32(x) for g, x in pairs) for name, pairs in factors.items()}
+
+
+CUDA = pytest.param("cuda", True, marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"))
+
+
+@pytest.mark.parametrize("device,tied", [("cpu", False), ("cpu", True), CUDA])
+def test_fused_products_add_each_linear_weight_gradient_into_its_fp32_sum(tokenizer, device, tied):
+    """On a GPU the passes run under autocast, as the trainer runs them, and cuBLAS adds into the sums; its
+    attention backward sums in a nondeterministic order, so the two runs agree to a tolerance only."""
+    model = trained_model(tokenizer, {"vision", "projector", "llm"}, tie_word_embeddings=tied).to(device)
+    batches = [b.to(torch.device(device)) for b in micro_batches(tokenizer, model)]
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda")
+    reference = copy.deepcopy(model)
+    for p in reference.parameters():
+        p.data = p.data.to(torch.bfloat16)
+    expected = {}
+    for batch in batches:
+        with autocast:
+            loss = reference(**batch.model_inputs())["loss_sum"]
+        loss.backward()
+        for name, p in reference.named_parameters():
+            if p.grad is not None:
+                expected[name] = expected.get(name, 0) + p.grad.float()
+        reference.zero_grad(set_to_none=True)
+    with autocast:
+        products = linear_products(reference, batches)
+
+    weights = Bf16Weights(model, ONE_PROCESS, fuse_linear_grads=True)
+    names = {id(p): name for name, p in model.named_parameters()}
+    fused = {names[id(w)] for w in weights.fused.weights}
+    assert {"projector.fc1.weight", "llm.model.layers.0.self_attn.q_proj.weight",
+            "llm.model.layers.1.mlp.down_proj.weight", "vision.encoder.layers.0.mlp.fc1.weight"} <= fused
+    assert ("llm.lm_head.weight" in fused) is not tied  # a weight the embeddings share is left to the hooks
+    assert not any(name.endswith("bias") or "norm" in name or "embed" in name for name in fused)
+    with weights.passes():
+        for batch in batches:
+            with autocast:
+                loss = model(**batch.model_inputs())["loss_sum"]
+            loss.backward()
+            assert all(p.grad is None for p in model.parameters())
+    grads = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
+    assert set(grads) == set(expected)
+
+    def close(atol, rtol):
+        return {"atol": atol, "rtol": rtol} if device == "cpu" else {"atol": 1e-3, "rtol": 1e-2}
+    for name, grad in grads.items():
+        assert grad.dtype == torch.float32
+        if name in fused:  # the fp32 sum of the products, never rounded to bf16 on the way
+            torch.testing.assert_close(grad, products[name], **close(1e-5, 1e-4), msg=name)
+            torch.testing.assert_close(grad, expected[name], atol=2e-3, rtol=2e-2, msg=name)
+        else:  # biases, norms, embeddings: the hooks' sums of autograd's bf16 gradients, as without fusion
+            torch.testing.assert_close(grad, expected[name], **close(0, 0), msg=name)
+
+
+class TwoBranches(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.used = torch.nn.Linear(8, 4)
+        self.unused = torch.nn.Linear(8, 4)
+
+    def forward(self, x, branch="used"):
+        return getattr(self, branch)(x)
+
+
+def test_a_fused_weight_no_micro_batch_reached_gets_no_gradient_and_the_next_step_starts_clean():
+    torch.manual_seed(0)
+    model = TwoBranches()
+    weights = Bf16Weights(model, ONE_PROCESS, fuse_linear_grads=True)
+    x = torch.randn(3, 8, dtype=torch.bfloat16)
+    with weights.passes():
+        model(x).square().sum().backward()
+    assert model.used.weight.grad is not None and model.used.bias.grad is not None
+    assert model.unused.weight.grad is None and model.unused.bias.grad is None  # AdamW skips them
+    first = model.used.weight.grad.clone()
+    with weights.passes():
+        model(x, "unused").square().sum().backward()
+    assert model.used.weight.grad is None and model.unused.weight.grad is not None
+    with weights.passes():
+        model(x).square().sum().backward()
+    torch.testing.assert_close(model.used.weight.grad, first, atol=0, rtol=0)  # the sum was zeroed between steps
+
+
+def test_fused_products_run_inside_compiled_blocks_without_breaking_their_graphs(tokenizer):
+    """The trainer compiles each transformer block: with fusion, the blocks' other gradients come out bitwise
+    the same and the Linear weights' within bf16 rounding of the unfused sums, with no more graph breaks."""
+    from torch._dynamo.utils import counters
+
+    from trainer.distributed import block_modules
+
+    sums, breaks = {}, {}
+    for fuse in (False, True):
+        torch._dynamo.reset()
+        counters.clear()
+        model = trained_model(tokenizer, {"vision", "projector", "llm"})
+        for block in block_modules(model):
+            block.compile()
+        weights = Bf16Weights(model, ONE_PROCESS, fuse_linear_grads=fuse)
+        with weights.passes():
+            for batch in micro_batches(tokenizer, model):
+                model(**batch.model_inputs())["loss_sum"].backward()
+        sums[fuse] = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
+        breaks[fuse] = sum(counters["graph_break"].values())
+        names = {id(p): name for name, p in model.named_parameters()}
+        fused = {names[id(w)] for w in weights.fused.weights} if fuse else set()
+    assert breaks[True] == breaks[False]
+    assert set(sums[True]) == set(sums[False]) and len(fused) > 20
+    for name, grad in sums[True].items():
+        if name in fused:
+            assert (grad - sums[False][name]).norm() <= 1e-2 * sums[False][name].norm(), name
+        else:
+            torch.testing.assert_close(grad, sums[False][name], atol=0, rtol=0, msg=name)

@@ -274,6 +274,8 @@ def test_shipped_recipes_validate_with_stage_1_training_the_projector_only(name)
      r"runtime: .*profile_steps is \[first, last\], got \[4, 2\]"),
     ("  parallel: ddp\n", "  parallel: fsdp\n  bf16_weights: true\n",
      r"runtime: .*bf16_weights works with parallel: ddp"),
+    ("  parallel: ddp\n", "  parallel: ddp\n  fused_weight_grads: true\n",
+     r"runtime: .*fused_weight_grads adds into the fp32 gradient sums of bf16_weights"),
 ])
 def test_bad_recipe_fails_naming_file_line_and_field(tmp_path, old, new, error):
     text = TINY.read_text().replace(old, new, 1)

@@ -10,7 +10,9 @@ that adds it into an fp32 buffer and frees it: about 10 bytes per parameter per 
 passes the parameters are the fp32 tensors again and carry the summed fp32 gradients, so clipping, AdamW,
 checkpoints and the saved model see what they see without this option. The numerics are those of bf16
 weights with fp32 master weights and fp32 gradient accumulation (as Megatron-LM's bf16 training):
-autocast keeps its fp32 ops (softmax, norms, the loss), and the residual stream is bf16.
+autocast keeps its fp32 ops (softmax, norms, the loss), and the residual stream is bf16. With
+`runtime.fused_weight_grads`, the Linear weights skip the hook: their backward product adds into the
+buffer itself (trainer.fused_weight_grads).
 
 With several ranks the model is not wrapped in DDP: rank 0's weights are broadcast once, as DDP does,
 and the summed gradients are averaged over the ranks by one all-reduce of the fp32 buffer after a step's
@@ -28,10 +30,11 @@ import torch.distributed as dist
 from torch import nn
 
 from trainer.distributed import Runtime
+from trainer.fused_weight_grads import FusedWeightGrads
 
 
 class Bf16Weights:
-    def __init__(self, model: nn.Module, runtime: Runtime):
+    def __init__(self, model: nn.Module, runtime: Runtime, fuse_linear_grads: bool = False):
         self.runtime = runtime
         self.params = [p for p in model.parameters() if p.is_floating_point()]
         self.copies = [torch.empty_like(p, dtype=torch.bfloat16) for p in self.params]
@@ -45,8 +48,12 @@ class Bf16Weights:
         if runtime.distributed:
             for param in self.params:
                 dist.broadcast(param.data, src=0)
+        # the Linear weights whose backward product adds into the sum itself (trainer.fused_weight_grads)
+        self.fused = FusedWeightGrads(model, self.sums) if fuse_linear_grads else None
+        fused = set(self.fused.weights) if self.fused else set()
         for param in self.trained:
-            param.register_post_accumulate_grad_hook(self.accumulate)
+            if param not in fused:
+                param.register_post_accumulate_grad_hook(self.accumulate)
 
     def accumulate(self, param: nn.Parameter) -> None:
         """Autograd's hook, once a parameter's bf16 gradient of a micro-batch is complete."""
@@ -65,6 +72,8 @@ class Bf16Weights:
         self.frozen_cast = True
         self.summed.zero_()
         self.received.clear()
+        if self.fused:
+            self.fused.start_step()
         for param, copy in zip(self.params, self.copies):
             param.data = copy
         try:
@@ -75,6 +84,8 @@ class Bf16Weights:
         self.publish_gradients()
 
     def publish_gradients(self) -> None:
+        if self.fused:
+            self.received |= self.fused.reached_weights()
         received = [param in self.received for param in self.trained]
         if self.runtime.distributed:
             dist.all_reduce(self.summed)

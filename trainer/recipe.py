@@ -102,6 +102,9 @@ class RuntimeSpec(Strict):
     # gradients summed in fp32 (trainer.bf16_weights); saves autocast's per-micro-batch casts. One process
     # or ddp (FSDP2 has its own mixed precision); on a CPU the passes then run in bf16 too
     bf16_weights: bool = False
+    # with bf16_weights: each trained Linear's backward product adds its weight gradient straight into the
+    # fp32 sum (trainer.fused_weight_grads) instead of writing a bf16 gradient for a hook to add
+    fused_weight_grads: bool = False
     activation_checkpointing: bool = False
     # torch.compile each transformer block (the LLM's decoder layers, the tower's encoder layers): fuses the
     # norms, activations, rotary embeddings and dtype casts between the matrix products; the first steps
@@ -135,6 +138,9 @@ class RuntimeSpec(Strict):
         if self.bf16_weights and self.parallel == "fsdp":
             raise ValueError("bf16_weights works with parallel: ddp or one process; FSDP2 already computes on bf16 "
                              "gathers of its fp32 shards (its mixed-precision policy, set by bf16: true)")
+        if self.fused_weight_grads and not self.bf16_weights:
+            raise ValueError("fused_weight_grads adds into the fp32 gradient sums of bf16_weights: set bf16_weights: "
+                             "true as well")
         if self.profile_steps and self.profile_steps[1] < self.profile_steps[0]:
             raise ValueError(f"profile_steps is [first, last], got {list(self.profile_steps)}")
         return self

@@ -191,7 +191,7 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
             block.compile()
     flops = FlopCounter(model, set(stage.trainable))
     # bf16 weights average their fp32 gradients over the ranks themselves, in place of DDP
-    weights = Bf16Weights(model, runtime) if settings.bf16_weights else None
+    weights = Bf16Weights(model, runtime, settings.fused_weight_grads) if settings.bf16_weights else None
     wrapped = model if weights else wrap_model(model, runtime, settings.parallel, settings.bf16)
     optimizer = build_optimizer(unwrap(wrapped), stage, runtime.device)
     schedule = WarmupCosine(optimizer, stage)

@@ -111,7 +111,8 @@ def write_recipe(root: Path, preset: dict, steps: int) -> Path:
         "runtime": {"device": preset["device"], "prefetch": 4, "shuffle_buffer": 16, "log_every": 1,
                     "activation_checkpointing": preset["activation_checkpointing"], "compile": preset["compile"],
                     "data_worker": preset["data_worker"], "pad_to_multiple_of": preset["pad_to_multiple_of"],
-                    "bf16_weights": preset["bf16_weights"], "profile_steps": preset["profile_steps"],
+                    "bf16_weights": preset["bf16_weights"], "fused_weight_grads": preset["fused_weight_grads"],
+                    "profile_steps": preset["profile_steps"],
                     "packing_window": preset["packing_window"]},
         "stages": [{"stage": 2, "mixture": str(root / "mix.yaml"), "trainable": ["vision", "projector", "llm"],
                     "lr": {"vision": 2e-5, "projector": 1e-4, "llm": 2e-5}, "warmup_steps": 1, "steps": steps,
@@ -146,6 +147,9 @@ def main() -> int:
                              "every run measured before the option; default: %(default)s)")
     parser.add_argument("--bf16-weights", action="store_true",
                         help="the passes on bf16 copies of the weights, fp32 masters (runtime.bf16_weights)")
+    parser.add_argument("--fused-weight-grads", action="store_true",
+                        help="with --bf16-weights: Linear weight gradients added into the fp32 sums by their own "
+                             "backward product (runtime.fused_weight_grads)")
     parser.add_argument("--profile", help="profile the timed steps (runtime.profile_steps: torch.profiler, CUDA "
                                           "kernels on a GPU, CPU ops elsewhere) and copy the profile folder here")
     parser.add_argument("--json", help="also write the figures to this file")
@@ -157,6 +161,7 @@ def main() -> int:
     preset["data_worker"] = args.data_worker
     preset["pad_to_multiple_of"] = args.pad_to_multiple_of or None
     preset["bf16_weights"] = args.bf16_weights
+    preset["fused_weight_grads"] = args.fused_weight_grads
     preset["packing_window"] = args.packing_window
     preset["profile_steps"] = [args.skip + 1, args.steps] if args.profile else None
 
@@ -180,6 +185,7 @@ def main() -> int:
     figures = {
         "preset": args.preset, "attention": args.attention, "compile": args.compile,
         "grad_accum": preset["grad_accum"], "data_worker": args.data_worker, "bf16_weights": args.bf16_weights,
+        "fused_weight_grads": args.fused_weight_grads,
         "pad_to_multiple_of": preset["pad_to_multiple_of"], "packing_window": args.packing_window,
         "steps_timed": len(timed),
         "tokens_per_s": statistics.median(s["tokens_per_s"] for s in timed),

@@ -44,7 +44,8 @@ def packed_batches_1p5b(root: Path, pages: int, packing_window: int):
     from trainer.tokenizer import train_bpe_tokenizer
 
     preset = dict(bench_trainer.PRESETS["1.5b"], attention="varlen", compile=False, data_worker="thread",
-                  pad_to_multiple_of=64, bf16_weights=False, profile_steps=None, packing_window=packing_window)
+                  pad_to_multiple_of=64, bf16_weights=False, fused_weight_grads=False, profile_steps=None,
+                  packing_window=packing_window)
     views_tokens = 144  # 336 px views of 14 px patches, merged 2×2
     bench_trainer.make_pages(root, pages, 1400)
     bench_trainer.write_recipe(root, preset, 1)
