@@ -235,13 +235,16 @@ def test_busy_time_counts_overlapping_kernels_once():
     assert busy_ms(events, DeviceType.CPU) == pytest.approx(5.0) and busy_ms([], DeviceType.CUDA) == 0
 
 
-@pytest.mark.parametrize("parallel,bf16_weights", [("ddp", False), ("fsdp", False), ("ddp", True)])
-def test_two_process_gloo_run_trains_both_ranks_in_step(env, parallel, bf16_weights):
+@pytest.mark.parametrize("parallel,bf16_weights,fused", [("ddp", False, False), ("fsdp", False, False),
+                                                          ("ddp", True, False), ("ddp", True, True)])
+def test_two_process_gloo_run_trains_both_ranks_in_step(env, parallel, bf16_weights, fused):
     """torchrun, 2 CPU processes (gloo), the whole model trained: DDP ranks end with identical weights
     (the trainer's own replica check, written to replicas.json); FSDP2 ranks shard, checkpoint and gather.
-    With bf16 weights the trainer averages the ranks' fp32 gradient sums itself, in place of DDP."""
-    name = parallel + ("-bf16-weights" if bf16_weights else "")
-    recipe = tiny_variant(env, name, steps=2, stages=(2,), parallel=parallel, bf16_weights=bf16_weights)
+    With bf16 weights the trainer averages the ranks' fp32 gradient sums itself, in place of DDP, also
+    when the Linear weights' products add into those sums (fused_weight_grads)."""
+    name = parallel + ("-bf16-weights" if bf16_weights else "") + ("-fused" if fused else "")
+    recipe = tiny_variant(env, name, steps=2, stages=(2,), parallel=parallel, bf16_weights=bf16_weights,
+                          fused_weight_grads=fused)
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                            "-m", "pipelines.cli", "train", str(recipe), "--stage", "2"],
                           cwd=REPO, env=os.environ.copy(), capture_output=True, text=True, timeout=180)
