@@ -215,6 +215,10 @@ def test_profiled_steps_write_a_kernel_table_and_time_by_kind(env, last):
     # an instant inside some op is inside some op's own time: the union is at most the own times summed
     assert 0 < summary["busy_ms_per_step"] <= summary["total_ms_per_step"] * 1.001
     assert summary["idle_ms_per_step"] == pytest.approx(summary["wall_ms_per_step"] - summary["busy_ms_per_step"])
+    # the gaps between ops, step boundaries included (the log's step time leaves those out)
+    gaps = summary["idle_between_kernels_ms_per_step"]
+    assert list(gaps) == ["under 0.05 ms", "0.05-1 ms", "1-10 ms", "over 10 ms"] and sum(gaps.values()) > 0
+    assert summary["longest_idle_gaps_ms"] == sorted(summary["longest_idle_gaps_ms"], reverse=True)
     assert "aten::mm" in (profile / "kernels.txt").read_text()
     assert (profile / "trace.json.gz").stat().st_size > 0
 
@@ -233,6 +237,20 @@ def test_busy_time_counts_overlapping_kernels_once():
     events = [event(0, 3000), event(1000, 4000), event(1500, 2000), event(6000, 7000), event(4000, 9000, DeviceType.CPU)]
     assert busy_ms(events, DeviceType.CUDA) == pytest.approx(5.0)
     assert busy_ms(events, DeviceType.CPU) == pytest.approx(5.0) and busy_ms([], DeviceType.CUDA) == 0
+
+
+def test_idle_gaps_between_kernels_are_summed_by_length():
+    from trainer.profiling import idle_gaps
+
+    # gaps of 0.02, 0.5, 0.02, 4 and 25 ms between five kernels (µs in, ms out)
+    starts = [0, 1000, 2500, 3520, 8520, 34520]
+    intervals = [(start, start + 1000) for start in starts]
+    gaps = idle_gaps([(0, 980)] + intervals[1:])
+    assert gaps["count"] == 5
+    assert gaps["ms_by_length"] == pytest.approx({"under 0.05 ms": 0.02 + 0.02, "0.05-1 ms": 0.5, "1-10 ms": 4.0,
+                                                  "over 10 ms": 25.0})
+    assert gaps["longest_ms"][:2] == pytest.approx([25.0, 4.0])
+    assert idle_gaps([])["count"] == 0 and idle_gaps([(0, 5)])["ms_by_length"]["over 10 ms"] == 0
 
 
 @pytest.mark.parametrize("parallel,bf16_weights,fused", [("ddp", False, False), ("fsdp", False, False),

@@ -9,7 +9,10 @@ after the last, writes to `STAGE_DIR/profile/`:
     summary.json    that time by kind (matrix products, attention, copies, optimizer, other), in ms a step
                     and a micro-batch, with the profiled steps' wall time for comparison, and how much
                     of the wall time the GPU was running some kernel, on any stream (on a CPU: some op,
-                    on any thread); the rest is the GPU waiting for the host
+                    on any thread); the rest is the GPU waiting for the host. And the gaps between
+                    kernels from the first profiled step's first to the last one's last, step boundaries
+                    included (the step time leaves those out), summed by length (short: launch
+                    overhead; long: a host held up) and the longest ones
     trace.json.gz   the timeline, for chrome://tracing or Perfetto
 """
 
@@ -32,15 +35,34 @@ KINDS = (
 OTHER = "elementwise and other"
 
 
-def busy_ms(events, device_type: DeviceType) -> float:
-    """The time some event of `device_type` was running: the union of their intervals (kernels on several
-    streams, or ops nested in ops, count once), in ms."""
-    busy, reach = 0.0, float("-inf")
+def busy_intervals(events, device_type: DeviceType) -> list[tuple[float, float]]:
+    """When some event of `device_type` was running: the union of their intervals (kernels on several
+    streams, or ops nested in ops, count once), in µs, in time order."""
+    merged: list[list[float]] = []
     for start, end in sorted((e.time_range.start, e.time_range.end) for e in events if e.device_type == device_type):
-        if end > reach:
-            busy += end - max(start, reach)
-            reach = end
-    return busy / 1000
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(start, end) for start, end in merged]
+
+
+def busy_ms(events, device_type: DeviceType) -> float:
+    return sum(end - start for start, end in busy_intervals(events, device_type)) / 1000
+
+
+# idle gaps between kernels by length: the short ones are launch overhead (the host just behind the GPU),
+# the long ones a host that was held up (an interpreter lock, a sync, a step's bookkeeping)
+GAP_BOUNDS_MS = ((0.05, "under 0.05 ms"), (1.0, "0.05-1 ms"), (10.0, "1-10 ms"), (float("inf"), "over 10 ms"))
+
+
+def idle_gaps(intervals: list[tuple[float, float]]) -> dict:
+    """The idle time between consecutive busy intervals, in ms summed by length, and the longest gaps."""
+    gaps = [(b_start - a_end) / 1000 for (_, a_end), (b_start, _) in zip(intervals, intervals[1:])]
+    by_length = {label: 0.0 for _, label in GAP_BOUNDS_MS}
+    for gap in gaps:
+        by_length[next(label for bound, label in GAP_BOUNDS_MS if gap < bound)] += gap
+    return {"ms_by_length": by_length, "count": len(gaps), "longest_ms": sorted(gaps, reverse=True)[:10]}
 
 
 def kind_of(name: str) -> str:
@@ -103,9 +125,12 @@ class StepProfiler:
             "ms_per_step": {kind: ms / steps for kind, ms in kinds},
             "ms_per_micro_batch": {kind: ms / micro_batches for kind, ms in kinds},
             "total_ms_per_step": sum(totals.values()) / steps,
-            "busy_ms_per_step": busy_ms(self.profiler.events(),
-                                        DeviceType.CUDA if self.on_gpu else DeviceType.CPU) / steps,
         }
+        intervals = busy_intervals(self.profiler.events(), DeviceType.CUDA if self.on_gpu else DeviceType.CPU)
+        summary["busy_ms_per_step"] = sum(end - start for start, end in intervals) / 1000 / steps
         summary["idle_ms_per_step"] = summary["wall_ms_per_step"] - summary["busy_ms_per_step"]
+        gaps = idle_gaps(intervals)
+        summary["idle_between_kernels_ms_per_step"] = {k: ms / steps for k, ms in gaps["ms_by_length"].items()}
+        summary["longest_idle_gaps_ms"] = gaps["longest_ms"]
         (self.directory / "summary.json").write_text(json.dumps(summary, indent=2))
         self.profiler.export_chrome_trace(str(self.directory / "trace.json.gz"))
