@@ -9,9 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dest=${1:-.whl}
-# transformers with what it and huggingface_hub import; webdataset; pydantic for the recipes
+# transformers with what it and huggingface_hub import (at the least versions they ask for); webdataset;
+# pydantic for the recipes
 names="transformers huggingface_hub tokenizers safetensors kernels tomlkit hf-xet httpx2 httpcore2 h11 anyio
-       truststore webdataset braceexpand pydantic pydantic-core annotated-types typing-inspection typing-extensions"
+       truststore idna click regex webdataset braceexpand pydantic pydantic-core annotated-types typing-inspection
+       typing-extensions"
 pins=()
 for name in $names; do
     version=$(.venv/bin/python -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p')
