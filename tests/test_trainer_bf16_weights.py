@@ -111,7 +111,7 @@ def test_a_failing_pass_still_leaves_the_fp32_weights_in_place(tokenizer):
 
 
 
-def linear_products(model, batches) -> dict[str, torch.Tensor]:
+def linear_products(model, batches, autocast) -> dict[str, torch.Tensor]:
     """Each Linear weight's gradient as the fp32 sum over micro-batches of grad_outputᵀ · input, from the
     bf16 factors the model's own backward sees: what a fused product must add up to."""
     factors: dict[str, list] = {}
@@ -124,7 +124,9 @@ def linear_products(model, batches) -> dict[str, torch.Tensor]:
     handles = [m.register_forward_hook(keep_input(name)) for name, m in model.named_modules()
                if isinstance(m, torch.nn.Linear)]
     for batch in batches:
-        model(**batch.model_inputs())["loss_sum"].backward()
+        with autocast:
+            loss = model(**batch.model_inputs())["loss_sum"]
+        loss.backward()
         model.zero_grad(set_to_none=True)
     for handle in handles:
         handle.remove()
@@ -156,8 +158,7 @@ def test_fused_products_add_each_linear_weight_gradient_into_its_fp32_sum(tokeni
             if p.grad is not None:
                 expected[name] = expected.get(name, 0) + p.grad.float()
         reference.zero_grad(set_to_none=True)
-    with autocast:
-        products = linear_products(reference, batches)
+    products = linear_products(reference, batches, autocast)
 
     weights = Bf16Weights(model, ONE_PROCESS, fuse_linear_grads=True)
     names = {id(p): name for name, p in model.named_parameters()}
