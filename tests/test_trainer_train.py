@@ -228,15 +228,16 @@ def test_busy_time_counts_overlapping_kernels_once():
 
     from torch.autograd import DeviceType
 
-    from trainer.profiling import busy_ms
+    from trainer.profiling import busy_intervals, busy_ms
 
     def event(start, end, device=DeviceType.CUDA):
         return SimpleNamespace(time_range=SimpleNamespace(start=start, end=end), device_type=device)
 
     # two streams overlapping on 1000..3000 µs, one kernel nested, a gap, and a CPU op that does not count
     events = [event(0, 3000), event(1000, 4000), event(1500, 2000), event(6000, 7000), event(4000, 9000, DeviceType.CPU)]
-    assert busy_ms(events, DeviceType.CUDA) == pytest.approx(5.0)
-    assert busy_ms(events, DeviceType.CPU) == pytest.approx(5.0) and busy_ms([], DeviceType.CUDA) == 0
+    assert busy_ms(busy_intervals(events, DeviceType.CUDA)) == pytest.approx(5.0)
+    assert busy_ms(busy_intervals(events, DeviceType.CPU)) == pytest.approx(5.0)
+    assert busy_intervals([], DeviceType.CUDA) == [] and busy_ms([]) == 0
 
 
 def test_idle_gaps_between_kernels_are_summed_by_length():

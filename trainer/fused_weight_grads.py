@@ -48,7 +48,6 @@ class LinearIntoSum(torch.autograd.Function):
         # not saved tensors: the sums are views of one buffer, whose version every sum's add moves on
         ctx.summed, ctx.reached = summed, reached
         ctx.input_dtype = x.dtype
-        ctx.has_bias = bias is not None
         return F.linear(x_in, weight, bias)
 
     @staticmethod
@@ -57,9 +56,7 @@ class LinearIntoSum(torch.autograd.Function):
         grad_output = grad_output.to(weight.dtype)
         add_weight_grad(ctx.summed, ctx.reached, grad_output, x_in)
         grad_x = (grad_output @ weight).to(ctx.input_dtype) if ctx.needs_input_grad[0] else None
-        grad_bias = None
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_bias = grad_output.reshape(-1, grad_output.shape[-1]).sum(0)
+        grad_bias = grad_output.reshape(-1, grad_output.shape[-1]).sum(0) if ctx.needs_input_grad[2] else None
         return grad_x, None, grad_bias, None, None
 
 

@@ -47,8 +47,8 @@ def busy_intervals(events, device_type: DeviceType) -> list[tuple[float, float]]
     return [(start, end) for start, end in merged]
 
 
-def busy_ms(events, device_type: DeviceType) -> float:
-    return sum(end - start for start, end in busy_intervals(events, device_type)) / 1000
+def busy_ms(intervals: list[tuple[float, float]]) -> float:
+    return sum(end - start for start, end in intervals) / 1000
 
 
 # idle gaps between kernels by length: the short ones are launch overhead (the host just behind the GPU),
@@ -127,7 +127,7 @@ class StepProfiler:
             "total_ms_per_step": sum(totals.values()) / steps,
         }
         intervals = busy_intervals(self.profiler.events(), DeviceType.CUDA if self.on_gpu else DeviceType.CPU)
-        summary["busy_ms_per_step"] = sum(end - start for start, end in intervals) / 1000 / steps
+        summary["busy_ms_per_step"] = busy_ms(intervals) / steps
         summary["idle_ms_per_step"] = summary["wall_ms_per_step"] - summary["busy_ms_per_step"]
         gaps = idle_gaps(intervals)
         summary["idle_between_kernels_ms_per_step"] = {k: ms / steps for k, ms in gaps["ms_by_length"].items()}
