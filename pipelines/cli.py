@@ -42,7 +42,9 @@ Storage: every input and output is an fsspec URL (local path, s3://, gs://, memo
 VERIFY_EXAMPLES = """examples:
   docforge shards verify out/captions
   docforge shards verify s3://bucket/shards/cc3m
-exit status: 0 when every shard matches index.json, 1 otherwise (each problem is printed).
+  docforge shards verify out/ocr-en out/ocr-zh out/tables-en
+exit status: 0 when every shard of every dataset matches its index.json, 1 otherwise (each problem is
+printed, and every dataset is checked).
 """
 
 SHOW_EXAMPLES = """examples:
@@ -121,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     shard_commands = shards.add_subparsers(dest="shards_command", required=True, metavar="ACTION")
     verify = shard_commands.add_parser("verify", help="re-read every shard and check it against index.json",
                                        epilog=VERIFY_EXAMPLES, formatter_class=FORMATTER)
-    verify.add_argument("dataset", metavar="DIR_OR_URL")
+    verify.add_argument("datasets", metavar="DIR_OR_URL", nargs="+")
     verify.set_defaults(func=cmd_verify)
     show = shard_commands.add_parser("show", help="print a dataset's totals and a few samples",
                                      epilog=SHOW_EXAMPLES, formatter_class=FORMATTER)
@@ -165,13 +167,18 @@ def cmd_build(args: argparse.Namespace, console: Console) -> int:
 def cmd_verify(args: argparse.Namespace, console: Console) -> int:
     from pipelines.verify import verify_dataset
 
-    report = verify_dataset(args.dataset)
-    for problem in report.problems:
-        console.print(f"[red]{problem}", highlight=False)
-    status = "OK" if report.ok else f"{len(report.problems)} problem(s)"
-    console.print(f"{report.url}: {report.shards} shards, {report.samples} samples, {report.bytes} bytes: {status}",
-                  highlight=False)
-    return 0 if report.ok else 1
+    failed = 0
+    for dataset in args.datasets:
+        report = verify_dataset(dataset)
+        for problem in report.problems:
+            console.print(f"[red]{problem}", highlight=False)
+        status = "OK" if report.ok else f"{len(report.problems)} problem(s)"
+        console.print(f"{report.url}: {report.shards} shards, {report.samples} samples, {report.bytes} bytes: "
+                      f"{status}", highlight=False)
+        failed += not report.ok
+    if failed and len(args.datasets) > 1:
+        console.print(f"[red]{failed} of {len(args.datasets)} datasets failed verification", highlight=False)
+    return 0 if not failed else 1
 
 
 def cmd_show(args: argparse.Namespace, console: Console) -> int:

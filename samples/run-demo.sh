@@ -47,9 +47,7 @@ echo "==> stage-3 public-set formats (samples/datasets): ingest each into $OUT/s
 .venv/bin/python samples/datasets/ingest_demo.py "$OUT"
 
 echo "==> verify"
-for dataset in captions conversations ocr-en ocr-zh doc2md positional tables-en tables-zh tables-arxiv formulas; do
-    "$DOCFORGE" shards verify "$OUT/$dataset"
-done
+"$DOCFORGE" shards verify "$OUT"/{captions,conversations,ocr-en,ocr-zh,doc2md,positional,tables-en,tables-zh,tables-arxiv,formulas}
 
 echo "==> docforge eval (targets scored against themselves: TEDS 1.0, edit distance 0)"
 "$DOCFORGE" eval table --pred "$OUT/tables-zh" --gold "$OUT/tables-zh" --out "$OUT/eval-tables-zh.json"

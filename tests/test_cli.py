@@ -18,10 +18,14 @@ def docforge(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("command", [[], ["build"], ["build", "ingest"], ["build", "ocr"], ["build", "positional"],
                                      ["shards"], ["shards", "verify"], ["shards", "show"], ["mix"], ["mix", "check"],
                                      ["mix", "preview"]])
-def test_every_command_has_help_with_examples(command):
-    result = docforge(*command, "--help")
-    assert result.returncode == 0
-    assert "examples:" in result.stdout and "docforge" in result.stdout
+def test_every_command_has_help_with_examples(command, capsys):
+    from pipelines.cli import main  # in this process: the console script itself is the next test's
+
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--help"])
+    assert exit_.value.code == 0
+    printed = capsys.readouterr().out
+    assert "examples:" in printed and "docforge" in printed
 
 
 def test_console_script_is_installed():
@@ -42,6 +46,10 @@ def test_build_samples_then_verify_and_show(tmp_path):
     assert stats["samples"] == len(records) and stats["errors"] == 0
     verify = docforge("shards", "verify", str(out))
     assert verify.returncode == 0 and "OK" in verify.stdout
+    several = docforge("shards", "verify", str(tmp_path / "missing"), str(out))  # each is checked
+    printed = " ".join(several.stdout.split())  # as rich wrapped it to the terminal's width
+    assert several.returncode == 1 and f"{out}: 1 shards, {len(records)} samples" in printed and "OK" in printed
+    assert f"bad index: {tmp_path / 'missing' / 'index.json'}" in printed and "1 of 2 datasets failed" in printed
     show = docforge("shards", "show", str(out), "-n", "1")
     assert show.returncode == 0 and "demo-llava-000000000" in show.stdout and "conversation" in show.stdout
 
