@@ -76,6 +76,48 @@ def test_labels_cover_only_assistant_turns(tokenizer, model):
     assert text.count("<|im_start|>assistant\n") == 2  # the headers are in the input, not in the labels
 
 
+# the chat templates the shipped 1.5B/7B recipes meet, as their checkpoints' tokenizer_config.json ship them:
+# Qwen2-Instruct's, and Qwen2.5-Instruct's without its tool-calling branches (the mixtures carry no tools)
+QWEN2_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}"
+    "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+QWEN25_TEMPLATE = (
+    "{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\n' + messages[0]['content'] + '<|im_end|>\n' }}"
+    "{%- else %}{{- '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+    "<|im_end|>\n' }}{%- endif %}"
+    "{%- for message in messages %}"
+    "{%- if (message.role == \"user\") or (message.role == \"system\" and not loop.first) or "
+    "(message.role == \"assistant\" and not message.tool_calls) %}"
+    "{{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>' + '\n' }}{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}")
+
+
+@pytest.mark.parametrize("template", [QWEN2_TEMPLATE, QWEN25_TEMPLATE], ids=["qwen2", "qwen2.5"])
+@pytest.mark.parametrize("system", [False, True])
+def test_labels_cover_only_assistant_turns_under_qwen_chat_templates(tokenizer, model, template, system):
+    """The Qwen templates add a default system turn when a conversation has none: it is input, never a
+    label, and the image placeholder still expands in place."""
+    import copy
+
+    qwen = copy.deepcopy(tokenizer)
+    qwen.chat_template = template
+    turns = [{"role": "user", "content": "<image>\nWhat is the title?"}, {"role": "assistant", "content": "A town."},
+             {"role": "user", "content": "And the year?"}, {"role": "assistant", "content": "1887"}]
+    if system:
+        turns.insert(0, {"role": "system", "content": "Be brief."})
+    encoded = encoder(qwen, model).encode(sample("q", turns=turns))
+    labelled = qwen.decode([t for t, label in zip(encoded.input_ids, encoded.labels) if label != IGNORE_INDEX])
+    assert labelled == "A town.<|im_end|>\n1887<|im_end|>\n"
+    text = qwen.decode(encoded.input_ids)
+    assert text.startswith("<|im_start|>system\n" + ("Be brief." if system else "You are"))
+    assert text.count("<|im_start|>system") == 1 and text.count("<|im_start|>assistant\n") == 2
+    start, end = encoded.image_tokens
+    assert end - start == model.visual_token_count(*encoded.image.grid) > 0
+
+
 def test_text_only_sample_and_truncation_rule(tokenizer, model):
     text_only = encoder(tokenizer, model).encode(sample("c", size=None, turns=[
         {"role": "user", "content": "Say hi."}, {"role": "assistant", "content": "hi"}]))
