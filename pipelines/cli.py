@@ -178,7 +178,7 @@ def cmd_verify(args: argparse.Namespace, console: Console) -> int:
         failed += not report.ok
     if failed and len(args.datasets) > 1:
         console.print(f"[red]{failed} of {len(args.datasets)} datasets failed verification", highlight=False)
-    return 0 if not failed else 1
+    return 1 if failed else 0
 
 
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
