@@ -118,6 +118,39 @@ def test_labels_cover_only_assistant_turns_under_qwen_chat_templates(tokenizer, 
     assert end - start == model.visual_token_count(*encoded.image.grid) > 0
 
 
+# Qwen1.5-Chat's: a turn's <|im_end|> comes only before a next turn (or a generation prompt)
+QWEN15_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful assistant<|im_end|>\n' }}{% endif %}"
+    "{{'<|im_start|>' + message['role'] + '\n' + message['content']}}"
+    "{% if (loop.last and add_generation_prompt) or not loop.last %}{{ '<|im_end|>' + '\n'}}{% endif %}"
+    "{% endfor %}{% if add_generation_prompt and messages[-1]['role'] != 'assistant' %}"
+    "{{ '<|im_start|>assistant\n' }}{% endif %}")
+PLAIN_TEMPLATE = ("{% for message in messages %}{{ message['role'] + ': ' + message['content'] + '\n' }}{% endfor %}"
+                  "{% if add_generation_prompt %}{{ 'assistant: ' }}{% endif %}")
+
+
+@pytest.mark.parametrize("template,expected,added", [
+    (QWEN15_TEMPLATE, "A town.<|im_end|>1887<|im_end|>", 1),  # the template's own <|im_end|>, then one added
+    (PLAIN_TEMPLATE, "A town.\n1887\n<|im_end|>", 1),  # no end-of-turn token at all: the last turn gets one
+    (QWEN2_TEMPLATE, "A town.<|im_end|>\n1887<|im_end|>\n", 0),  # closes every turn itself: nothing added
+], ids=["qwen1.5", "plain", "qwen2"])
+def test_every_labelled_conversation_ends_with_the_end_of_turn_token(tokenizer, model, template, expected, added):
+    """A model must learn to stop: where a template writes the eos only before a next turn, or never, the
+    labels still end each turn with it (once: never doubled where the template wrote it)."""
+    import copy
+
+    other = copy.deepcopy(tokenizer)
+    other.chat_template = template
+    turns = [{"role": "user", "content": "<image>\nWhat is the title?"}, {"role": "assistant", "content": "A town."},
+             {"role": "user", "content": "And the year?"}, {"role": "assistant", "content": "1887"}]
+    encoded = encoder(other, model).encode(sample("t", turns=turns))
+    labelled = other.decode([t for t, label in zip(encoded.input_ids, encoded.labels) if label != IGNORE_INDEX])
+    assert labelled == expected
+    rendered = other.apply_chat_template(turns, tokenize=False)
+    assert other.decode(encoded.input_ids).count("<|im_end|>") == rendered.count("<|im_end|>") + added
+
+
 def test_text_only_sample_and_truncation_rule(tokenizer, model):
     text_only = encoder(tokenizer, model).encode(sample("c", size=None, turns=[
         {"role": "user", "content": "Say hi."}, {"role": "assistant", "content": "hi"}]))

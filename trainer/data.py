@@ -2,9 +2,9 @@
 micro-batches. The only way the trainer sees data.
 
 Text: the conversation goes through the tokenizer's chat template, turn by turn, so labels cover only
-what the assistant says (its content and end-of-turn token); system and user turns and the assistant
-header are masked. The single `<image>` token becomes exactly as many image tokens as the model makes
-visual embeddings for that image.
+what the assistant says (its content and end-of-turn token, added where a template leaves it out of a
+last turn); system and user turns and the assistant header are masked. The single `<image>` token
+becomes exactly as many image tokens as the model makes visual embeddings for that image.
 
 Truncation rule: a sample longer than the sequence length is cut at the sequence length if all of its
 image tokens and at least one labelled token lie before the cut; otherwise it is skipped (logged and
@@ -110,6 +110,26 @@ class SampleEncoder:
             else:
                 pieces.append((full[len(done):], False))
             done = full
+        return self.with_turn_ends(pieces)
+
+    def with_turn_ends(self, pieces: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+        """Every labelled turn ends with the end-of-turn token, so the model learns to stop. Most templates
+        close each turn themselves (ChatML's `<|im_end|>`, Llama 3's `<|eot_id|>`); some (Qwen1.5-Chat's)
+        write the tokenizer's eos only before a next turn: the one that opens the next piece becomes the
+        turn's, and a last turn that ends in plain text gets one."""
+        eos = self.tokenizer.eos_token
+        specials = tuple(self.tokenizer.all_special_tokens)
+        if not eos:
+            return pieces
+        pieces = list(pieces)
+        for i, (text, labelled) in enumerate(pieces):
+            if not labelled or text.rstrip().endswith(specials):
+                continue
+            following = pieces[i + 1][0] if i + 1 < len(pieces) else ""
+            if following.startswith(eos):
+                pieces[i], pieces[i + 1] = (text + eos, True), (following[len(eos):], False)
+            elif not following:
+                pieces[i] = (text + eos, True)
         return pieces
 
     def tile(self, sample: dict[str, Any]) -> TiledImage | None:
