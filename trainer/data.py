@@ -88,6 +88,8 @@ class SampleEncoder:
         self.tiling = tiling
         self.seq_len = seq_len
         self.image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_PLACEHOLDER)
+        self.eos = tokenizer.eos_token  # what ends a labelled turn (`with_turn_ends`)
+        self.specials = tuple(tokenizer.all_special_tokens)
 
     def render(self, turns: list[dict]) -> str:
         return self.tokenizer.apply_chat_template(turns, tokenize=False) if turns else ""
@@ -117,13 +119,11 @@ class SampleEncoder:
         close each turn themselves (ChatML's `<|im_end|>`, Llama 3's `<|eot_id|>`); some (Qwen1.5-Chat's)
         write the tokenizer's eos only before a next turn: the one that opens the next piece becomes the
         turn's, and a last turn that ends in plain text gets one."""
-        eos = self.tokenizer.eos_token
-        specials = tuple(self.tokenizer.all_special_tokens)
-        if not eos:
+        eos = self.eos
+        if eos is None:
             return pieces
-        pieces = list(pieces)
         for i, (text, labelled) in enumerate(pieces):
-            if not labelled or text.rstrip().endswith(specials):
+            if not labelled or text.rstrip().endswith(self.specials):
                 continue
             following = pieces[i + 1][0] if i + 1 < len(pieces) else ""
             if following.startswith(eos):

@@ -62,7 +62,7 @@ def idle_gaps(intervals: list[tuple[float, float]]) -> dict:
     by_length = {label: 0.0 for _, label in GAP_BOUNDS_MS}
     for gap in gaps:
         by_length[next(label for bound, label in GAP_BOUNDS_MS if gap < bound)] += gap
-    return {"ms_by_length": by_length, "count": len(gaps), "longest_ms": sorted(gaps, reverse=True)[:10]}
+    return {"ms_by_length": by_length, "longest_ms": sorted(gaps, reverse=True)[:10]}
 
 
 def kind_of(name: str) -> str:
