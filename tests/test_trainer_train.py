@@ -253,29 +253,49 @@ def test_idle_gaps_between_kernels_are_summed_by_length():
     assert idle_gaps([])["longest_ms"] == [] and idle_gaps([(0, 5)])["ms_by_length"]["over 10 ms"] == 0
 
 
-@pytest.mark.parametrize("parallel,bf16_weights,fused", [("ddp", False, False), ("fsdp", False, False),
-                                                          ("ddp", True, False), ("ddp", True, True)])
-def test_two_process_gloo_run_trains_both_ranks_in_step(env, parallel, bf16_weights, fused):
-    """torchrun, 2 CPU processes (gloo), the whole model trained: DDP ranks end with identical weights
-    (the trainer's own replica check, written to replicas.json); FSDP2 ranks shard, checkpoint and gather.
-    With bf16 weights the trainer averages the ranks' fp32 gradient sums itself, in place of DDP, also
-    when the Linear weights' products add into those sums (fused_weight_grads)."""
-    name = parallel + ("-bf16-weights" if bf16_weights else "") + ("-fused" if fused else "")
-    recipe = tiny_variant(env, name, steps=2, stages=(2,), parallel=parallel, bf16_weights=bf16_weights,
-                          fused_weight_grads=fused)
+def train_two_ranks(recipe: Path, stage: str) -> None:
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           "-m", "pipelines.cli", "train", str(recipe), "--stage", "2"],
-                          cwd=REPO, env=os.environ.copy(), capture_output=True, text=True, timeout=180)
+                           "-m", "pipelines.cli", "train", str(recipe), "--stage", stage],
+                          cwd=REPO, env=os.environ.copy(), capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
-    stage = env / name / "stage2"
-    if parallel == "ddp":
-        replicas = json.loads((stage / "replicas.json").read_text())["weights_sha1"]
-        assert len(replicas) == 2 and replicas[0] == replicas[1]
-    assert sorted(steps_of(stage)) == [1, 2]
+
+
+def assert_gathered_final(stage: Path) -> None:
     assert (stage / "checkpoints" / "step-000002" / "rank-00001.pt").is_file()
     reloaded = DocVLM.from_pretrained(stage / "final")
     assert sum(p.numel() for p in reloaded.parameters()) > 0
     assert all(p.dtype == torch.float32 for p in reloaded.parameters())  # the fp32 weights, never the bf16 copies
+
+
+@pytest.mark.parametrize("bf16_weights,fused", [(False, False), (True, False), (True, True)])
+def test_two_process_gloo_ddp_run_trains_both_ranks_in_step(env, bf16_weights, fused):
+    """torchrun, 2 CPU processes (gloo), the whole model trained: DDP ranks end with identical weights
+    (the trainer's own replica check, written to replicas.json). With bf16 weights the trainer averages the
+    ranks' fp32 gradient sums itself, in place of DDP, also when the Linear weights' products add into
+    those sums (fused_weight_grads)."""
+    name = "ddp" + ("-bf16-weights" if bf16_weights else "") + ("-fused" if fused else "")
+    recipe = tiny_variant(env, name, steps=2, stages=(2,), bf16_weights=bf16_weights, fused_weight_grads=fused)
+    train_two_ranks(recipe, "2")
+    stage = env / name / "stage2"
+    replicas = json.loads((stage / "replicas.json").read_text())["weights_sha1"]
+    assert len(replicas) == 2 and replicas[0] == replicas[1]
+    assert sorted(steps_of(stage)) == [1, 2]
+    assert_gathered_final(stage)
+
+
+def test_fsdp_ranks_shard_the_weights_rank_0_sends_and_train_as_ddp_does(env):
+    """FSDP2 over 2 gloo ranks: rank 1 builds only a meta-device skeleton (fresh weights in stage 2, the
+    stage 2 folder's configs in stage 3) and gets every weight and buffer from rank 0. Its losses match
+    DDP's over the same data from the first step of each stage, which they could not with one rank's
+    weights (or rotary frequencies) wrong; it checkpoints per rank and gathers a full final model."""
+    losses = {}
+    for parallel in ("ddp", "fsdp"):
+        recipe = tiny_variant(env, parallel, steps=2, stages=(2, 3), parallel=parallel)
+        train_two_ranks(recipe, "all")
+        losses[parallel] = [steps_of(env / parallel / f"stage{n}")[step]["loss"] for n in (2, 3) for step in (1, 2)]
+    assert losses["fsdp"] == pytest.approx(losses["ddp"], rel=1e-5, abs=1e-6)
+    for n in (2, 3):
+        assert_gathered_final(env / "fsdp" / f"stage{n}")
 
 
 @pytest.mark.parametrize("name", ["tiny.yaml", "inf-mllm2-1.5b.yaml", "inf-mllm2-7b.yaml"])
@@ -305,3 +325,55 @@ def test_bad_recipe_fails_naming_file_line_and_field(tmp_path, old, new, error):
     path.write_text(text)
     with pytest.raises(RecipeError, match=r"bad\.yaml:\d+: " + error):
         load_recipe(str(path))
+
+
+SHARD_FROM_RANK0 = '''
+import sys, torch, torch.distributed as dist
+from torch import nn
+from trainer.distributed import shard_from_rank0, start_runtime
+
+class Part(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.linear = nn.Linear(4, width)
+        self.register_buffer("scale", torch.arange(4.0), persistent=False)
+
+    def forward(self, x):
+        return self.linear(x * self.scale)
+
+runtime = start_runtime("cpu")
+torch.manual_seed(7)
+width = 5 if runtime.rank == 1 and sys.argv[1] == "mismatch" else 3
+with torch.device("cpu" if runtime.is_main else "meta"):
+    model = Part(width)
+try:
+    shard_from_rank0(model, runtime, bf16=False)
+except ValueError as error:
+    print(f"rank {runtime.rank}: {error}", flush=True)
+    sys.exit(3)
+out = model(torch.ones(2, 4)).sum()
+torch.manual_seed(7)
+expected = Part(3)(torch.ones(2, 4)).sum()
+print(f"rank {runtime.rank}: {float(out):.6f} {float(expected):.6f}", flush=True)
+dist.destroy_process_group()
+'''
+
+
+@pytest.mark.parametrize("case", ["same", "mismatch"])
+def test_shard_from_rank0_fills_a_meta_skeleton_or_names_the_entries_that_differ(tmp_path, case):
+    """Rank 1 shards a meta-device skeleton and computes with rank 0's weights and unsaved buffer; a skeleton
+    whose shapes differ from rank 0's model fails naming the entry and both shapes."""
+    script = tmp_path / "shard.py"
+    script.write_text(SHARD_FROM_RANK0)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           str(script), case], cwd=REPO, env=os.environ | {"PYTHONPATH": str(REPO)},
+                          capture_output=True, text=True, timeout=120)
+    if case == "same":
+        assert done.returncode == 0, done.stderr[-3000:]
+        results = sorted(line.split(": ")[1].split() for line in done.stdout.splitlines() if line.startswith("rank"))
+        assert len(results) == 2 and all(out == expected for out, expected in results)
+    else:
+        assert done.returncode != 0
+        assert "rank 1's model skeleton differs from rank 0's model in 2 entries" in done.stdout
+        assert "rank 0: another rank's model skeleton differs" in done.stdout
+        assert "linear.weight (3, 4) / (5, 4)" in done.stdout and "linear.bias (3,) / (5,)" in done.stdout

@@ -101,6 +101,11 @@ def wrap_model(model: nn.Module, runtime: Runtime, parallel: str, bf16: bool) ->
         ids = [runtime.local_rank] if runtime.device.type == "cuda" else None
         # a batch whose images are all one tile leaves the row separator unused
         return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+    return shard(model, runtime, bf16)
+
+
+def shard(model: nn.Module, runtime: Runtime, bf16: bool) -> nn.Module:
+    """FSDP2 in place: each transformer block its own unit, then the rest; the shards go to this rank's device."""
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
     policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) \
@@ -108,6 +113,40 @@ def wrap_model(model: nn.Module, runtime: Runtime, parallel: str, bf16: bool) ->
     for block in block_modules(model):
         fully_shard(block, mp_policy=policy)
     fully_shard(model, mp_policy=policy)
+    return model
+
+
+def shard_from_rank0(model: nn.Module, runtime: Runtime, bf16: bool) -> nn.Module:
+    """FSDP2 over a model whose weights only rank 0 holds: the other ranks pass its skeleton, built on the
+    meta device from the same configs. Each rank shards, the skeletons get room for their shards on the
+    device, and rank 0 sends every weight, one tensor at a time, with the buffers a state dict leaves out
+    (e.g. the rotary frequencies). So one process, not every rank, reads the checkpoint into host memory
+    (a 7B LLM is ~30 GB in fp32), and no GPU ever holds more than its shards and one full tensor."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+    state = model.state_dict()
+    shapes = [{name: tuple(value.shape) for name, value in state.items()}]
+    dist.broadcast_object_list(shapes, src=0)
+    mine = {name: tuple(value.shape) for name, value in state.items()}
+    if runtime.min(float(mine == shapes[0])) < 1 and mine == shapes[0]:  # every rank stops, not only the odd one
+        raise ValueError(f"rank {runtime.rank}: another rank's model skeleton differs from rank 0's model")
+    if mine != shapes[0]:
+        differ = sorted(name for name in shapes[0].keys() | mine.keys() if shapes[0].get(name) != mine.get(name))
+        raise ValueError(f"rank {runtime.rank}'s model skeleton differs from rank 0's model in {len(differ)} "
+                         f"entries (rank 0 / this rank): " + "; ".join(
+                             f"{name} {shapes[0].get(name)} / {mine.get(name)}" for name in differ[:5]))
+    full = state if runtime.is_main else {}
+    buffers = [{name: buffer for name, buffer in model.named_buffers() if name not in state}
+               if runtime.is_main else None]
+    del state
+    shard(model, runtime, bf16)
+    if not runtime.is_main:
+        model.to_empty(device=runtime.device)
+    set_model_state_dict(model, full, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True))
+    dist.broadcast_object_list(buffers, src=0)
+    with torch.no_grad():
+        for name, value in buffers[0].items():
+            model.get_buffer(name).copy_(value)
     return model
 
 

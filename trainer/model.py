@@ -118,13 +118,17 @@ class _FeatureLayerReached(Exception):
 MASTER_DTYPE = torch.float32
 
 
-def build_vision_tower(spec: dict[str, Any]) -> PreTrainedModel:
+def build_vision_tower(spec: dict[str, Any], weights: bool = True) -> PreTrainedModel:
+    """The tower a spec names: a folder's weights, or a config's fresh ones; without `weights`, a path's
+    config alone (for a skeleton on the meta device that another rank fills)."""
     if "path" in spec:
         config = vision_config_of(AutoConfig.from_pretrained(spec["path"]))
-        model_class = AutoModel._model_mapping[type(config)]
-        return model_class.from_pretrained(spec["path"], config=config, dtype=MASTER_DTYPE)
-    config = AutoConfig.for_model(**spec["config"])
-    return AutoModel.from_config(vision_config_of(config), dtype=MASTER_DTYPE)
+        if weights:
+            model_class = AutoModel._model_mapping[type(config)]
+            return model_class.from_pretrained(spec["path"], config=config, dtype=MASTER_DTYPE)
+    else:
+        config = vision_config_of(AutoConfig.for_model(**spec["config"]))
+    return AutoModel.from_config(config, dtype=MASTER_DTYPE)
 
 
 def with_pixel_statistics(config: ModelConfig, vision_config: Any) -> ModelConfig:
@@ -140,15 +144,17 @@ def with_pixel_statistics(config: ModelConfig, vision_config: Any) -> ModelConfi
     return replace(config, image_mean=list(mean), image_std=list(std))
 
 
-def build_llm(spec: dict[str, Any], vocab_size: int, attention: str = VARLEN) -> PreTrainedModel:
-    if "path" in spec:
+def build_llm(spec: dict[str, Any], vocab_size: int, attention: str = VARLEN, weights: bool = True) -> PreTrainedModel:
+    """The causal LM a spec names (as `build_vision_tower`), its embeddings grown to `vocab_size` if smaller."""
+    if "path" in spec and weights:
         model = AutoModelForCausalLM.from_pretrained(spec["path"], attn_implementation=attention, dtype=MASTER_DTYPE)
     else:
-        settings = {"vocab_size": vocab_size, **spec["config"]}
-        model = AutoModelForCausalLM.from_config(AutoConfig.for_model(**settings), attn_implementation=attention,
-                                                 dtype=MASTER_DTYPE)
+        config = AutoConfig.from_pretrained(spec["path"]) if "path" in spec \
+            else AutoConfig.for_model(**{"vocab_size": vocab_size, **spec["config"]})
+        model = AutoModelForCausalLM.from_config(config, attn_implementation=attention, dtype=MASTER_DTYPE)
     if model.get_input_embeddings().num_embeddings < vocab_size:
-        model.resize_token_embeddings(vocab_size)
+        # the new rows' mean-and-covariance start needs real weights; a skeleton's are filled by another rank
+        model.resize_token_embeddings(vocab_size, mean_resizing=weights)
     return model
 
 
@@ -353,7 +359,8 @@ class DocVLM(nn.Module):
             tokenizer.save_pretrained(directory / "llm")
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> DocVLM:
+    def from_pretrained(cls, directory: str | Path, weights: bool = True) -> DocVLM:
+        """The model a folder holds; without `weights`, built from its configs alone (see `build_model`)."""
         directory = Path(directory)
         config_path = directory / CONFIG_FILE
         if not config_path.is_file():
@@ -361,9 +368,11 @@ class DocVLM(nn.Module):
         settings = json.loads(config_path.read_text())
         image_token_id = settings.pop("image_token_id")
         config = ModelConfig(**settings)
-        vision = build_vision_tower({"path": str(directory / "vision")})
-        llm = build_llm({"path": str(directory / "llm")}, vocab_size=0, attention=config.attention)
+        vision = build_vision_tower({"path": str(directory / "vision")}, weights)
+        llm = build_llm({"path": str(directory / "llm")}, vocab_size=0, attention=config.attention, weights=weights)
         model = cls(vision, llm, config, image_token_id)
+        if not weights:
+            return model
         projector = load_file(str(directory / PROJECTOR_FILE))
         missing, unexpected = model.load_state_dict(projector, strict=False)
         wanted = {k for k in model.state_dict() if k.startswith("projector.") or k == "row_separator"}
@@ -373,8 +382,11 @@ class DocVLM(nn.Module):
         return model
 
 
-def build_model(config: ModelConfig, tokenizer, image_token: str) -> DocVLM:
-    """A fresh model from `config`; the LLM's embeddings grow to the tokenizer's vocabulary when needed."""
-    vision = build_vision_tower(config.vision)
-    llm = build_llm(config.llm, vocab_size=len(tokenizer), attention=config.attention)
+def build_model(config: ModelConfig, tokenizer, image_token: str, weights: bool = True) -> DocVLM:
+    """A fresh model from `config`; the LLM's embeddings grow to the tokenizer's vocabulary when needed.
+    Without `weights`, the parts given as paths are built from their configs alone: under
+    `torch.device("meta")` that is the skeleton an FSDP rank shards before rank 0 sends it the weights
+    (`trainer.distributed.shard_from_rank0`)."""
+    vision = build_vision_tower(config.vision, weights)
+    llm = build_llm(config.llm, vocab_size=len(tokenizer), attention=config.attention, weights=weights)
     return DocVLM(vision, llm, config, tokenizer.convert_tokens_to_ids(image_token))

@@ -35,8 +35,8 @@ from trainer.bf16_weights import Bf16Weights
 from trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from trainer.mirror import fetch_newest_checkpoint, is_complete, join, pull_folder, push_checkpoint, push_folder
 from trainer.data import MicroBatch, PackedBatches, Prefetcher, SampleEncoder
-from trainer.distributed import (Runtime, block_modules, gradient_sync, start_runtime, stop_runtime, unwrap,
-                                 wrap_model)
+from trainer.distributed import (Runtime, block_modules, gradient_sync, shard_from_rank0, start_runtime,
+                                 stop_runtime, unwrap, wrap_model)
 from trainer.metrics import FlopCounter, StepLog, peak_flops
 from trainer.model import DocVLM, build_model
 from trainer.profiling import StepProfiler
@@ -110,18 +110,22 @@ def prepare_tokenizer(recipe: RecipeSpec, runtime: Runtime):
     return load_tokenizer(str(folder))
 
 
-def initial_model(recipe: RecipeSpec, index: int, tokenizer) -> DocVLM:
+def initial_model(recipe: RecipeSpec, index: int, tokenizer, skeleton: bool = False) -> DocVLM:
+    """The stage's starting model: its init folder, the previous stage's final model, or fresh weights
+    (seeded, so every rank builds the same). A `skeleton` has the same shapes on the meta device and reads
+    no weights: an FSDP rank other than 0 gets its shards from rank 0 (`shard_from_rank0`)."""
     stage = recipe.stages[index]
     init = stage.init
     if init is None and index > 0:
         init = str(stage_directory(recipe, recipe.stages[index - 1]) / FINAL)
-    if init is None:
-        torch.manual_seed(recipe.seed)
-        return build_model(recipe.model.vlm_config(), tokenizer, recipe.tokenizer.image_token)
-    if not Path(init).is_dir():
+    if init is not None and not Path(init).is_dir():
         raise FileNotFoundError(f"stage {stage.stage} starts from {init}, which does not exist: train the previous "
                                 "stage first (--stage all) or set the stage's init")
-    return DocVLM.from_pretrained(init)
+    with torch.device("meta") if skeleton else contextlib.nullcontext():
+        if init is not None:
+            return DocVLM.from_pretrained(init, weights=not skeleton)
+        torch.manual_seed(recipe.seed)
+        return build_model(recipe.model.vlm_config(), tokenizer, recipe.tokenizer.image_token, weights=not skeleton)
 
 
 def set_trainable(model: DocVLM, trainable: list[str]) -> None:
@@ -179,20 +183,29 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
     runtime.barrier()
 
     settings = recipe.runtime
-    model = initial_model(recipe, index, tokenizer)
+    # FSDP ranks other than 0 read no weights: they shard a skeleton that rank 0 fills (shard_from_rank0)
+    from_rank0 = runtime.distributed and settings.parallel == "fsdp"
+    model = initial_model(recipe, index, tokenizer, skeleton=from_rank0 and not runtime.is_main)
     set_trainable(model, stage.trainable)
     if settings.activation_checkpointing:
         for part in (model.vision, model.llm):
             if part.supports_gradient_checkpointing:
                 part.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    model.to(runtime.device).train()
+    if not from_rank0:  # FSDP moves each rank's shards to its device
+        model.to(runtime.device)
+    model.train()
     if settings.compile:
         for block in block_modules(model):
             block.compile()
     flops = FlopCounter(model, set(stage.trainable))
     # bf16 weights average their fp32 gradients over the ranks themselves, in place of DDP
     weights = Bf16Weights(model, runtime, settings.fused_weight_grads) if settings.bf16_weights else None
-    wrapped = model if weights else wrap_model(model, runtime, settings.parallel, settings.bf16)
+    if weights:
+        wrapped = model
+    elif from_rank0:
+        wrapped = shard_from_rank0(model, runtime, settings.bf16)
+    else:
+        wrapped = wrap_model(model, runtime, settings.parallel, settings.bf16)
     optimizer = build_optimizer(unwrap(wrapped), stage, runtime.device)
     schedule = WarmupCosine(optimizer, stage)
     batches = make_batches(recipe, stage, model, tokenizer, runtime)
