@@ -350,6 +350,11 @@ def test_flop_count_leaves_out_tower_layers_after_the_feature_layer(tokenizer):
     after_encoder = [siglip.vision.head, siglip.vision.post_layernorm]
     assert siglip_flops.vision_params == matmul_parameters(siglip.vision) - sum(
         p.numel() for m in after_encoder for p in m.parameters())
+    # the projector counts the merged tokens it projects: 64 patches a view -> 16, the CLS token dropped
+    flops = counts[-2]
+    tower = 6 * flops.vision_params * flops.view_tokens + 3 * flops.vision_attention * flops.view_tokens ** 2
+    assert flops.view_tokens == 65 and flops.projector_tokens == 16
+    assert flops.step_flops(0, 0, [], 2) - 2 * tower == 6 * flops.projector_params * 2 * 16
     # attention FLOPs grow with each sample's own length squared
     flops = counts[-1]
     assert flops.step_flops(100, 10, [60, 40], 1) < flops.step_flops(100, 10, [100], 1)
@@ -450,3 +455,33 @@ def test_a_training_forward_and_backward_on_cuda_never_wait_for_the_gpu(tokenize
         finally:
             torch.cuda.set_sync_debug_mode("default")
     assert torch.isfinite(out["loss_sum"]).item()
+
+
+def test_pixel_shuffle_merges_2x2_blocks_and_pads_an_odd_grid_with_zeros():
+    from trainer.model import pixel_shuffle
+
+    # a 4 × 4 grid of one-channel patches numbered row by row: token (i, j) holds its block's 4 patches
+    even = pixel_shuffle(torch.arange(16.0).reshape(1, 16, 1))
+    assert even[0].tolist() == [[0, 1, 4, 5], [2, 3, 6, 7], [8, 9, 12, 13], [10, 11, 14, 15]]
+    # a 3 × 3 grid (as SigLIP-so400m's 27 × 27): a zero row and column complete the last blocks
+    odd = pixel_shuffle(torch.arange(1.0, 10.0).reshape(1, 9, 1))
+    assert odd[0].tolist() == [[1, 2, 4, 5], [3, 0, 6, 0], [7, 8, 0, 0], [9, 0, 0, 0]]
+    with pytest.raises(ValueError, match="square patch grid, got 8 patches"):
+        pixel_shuffle(torch.zeros(1, 8, 1))
+
+
+def test_a_tower_with_an_odd_patch_grid_merges_to_the_rounded_up_token_count(tokenizer):
+    """A SigLIP tower whose tiles are 3 × 3 patches (42 px, 14 px patches; so400m's are 27 × 27 at 384 px)
+    gives 2 × 2 tokens a view; the placeholders, the embedding and a training pass agree with that."""
+    vision = dict(VISION, model_type="siglip_vision_model", image_size=42)
+    torch.manual_seed(0)
+    odd = build_model(ModelConfig({"config": vision}, {"config": LLM}), tokenizer, "<image>")
+    assert odd.patches_per_side == 3 and odd.tokens_per_view == 4
+    encoded = SampleEncoder(tokenizer, odd.visual_token_count, TilingConfig(tile_size=42, max_tiles=6), 256) \
+        .encode(sample("odd", (120, 50)))
+    image = encoded.image
+    assert encoded.input_ids.count(odd.image_token_id) == (image.rows * image.cols + 1) * 4 + image.rows - 1
+    batch = pack_rows([[encoded]], 256, tokenizer.pad_token_id)
+    loss = odd(**batch.model_inputs())["loss_sum"]
+    loss.backward()
+    assert torch.isfinite(loss) and odd.projector.fc1.weight.grad.count_nonzero() > 0

@@ -6,7 +6,8 @@ backward costs 4 for a trained module, 2 for a frozen one that gradients must cr
 the projector trains) and 0 for a frozen module nothing upstream of it trains (the tower in stage 1).
 The LM head counts only at the labelled positions, the only ones where the model computes it; the tower
 counts its patch embedding and its blocks up to the feature layer the model reads (the model stops the
-tower there: LLaVA's -2 skips the last block), not a pooling head whose output feeds nothing.
+tower there: LLaVA's -2 skips the last block), not a pooling head whose output feeds nothing; the
+projector counts the tokens it projects (a quarter of the patches after the 2×2 merge).
 Attention adds 4·layers·hidden·len² forward per sequence (halved for the causal LLM, where len is each
 packed sample's own length, padding left out; per view for the tower), times the same backward factor / 2.
 MFU = FLOPs / (step time × peak × ranks).
@@ -65,13 +66,14 @@ class FlopCounter:
         else:  # a tower of unknown layout: all of it
             self.vision_params = matmul_parameters(model.vision)
         self.projector_params = sum(p.numel() for p in model.projector.parameters())
+        self.projector_tokens = model.tokens_per_view  # after the 2×2 merge, without a CLS token
         self.llm_attention = 4 * llm_config.num_hidden_layers * llm_config.hidden_size
         self.vision_attention = 4 * used * vision_config.hidden_size
         has_cls = any(hasattr(m, "class_embedding") for m in model.vision.modules())  # CLIP's; SigLIP has none
         self.view_tokens = (vision_config.image_size // vision_config.patch_size) ** 2 + int(has_cls)
         self.pass_factor = {  # forward + backward multipliers per module
             "vision": 6 if "vision" in trainable else 2,
-            "projector": 6 if trainable & {"projector", "vision"} else 2,
+            "projector": 6 if "projector" in trainable else 4 if "vision" in trainable else 2,
             "llm": 6 if "llm" in trainable else 4,
         }
 
@@ -83,7 +85,7 @@ class FlopCounter:
         vision_tokens = views * self.view_tokens
         vision = f["vision"] * self.vision_params * vision_tokens \
             + f["vision"] / 2 * self.vision_attention * views * self.view_tokens ** 2
-        projector = f["projector"] * self.projector_params * vision_tokens
+        projector = f["projector"] * self.projector_params * views * self.projector_tokens
         return llm + vision + projector
 
 

@@ -75,14 +75,25 @@ class Projector(nn.Module):
         return self.fc2(F.gelu(self.fc1(features)))
 
 
+def merged_side(side: int) -> int:
+    """Tokens a side of a g × g patch grid keeps after the 2×2 merge: ⌈g/2⌉."""
+    return (side + 1) // 2
+
+
 def pixel_shuffle(features: torch.Tensor) -> torch.Tensor:
-    """(views, g·g, C) patch features -> (views, g/2·g/2, 4C): each 2×2 block of patches becomes one token."""
+    """(views, g·g, C) patch features -> (views, ⌈g/2⌉², 4C): each 2×2 block of patches becomes one token,
+    row by row. An odd grid (SigLIP-so400m's 27 × 27 at 384 px) first gets a row and a column of zeros at
+    its bottom and right, so its last tokens merge fewer patches."""
     views, count, channels = features.shape
     side = math.isqrt(count)
-    if side * side != count or side % 2:
-        raise ValueError(f"pixel shuffle needs an even square patch grid, got {count} patches")
-    grid = features.reshape(views, side // 2, 2, side // 2, 2, channels)
-    return grid.permute(0, 1, 3, 2, 4, 5).reshape(views, (side // 2) ** 2, 4 * channels)
+    if side * side != count:
+        raise ValueError(f"pixel shuffle needs a square patch grid, got {count} patches")
+    grid = features.reshape(views, side, side, channels)
+    half = merged_side(side)
+    if side % 2:
+        grid = F.pad(grid, (0, 0, 0, 1, 0, 1))
+    grid = grid.reshape(views, half, 2, half, 2, channels)
+    return grid.permute(0, 1, 3, 2, 4, 5).reshape(views, half * half, 4 * channels)
 
 
 def vision_config_of(config: Any) -> Any:
@@ -178,8 +189,6 @@ class DocVLM(nn.Module):
         # module, below the tower's top, holds them
         blocks_after = self.tower_stack is not None and self.blocks_read < layers
         self.truncated_stack = self.tower_stack if blocks_after and "." in self.tower_stack else None
-        if config.pixel_shuffle and self.patches_per_side % 2:
-            raise ValueError(f"pixel shuffle needs an even patch grid; the tower has {self.patches_per_side}² patches")
         merge = 4 if config.pixel_shuffle else 1
         llm_hidden = llm.config.get_text_config().hidden_size
         self.projector = Projector(vision_config.hidden_size * merge, config.projector_hidden or llm_hidden,
@@ -201,8 +210,8 @@ class DocVLM(nn.Module):
 
     @property
     def tokens_per_view(self) -> int:
-        tokens = self.patches_per_side ** 2
-        return tokens // 4 if self.config.pixel_shuffle else tokens
+        side = self.patches_per_side
+        return merged_side(side) ** 2 if self.config.pixel_shuffle else side ** 2
 
     def visual_token_count(self, rows: int, cols: int, has_global: bool) -> int:
         """Placeholder tokens an image tiled as rows × cols (+ global view) takes in the text."""
