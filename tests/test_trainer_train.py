@@ -22,6 +22,7 @@ from pipelines.storage import Folder
 from trainer.generate import answer
 from trainer.model import DocVLM, build_model
 from trainer.recipe import RecipeError, load_recipe
+from trainer.remote_folders import FETCHED
 from trainer.tokenizer import load_tokenizer
 from trainer.train import run_recipe
 
@@ -106,10 +107,13 @@ def steps_of(stage_dir: Path) -> dict[int, dict]:
     return {r["step"]: r for r in records}
 
 
-def parameters(model: DocVLM, module: str) -> dict[str, torch.Tensor]:
+def parameters_of(state: dict[str, torch.Tensor], module: str) -> dict[str, torch.Tensor]:
     prefix = f"{module}."
-    return {k: v for k, v in model.state_dict().items() if k.startswith(prefix) or (module == "projector"
-                                                                                  and k == "row_separator")}
+    return {k: v for k, v in state.items() if k.startswith(prefix) or (module == "projector" and k == "row_separator")}
+
+
+def parameters(model: DocVLM, module: str) -> dict[str, torch.Tensor]:
+    return parameters_of(model.state_dict(), module)
 
 
 def changed(before: dict, after: dict) -> bool:
@@ -377,3 +381,50 @@ def test_shard_from_rank0_fills_a_meta_skeleton_or_names_the_entries_that_differ
         assert "rank 1's model skeleton differs from rank 0's model in 2 entries" in done.stdout
         assert "rank 0: another rank's model skeleton differs" in done.stdout
         assert "linear.weight (3, 4) / (5, 4)" in done.stdout and "linear.bias (3,) / (5,)" in done.stdout
+
+
+def test_recipe_reads_its_tokenizer_and_model_folders_from_fsspec_urls(env):
+    """Tokenizer, tower and LLM paths, and a stage's init, given as URLs (fsspec's in-memory filesystem here,
+    s3:// or gs:// in a real run): each folder is fetched once into OUTPUT/.fetched and trained from; the
+    frozen parts of a projector-only stage keep exactly the fetched weights. A URL with no folder fails
+    naming the recipe entry and the URL."""
+    import fsspec
+
+    from trainer.mirror import push_folder
+    from trainer.tokenizer import train_bpe_tokenizer
+
+    recipe = yaml.safe_load(TINY.read_text())
+    tokenizer = train_bpe_tokenizer([str(REPO / "synth" / "corpora" / "en.txt")], 600)
+    torch.manual_seed(0)
+    model = build_model(load_recipe(str(TINY)).model.vlm_config(), tokenizer, "<image>")
+    model.save_pretrained(env / "vlm", tokenizer)
+    push_folder(env / "vlm", "memory://models/vlm")
+    for part in ("vision", "llm"):
+        push_folder(env / "vlm" / part, f"memory://models/{part}")
+    original = model.state_dict()
+
+    def run(name: str, **changes) -> dict:
+        variant = recipe | {"output": str(env / name), "tokenizer": {"path": "memory://models/llm"}}
+        variant["stages"] = [recipe["stages"][0] | {"steps": 1, "mixture": str(REPO / "mixtures/demo/stage1.yaml")}
+                             | changes]
+        variant["model"] = recipe["model"] | {"vision": {"path": "memory://models/vision"},
+                                              "llm": {"path": "memory://models/llm"}}
+        path = env / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(variant))
+        (final,) = run_recipe(str(path), "1")
+        return DocVLM.from_pretrained(final).state_dict()
+
+    try:
+        from_parts = run("from-parts")
+        from_init = run("from-init", init="memory://models/vlm")
+        with pytest.raises(FileNotFoundError, match=r"stages\[0\]\.init memory://models/gone: cannot fetch it "
+                                                    r"\(no such folder\)"):
+            run("from-nothing", init="memory://models/gone")
+    finally:
+        fsspec.filesystem("memory").rm("/models", recursive=True)
+    assert sorted(p.name.rsplit("-", 1)[0] for p in (env / "from-parts" / FETCHED).iterdir()) == ["llm", "vision"]
+    assert sorted(p.name.rsplit("-", 1)[0] for p in (env / "from-init" / FETCHED).iterdir()) == ["llm", "vlm"]
+    for trained in (from_parts, from_init):
+        assert not changed(parameters_of(original, "vision"), parameters_of(trained, "vision"))
+        assert not changed(parameters_of(original, "llm"), parameters_of(trained, "llm"))
+        assert changed(parameters_of(original, "projector"), parameters_of(trained, "projector"))

@@ -9,8 +9,10 @@ newest mirrored checkpoint (a fresh node after a failure, another cluster) fetch
 
 from __future__ import annotations
 
+import os
 import posixpath
 import shutil
+import socket
 from pathlib import Path
 
 from fsspec.core import url_to_fs
@@ -42,9 +44,10 @@ def is_complete(url: str) -> bool:
 
 
 def pull_folder(url: str, local: Path) -> None:
-    """Fetch a complete mirrored folder into `local` (written beside it, then renamed into place)."""
+    """Fetch a folder into `local`: written beside it under a name of this process's own, then renamed into
+    place; when another process (another node's, on a shared disk) got there first, its copy is kept."""
     fs, root = url_to_fs(url)
-    staging = local.with_name(f".{local.name}.fetching")
+    staging = local.with_name(f".{local.name}.fetching-{socket.gethostname()}-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     prefix = root.rstrip("/") + "/"
@@ -55,8 +58,12 @@ def pull_folder(url: str, local: Path) -> None:
         target = staging / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         fs.get_file(remote, str(target))
-    shutil.rmtree(local, ignore_errors=True)
-    staging.rename(local)
+    try:
+        staging.rename(local)
+    except OSError:
+        if not local.is_dir():
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def mirrored_steps(url: str) -> list[int]:

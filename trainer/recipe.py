@@ -1,7 +1,9 @@
 """Training recipes: one YAML file naming the model, the tokenizer, the runtime and the three stages
 (mixture, trainable modules, per-module learning rates, schedule, batch, sequence length, tiles).
 `load_recipe` validates it; `trainer.train` runs it. Relative paths resolve against the recipe's folder;
-`${VAR}` / `${VAR:-default}` take environment variables (as in mixture manifests).
+the tokenizer, model and `init` paths may also be fsspec URLs (s3://…, fetched once per node:
+`trainer.remote_folders`); `${VAR}` / `${VAR:-default}` take environment variables (as in mixture
+manifests).
 
     name: tiny
     output: ${DOCFORGE_TRAIN_OUT:-../../train-out}/tiny
@@ -55,7 +57,7 @@ class TokenizerSpec(Strict):
     @model_validator(mode="after")
     def one_source(self) -> TokenizerSpec:
         if (self.path is None) == (self.train is None):
-            raise ValueError("give exactly one of path (a local tokenizer) or train (files, vocab_size)")
+            raise ValueError("give exactly one of path (a tokenizer folder or its URL) or train (files, vocab_size)")
         return self
 
 
@@ -66,7 +68,7 @@ class PartSpec(Strict):
     @model_validator(mode="after")
     def one_source(self) -> PartSpec:
         if (self.path is None) == (self.config is None):
-            raise ValueError("give exactly one of path (local weights) or config (random weights)")
+            raise ValueError("give exactly one of path (a folder of weights or its URL) or config (random weights)")
         if self.config is not None and "model_type" not in self.config:
             raise ValueError("config needs a model_type (e.g. clip_vision_model, siglip_vision_model, qwen2)")
         return self
@@ -163,7 +165,7 @@ class StageSpec(Strict):
     max_tiles: int = Field(default=16, ge=1)
     global_view: bool = True
     grad_clip: float = Field(default=1.0, gt=0)
-    init: str | None = None  # a model folder; default: the previous stage's output (stage 1: the model spec)
+    init: str | None = None  # a model folder or its URL; default: the previous stage's output (stage 1: the model spec)
 
     @model_validator(mode="after")
     def consistent(self) -> StageSpec:

@@ -23,6 +23,7 @@ import math
 import shutil
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from trainer.metrics import FlopCounter, StepLog, peak_flops
 from trainer.model import DocVLM, build_model
 from trainer.profiling import StepProfiler
 from trainer.recipe import RecipeSpec, StageSpec, load_recipe
+from trainer.remote_folders import local_folder
 from trainer.tiling import TilingConfig
 from trainer.tokenizer import load_tokenizer, train_bpe_tokenizer
 
@@ -96,9 +98,10 @@ def stage_directory(recipe: RecipeSpec, stage: StageSpec) -> Path:
 
 
 def prepare_tokenizer(recipe: RecipeSpec, runtime: Runtime):
-    """The recipe's local tokenizer, or the one trained for it (once, by rank 0, kept in OUTPUT/tokenizer)."""
+    """The recipe's tokenizer folder (a URL's fetched copy), or the one trained for it (once, by rank 0,
+    kept in OUTPUT/tokenizer)."""
     if recipe.tokenizer.path:
-        return load_tokenizer(recipe.tokenizer.path)
+        return load_tokenizer(local_folder(recipe.tokenizer.path, recipe.output, runtime, "tokenizer.path"))
     folder = Path(recipe.output) / "tokenizer"
     if runtime.is_main and not folder.is_dir():
         spec = recipe.tokenizer.train
@@ -110,22 +113,28 @@ def prepare_tokenizer(recipe: RecipeSpec, runtime: Runtime):
     return load_tokenizer(str(folder))
 
 
-def initial_model(recipe: RecipeSpec, index: int, tokenizer, skeleton: bool = False) -> DocVLM:
-    """The stage's starting model: its init folder, the previous stage's final model, or fresh weights
-    (seeded, so every rank builds the same). A `skeleton` has the same shapes on the meta device and reads
-    no weights: an FSDP rank other than 0 gets its shards from rank 0 (`shard_from_rank0`)."""
+def initial_model(recipe: RecipeSpec, index: int, tokenizer, runtime: Runtime, skeleton: bool = False) -> DocVLM:
+    """The stage's starting model: its init folder, the previous stage's final model, or the model spec's
+    (folders given as URLs read from their fetched copies; fresh weights seeded, so every rank builds the
+    same). A `skeleton` has the same shapes on the meta device and reads no weights: an FSDP rank other
+    than 0 gets its shards from rank 0 (`shard_from_rank0`)."""
     stage = recipe.stages[index]
-    init = stage.init
+    init = stage.init and local_folder(stage.init, recipe.output, runtime, f"stages[{index}].init")
     if init is None and index > 0:
         init = str(stage_directory(recipe, recipe.stages[index - 1]) / FINAL)
     if init is not None and not Path(init).is_dir():
         raise FileNotFoundError(f"stage {stage.stage} starts from {init}, which does not exist: train the previous "
                                 "stage first (--stage all) or set the stage's init")
+    config = recipe.model.vlm_config()
+    if init is None:
+        config = replace(config, **{
+            name: {"path": local_folder(spec["path"], recipe.output, runtime, f"model.{name}.path")}
+            if "path" in spec else spec for name, spec in (("vision", config.vision), ("llm", config.llm))})
     with torch.device("meta") if skeleton else contextlib.nullcontext():
         if init is not None:
             return DocVLM.from_pretrained(init, weights=not skeleton)
         torch.manual_seed(recipe.seed)
-        return build_model(recipe.model.vlm_config(), tokenizer, recipe.tokenizer.image_token, weights=not skeleton)
+        return build_model(config, tokenizer, recipe.tokenizer.image_token, weights=not skeleton)
 
 
 def set_trainable(model: DocVLM, trainable: list[str]) -> None:
@@ -185,7 +194,7 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
     settings = recipe.runtime
     # FSDP ranks other than 0 read no weights: they shard a skeleton that rank 0 fills (shard_from_rank0)
     from_rank0 = runtime.distributed and settings.parallel == "fsdp"
-    model = initial_model(recipe, index, tokenizer, skeleton=from_rank0 and not runtime.is_main)
+    model = initial_model(recipe, index, tokenizer, runtime, skeleton=from_rank0 and not runtime.is_main)
     set_trainable(model, stage.trainable)
     if settings.activation_checkpointing:
         for part in (model.vision, model.llm):
