@@ -383,13 +383,14 @@ def test_shard_from_rank0_fills_a_meta_skeleton_or_names_the_entries_that_differ
         assert "linear.weight (3, 4) / (5, 4)" in done.stdout and "linear.bias (3,) / (5,)" in done.stdout
 
 
-def test_recipe_reads_its_tokenizer_and_model_folders_from_fsspec_urls(env):
+def test_recipe_reads_its_tokenizer_and_model_folders_from_fsspec_urls(env, monkeypatch, capsys):
     """Tokenizer, tower and LLM paths, and a stage's init, given as URLs (fsspec's in-memory filesystem here,
     s3:// or gs:// in a real run): each folder is fetched once into OUTPUT/.fetched and trained from; the
     frozen parts of a projector-only stage keep exactly the fetched weights. A URL with no folder fails
-    naming the recipe entry and the URL."""
+    naming the recipe entry and the URL. `trainer.generate` takes a model folder's URL and an image URL."""
     import fsspec
 
+    from trainer import generate
     from trainer.mirror import push_folder
     from trainer.tokenizer import train_bpe_tokenizer
 
@@ -420,6 +421,11 @@ def test_recipe_reads_its_tokenizer_and_model_folders_from_fsspec_urls(env):
         with pytest.raises(FileNotFoundError, match=r"stages\[0\]\.init memory://models/gone: cannot fetch it "
                                                     r"\(no such folder\)"):
             run("from-nothing", init="memory://models/gone")
+        fsspec.filesystem("memory").pipe_file("/models/page.png", page(1, (300, 200)))
+        monkeypatch.setenv("DOCFORGE_CACHE", str(env / "cache"))
+        assert generate.main(["memory://models/vlm", "--image", "memory://models/page.png", "--max-new-tokens", "2"]) == 0
+        assert "memory://models/vlm reloaded" in capsys.readouterr().out
+        assert [p.name.rsplit("-", 1)[0] for p in (env / "cache" / FETCHED).iterdir()] == ["vlm"]
     finally:
         fsspec.filesystem("memory").rm("/models", recursive=True)
     assert sorted(p.name.rsplit("-", 1)[0] for p in (env / "from-parts" / FETCHED).iterdir()) == ["llm", "vision"]

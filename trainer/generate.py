@@ -1,13 +1,16 @@
 """Ask a trained model folder (a stage's `final/`, see `trainer.model`) about an image: reloads the tower,
 projector, LLM and tokenizer from disk alone and decodes greedily. The demo uses it to prove the last
-stage's output reloads.
+stage's output reloads. A model folder given as an fsspec URL is fetched once into $DOCFORGE_CACHE
+(default ~/.cache/docforge)/.fetched; the image may be a URL too.
 
     python -m trainer.generate train-out/tiny/stage3/final --image page.png --prompt "Read the text."
+    python -m trainer.generate s3://bucket/runs/x/stage3/final --image s3://bucket/pages/p1.png
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -16,7 +19,10 @@ from PIL import Image
 from transformers.utils import logging as transformers_logging
 
 from mixtures.tasks import IMAGE_PLACEHOLDER
+from pipelines.storage import open_url
+from trainer.distributed import start_runtime
 from trainer.model import DocVLM
+from trainer.remote_folders import local_folder
 from trainer.tiling import TilingConfig, tile_image
 from trainer.tokenizer import load_tokenizer
 
@@ -41,17 +47,21 @@ def answer(model: DocVLM, tokenizer, image: Image.Image, prompt: str, max_tiles:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer.generate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", help="a trained model folder (a stage's final/)")
-    parser.add_argument("--image", required=True, help="image file")
+    parser.add_argument("model", help="a trained model folder (a stage's final/), or its fsspec URL")
+    parser.add_argument("--image", required=True, help="image file or URL")
     parser.add_argument("--prompt", default="Describe this image.", help="the question (default: %(default)s)")
     parser.add_argument("--max-tiles", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     args = parser.parse_args(argv)
     transformers_logging.disable_progress_bar()
     try:
-        model = DocVLM.from_pretrained(args.model).eval()
-        tokenizer = load_tokenizer(str(Path(args.model) / "llm"))
-        image = Image.open(args.image)
+        cache = os.environ.get("DOCFORGE_CACHE") or Path.home() / ".cache" / "docforge"
+        folder = local_folder(args.model, cache, start_runtime("cpu"), "model")
+        model = DocVLM.from_pretrained(folder).eval()
+        tokenizer = load_tokenizer(str(Path(folder) / "llm"))
+        with open_url(args.image, "rb") as f:
+            image = Image.open(f)
+            image.load()
     except (OSError, ValueError) as exn:
         print(f"python -m trainer.generate: {exn}", file=sys.stderr)
         return 1
