@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw
 from mixtures.manifest import load_manifest
 from pipelines.shards import ShardWriter, build_index, write_index
 from pipelines.storage import Folder
+from trainer.data import NothingUsable
 from trainer.generate import answer
 from trainer.model import DocVLM, build_model
 from trainer.recipe import RecipeError, load_recipe
@@ -434,3 +435,32 @@ def test_recipe_reads_its_tokenizer_and_model_folders_from_fsspec_urls(env, monk
         assert not changed(parameters_of(original, "vision"), parameters_of(trained, "vision"))
         assert not changed(parameters_of(original, "llm"), parameters_of(trained, "llm"))
         assert changed(parameters_of(original, "projector"), parameters_of(trained, "projector"))
+
+
+def test_a_data_error_met_while_a_step_runs_stops_the_run_after_that_step_is_logged_and_saved(env):
+    """The loop takes the next step's batches while the current step's last passes run. When the data side
+    fails then (here: after three good pages, 600 truncated PNGs in a row, so the packer gives up), the
+    step that was running is still logged and checkpointed before the run stops with the data's error."""
+    good = [{"__key__": f"good-{i}", "png": page(i, (700, 700)), "txt": f"page {i} " * 20,
+             "json": {"family": "ocr", "lang": "en"}} for i in range(3)]
+    bad = [{"__key__": f"bad-{i:03d}", "png": page(i)[:100], "txt": "cut short",
+            "json": {"family": "ocr", "lang": "en"}} for i in range(600)]
+    folder = Folder(str(env / "pages"))
+    with ShardWriter(folder, 0, max_count=1000) as writer:  # one shard: read in this order
+        for sample in good + bad:
+            writer.write(sample)
+    write_index(folder, build_index([s.to_dict() for s in writer.shards], {"job": "test"},
+                                    {"complete": True, "missing_tasks": []}))
+    (env / "pages.yaml").write_text(f"name: pages\nstage: 2\nseed: 0\nsources:\n"
+                                    f"  - {{name: pages, shards: {env / 'pages'}, weight: 1, task: ocr}}\n")
+    recipe = yaml.safe_load(tiny_variant(env, "data-error", steps=6, stages=(2,), checkpoint_every=1,
+                                         shuffle_buffer=1, packing_window=1).read_text())
+    # each good page (2×2 tiles + global view: 720 image tokens) fills a row of 1,024 alone
+    recipe["stages"][0] |= {"mixture": str(env / "pages.yaml"), "grad_accum": 1}
+    path = env / "data-error.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    with pytest.raises(NothingUsable, match="512 samples drawn were all skipped"):
+        run_recipe(str(path), "2")
+    stage = env / "data-error" / "stage2"
+    assert sorted(steps_of(stage)) == [1, 2]  # the third page waits for a row-mate that never comes
+    assert (stage / "checkpoints" / "step-000002").is_dir()

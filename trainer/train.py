@@ -166,6 +166,19 @@ def make_batches(recipe: RecipeSpec, stage: StageSpec, model: DocVLM, tokenizer,
                          recipe.runtime.pad_to_multiple_of, recipe.runtime.packing_window)
 
 
+def take_step_batches(prefetch: Prefetcher, count: int) -> tuple[list[MicroBatch], float]:
+    """A step's `count` micro-batches (fewer when the mixture runs out) and the seconds spent waiting for them."""
+    taken, wait = [], 0.0
+    for _ in range(count):
+        fetch = time.perf_counter()
+        batch = prefetch.next()
+        wait += time.perf_counter() - fetch
+        if batch is None:
+            break
+        taken.append(batch)
+    return taken, wait
+
+
 def batch_digest(batches: list[MicroBatch]) -> str:
     """A short fingerprint of the sample keys this rank trained on in a step, in order."""
     return hashlib.sha1("\n".join(k for b in batches for k in b.keys).encode()).hexdigest()[:16]
@@ -236,8 +249,8 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
 
     # a step takes its grad_accum micro-batches at once: the queue holds those plus `prefetch` more, so the
     # worker is never left to build the rest of a step while the GPU waits; a step is done with its batches
-    # (the GPU's copies synced at its end) when the next one takes its own, so a worker process may then
-    # reuse their slots
+    # once its last copy to the GPU is done, and the next step's are taken then (so a worker process may
+    # reuse the slots of the step before)
     prefetch = Prefetcher(batches, settings.prefetch + stage.grad_accum, pin=runtime.device.type == "cuda",
                           process=settings.data_worker == "process", keep=stage.grad_accum)
     peak = peak_flops(runtime.device)
@@ -247,17 +260,14 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
     data_state: dict[str, Any] = batches.state_dict()
     profiler = StepProfiler(settings.profile_steps, directory, runtime.device, stage.grad_accum, runtime.is_main)
     try:
+        ahead: tuple[list[MicroBatch], float] | Exception | None = None  # the next step's, taken early
         while not schedule.finished:
             profiler.before_step(schedule.steps + 1)
             started = time.perf_counter()
-            step_batches, wait = [], 0.0
-            for _ in range(stage.grad_accum):
-                fetch = time.perf_counter()
-                batch = prefetch.next()
-                wait += time.perf_counter() - fetch
-                if batch is None:
-                    break
-                step_batches.append(batch)
+            if isinstance(ahead, Exception):
+                raise ahead
+            step_batches, wait = ahead or take_step_batches(prefetch, stage.grad_accum)
+            ahead = None
             if runtime.min(len(step_batches) == stage.grad_accum) < 1:
                 log.note(f"stage {stage.stage}: the mixture ran out after step {schedule.steps}")
                 break
@@ -268,6 +278,9 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
             with weights.passes() if weights else contextlib.nullcontext():
                 for i, batch in enumerate(step_batches):
                     batch = batch.to(runtime.device)
+                    if runtime.device.type == "cuda" and i == len(step_batches) - 1:
+                        copied = torch.cuda.Event()
+                        copied.record()
                     with gradient_sync(wrapped, i == len(step_batches) - 1), autocast:
                         out = wrapped(**batch.model_inputs())
                         loss = out["loss_sum"] * runtime.world_size / max(label_tokens, 1.0)
@@ -288,6 +301,15 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             data_state = step_batches[-1].state
+            # the next step's batches are taken while a GPU runs this step's last passes and update (a
+            # worker process's take is ~1 ms a micro-batch); this step's copies to the GPU are done, so
+            # their slots may be refilled. A worker's error waits for this step's log and checkpoint.
+            if runtime.device.type == "cuda":
+                copied.synchronize()
+            try:
+                ahead = take_step_batches(prefetch, stage.grad_accum)
+            except Exception as exn:
+                ahead = exn
             if runtime.device.type == "cuda":
                 torch.cuda.synchronize()
             elapsed = time.perf_counter() - started
