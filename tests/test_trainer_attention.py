@@ -99,10 +99,17 @@ def test_registered_packed_attention_reads_its_runs_and_falls_back_to_sdpa_witho
         attention(module, as_model(q), as_model(k), as_model(v), None, sliding_window=4, **runs)
 
 
+TINY_LLM = dict(vocab_size=97, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                num_key_value_heads=2, pad_token_id=0)
+# the families a recipe's LLM is likely to be, each as transformers builds it (Mistral without its window)
+LLM_FAMILIES = {"qwen2": {}, "qwen3": {"head_dim": 16}, "llama": {}, "mistral": {"sliding_window": None},
+                "phi3": {}}
+
+
+@pytest.mark.parametrize("family", sorted(LLM_FAMILIES))
 @pytest.mark.parametrize("attention", [VARLEN, SDPA_PER_SAMPLE])
-def test_a_transformers_llm_with_packed_attention_equals_sdpa_with_the_packed_mask(attention):
-    config = AutoConfig.for_model(model_type="qwen2", vocab_size=97, hidden_size=64, intermediate_size=128,
-                                  num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
+def test_a_transformers_llm_with_packed_attention_equals_sdpa_with_the_packed_mask(attention, family):
+    config = AutoConfig.for_model(model_type=family, **TINY_LLM, **LLM_FAMILIES[family])
     torch.manual_seed(0)
     sdpa = AutoModelForCausalLM.from_config(config, attn_implementation="sdpa").eval()
     packed = AutoModelForCausalLM.from_config(config, attn_implementation=attention).eval()
@@ -135,6 +142,18 @@ def test_packed_attention_kernels_equal_the_block_diagonal_mask_on_cuda(kernel):
     torch.testing.assert_close(ours.float(), reference, atol=2e-2, rtol=2e-2)
     for mine, theirs in zip(gradients(ours.float(), (q, k, v)), gradients(reference, (q, k, v))):
         torch.testing.assert_close(mine.float(), theirs.float(), atol=3e-2, rtol=3e-2)
+
+
+def test_an_llm_whose_attention_soft_caps_its_logits_is_refused_not_run_wrong():
+    """Gemma 2 soft-caps attention logits (and alternates sliding-window layers): packed varlen attention
+    has neither, so the forward stops naming what is missing and what to use instead."""
+    config = AutoConfig.for_model(model_type="gemma2", **TINY_LLM, head_dim=16, sliding_window=8,
+                                  attn_logit_softcapping=50.0)
+    model = AutoModelForCausalLM.from_config(config, attn_implementation=VARLEN).eval()
+    position_ids = positions([9, 14])
+    with pytest.raises(ValueError, match="no sliding window and no logit soft-capping.*flash_attention_2"):
+        model(input_ids=torch.randint(0, 97, position_ids.shape), position_ids=position_ids, use_cache=False,
+              attention_mask=no_mask(torch.empty(position_ids.shape)), **packed_runs(position_ids).attention_kwargs())
 
 
 def test_generation_with_a_cache_and_padding_is_sdpa_under_varlen():

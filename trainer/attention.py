@@ -139,13 +139,17 @@ attention_per_sample = torch.compiler.disable(attention_per_run)
 
 
 def flat_tokens(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, dropout: float,
-                sliding_window: int | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                sliding_window: int | None, extra: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """transformers' (batch, heads, seq, dim) query/key/value as (batch · seq, heads, dim) for attention over
     packed runs, in the autocast dtype on a GPU (rotary embeddings leave q and k in the float32 of the
-    residual stream under autocast)."""
-    if dropout or sliding_window:
-        raise ValueError("attention over packed runs takes no attention dropout or sliding window; use sdpa for "
-                         "this model")
+    residual stream under autocast). A model whose attention needs more than causal softmax attention
+    (dropout, a sliding window, Gemma 2's logit soft-capping, attention sinks) is refused, not run wrong."""
+    refused = {"attention dropout": dropout, "sliding window": sliding_window,
+               "logit soft-capping": extra.get("softcap"), "attention sinks": extra.get("s_aux") is not None}
+    if named := [name for name, used in refused.items() if used]:
+        raise ValueError(f"attention over packed runs takes no {' and no '.join(named)}, which this LLM's "
+                         "attention uses: set model.attention to sdpa (dropout, a sliding window) or to "
+                         "flash_attention_2 with the flash-attn package (also soft-capping)")
     batch, _, length, dim = query.shape
     q, k, v = (t.transpose(1, 2).reshape(batch * length, t.shape[1], dim) for t in (query, key, value))
     if q.is_cuda and torch.is_autocast_enabled(q.device.type):
@@ -164,7 +168,7 @@ def varlen_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Te
                                       sliding_window=sliding_window, **kwargs)
     batch, heads, length, dim = query.shape
     scale = scaling if scaling is not None else dim ** -0.5
-    q, k, v = flat_tokens(query, key, value, dropout, sliding_window)
+    q, k, v = flat_tokens(query, key, value, dropout, sliding_window, kwargs)
     if FLASH_VARLEN is not None and q.is_cuda and q.dtype in VARLEN_KERNEL_DTYPES:
         out = FLASH_VARLEN(q, k, v, cu_seq_lens_q, max_length_q, scale)
     else:
@@ -181,7 +185,7 @@ def sdpa_per_sample_attention(module: torch.nn.Module, query: torch.Tensor, key:
         return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout,
                                       sliding_window=sliding_window, **kwargs)
     batch, heads, length, dim = query.shape
-    q, k, v = flat_tokens(query, key, value, dropout, sliding_window)
+    q, k, v = flat_tokens(query, key, value, dropout, sliding_window, kwargs)
     out = attention_per_sample(q, k, v, run_bounds, scaling if scaling is not None else dim ** -0.5)
     return out.reshape(batch, length, heads, dim), None
 
