@@ -175,7 +175,14 @@ def test_broken_and_oversized_images_are_skipped_samples_not_a_crash(tokenizer, 
         encoder(tokenizer, model).encode(sample("b"))
 
 
-def test_packed_forward_equals_each_sample_alone(tokenizer, model):
+@pytest.mark.parametrize("attention", [VARLEN, "sdpa", "eager"])
+def test_packed_forward_equals_each_sample_alone(tokenizer, model, attention):
+    """No attention crosses samples: varlen by its run lengths, sdpa and eager by the block-diagonal mask
+    transformers builds from the restarting position ids."""
+    if attention != VARLEN:
+        torch.manual_seed(0)
+        model = build_model(ModelConfig({"config": VISION}, {"config": LLM}, attention=attention), tokenizer,
+                            "<image>").eval()
     enc = encoder(tokenizer, model, seq_len=400)
     samples = [enc.encode(sample("p1", (300, 120), "first answer")),
                enc.encode(sample("p2", size=None, turns=[{"role": "user", "content": "Hello there"},
@@ -193,7 +200,21 @@ def test_packed_forward_equals_each_sample_alone(tokenizer, model):
             at += len(one)
 
 
-def test_loss_on_labelled_positions_equals_the_loss_from_full_logits(tokenizer, model):
+# LLM families whose own forward finishes the head's logits: Gemma 2 soft-caps them, Cohere and Granite scale them
+FINISHED_LOGITS = {"gemma2": {"head_dim": 16, "final_logit_softcapping": 3.0, "sliding_window": 8},
+                   "cohere": {"logit_scale": 0.25}, "granite": {"logits_scaling": 8.0}}
+
+
+@pytest.mark.parametrize("family", [None, *FINISHED_LOGITS])
+def test_loss_on_labelled_positions_equals_the_loss_from_full_logits(tokenizer, model, family):
+    """The loss computes the LM head at the labelled positions only, finishing the logits as the LLM's own
+    forward does (which the logits path runs)."""
+    if family is not None:
+        llm = dict(LLM, model_type=family, **FINISHED_LOGITS[family])
+        torch.manual_seed(0)
+        attention = "eager" if family == "gemma2" else "sdpa"  # transformers gives Gemma 2 no sdpa
+        model = build_model(ModelConfig({"config": VISION}, {"config": llm}, attention=attention), tokenizer,
+                            "<image>").eval()
     enc = encoder(tokenizer, model, seq_len=300)
     rows = [[enc.encode(sample("l1", (300, 120), "first answer")), enc.encode(sample("l2", (50, 50), "second"))]]
     batch = pack_rows(rows, 300, tokenizer.pad_token_id)

@@ -148,8 +148,8 @@ def flat_tokens(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, dro
                "logit soft-capping": extra.get("softcap"), "attention sinks": extra.get("s_aux") is not None}
     if named := [name for name, used in refused.items() if used]:
         raise ValueError(f"attention over packed runs takes no {' and no '.join(named)}, which this LLM's "
-                         "attention uses: set model.attention to sdpa (dropout, a sliding window) or to "
-                         "flash_attention_2 with the flash-attn package (also soft-capping)")
+                         "attention uses: set model.attention to sdpa or eager (transformers' own attention "
+                         "over a block-diagonal mask), or flash_attention_2 with the flash-attn package")
     batch, _, length, dim = query.shape
     q, k, v = (t.transpose(1, 2).reshape(batch * length, t.shape[1], dim) for t in (query, key, value))
     if q.is_cuda and torch.is_autocast_enabled(q.device.type):

@@ -54,8 +54,9 @@ class ModelConfig:
     projector_hidden: int | None = None  # default: the LLM's hidden size
     # the LLM's attention over packed rows (trainer.attention): "varlen" (flash varlen kernel inside each
     # sample on CUDA, per-sample sdpa elsewhere), "sdpa_per_sample" (one sdpa call a sample everywhere, so
-    # torch may pick cuDNN on Hopper), "sdpa" (one call with a block-diagonal mask) or "flash_attention_2"
-    # (the flash-attn package's varlen; needs it installed and a GPU)
+    # torch may pick cuDNN on Hopper), "sdpa" (one call with a block-diagonal mask), "eager" (the same mask,
+    # transformers' own attention: for LLMs only it implements, as Gemma 2's soft-capping) or
+    # "flash_attention_2" (the flash-attn package's varlen; needs it installed and a GPU)
     attention: str = VARLEN
     # the tower's pixel statistics, (x/255 - mean) / std per RGB channel; None: the vision path's
     # preprocessor_config.json, else the tower type's own (SigLIP 0.5, CLIP and the rest CLIP's)
@@ -335,10 +336,24 @@ class DocVLM(nn.Module):
                                         **attention).last_hidden_state
         if label_index is None:
             label_index = label_positions(labels)
-        logits = self.llm.get_output_embeddings()(hidden.reshape(-1, hidden.shape[-1]).index_select(0, label_index))
+        logits = self.head_logits(hidden.reshape(-1, hidden.shape[-1]).index_select(0, label_index))
         targets = labels.reshape(-1).index_select(0, label_index + 1)
         return {"loss_sum": F.cross_entropy(logits.float(), targets, reduction="sum"),
                 "label_tokens": label_index.numel()}
+
+    def head_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The LM head's logits for `hidden`, finished as the causal LM's own forward finishes them: Cohere's
+        `logit_scale`, Granite's `logits_scaling`, Gemma 2's `final_logit_softcapping` (the loss computes
+        the head at the labelled positions only, so it cannot take the LLM's own logits)."""
+        logits = self.llm.get_output_embeddings()(hidden)
+        config = self.llm.config.get_text_config()
+        if (scale := getattr(config, "logit_scale", None)) is not None:
+            logits = logits * scale
+        if (scaling := getattr(config, "logits_scaling", None)) is not None:
+            logits = logits / scaling
+        if (cap := getattr(config, "final_logit_softcapping", None)) is not None:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
 
     # -- parameters by module -------------------------------------------------------------------------------
     def module_parameters(self) -> dict[str, list[nn.Parameter]]:

@@ -84,7 +84,7 @@ class ModelSpec(Strict):
     pixel_shuffle: bool = True
     row_separators: bool = True
     projector_hidden: int | None = Field(default=None, gt=0)
-    attention: Literal["varlen", "sdpa_per_sample", "sdpa", "flash_attention_2"] = "varlen"
+    attention: Literal["varlen", "sdpa_per_sample", "sdpa", "eager", "flash_attention_2"] = "varlen"
     # the tower's pixel statistics per RGB channel; default: the vision path's preprocessor_config.json,
     # else the tower type's (SigLIP 0.5, CLIP's otherwise)
     image_mean: list[float] | None = Field(default=None, min_length=3, max_length=3)
