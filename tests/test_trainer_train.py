@@ -258,9 +258,9 @@ def test_idle_gaps_between_kernels_are_summed_by_length():
     assert idle_gaps([])["longest_ms"] == [] and idle_gaps([(0, 5)])["ms_by_length"]["over 10 ms"] == 0
 
 
-def train_two_ranks(recipe: Path, stage: str) -> None:
+def train_two_ranks(recipe: Path, stage: str, *flags: str) -> None:
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           "-m", "pipelines.cli", "train", str(recipe), "--stage", stage],
+                           "-m", "pipelines.cli", "train", str(recipe), "--stage", stage, *flags],
                           cwd=REPO, env=os.environ.copy(), capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -293,17 +293,26 @@ def test_fsdp_ranks_shard_the_weights_rank_0_sends_and_train_as_ddp_does(env):
     (fresh weights in stage 2, the stage 2 folder's configs in stage 3) and gets every weight and buffer
     from rank 0. Its losses match DDP's over the same data from the first step of each stage, which they
     could not with one rank's weights (or rotary frequencies) wrong; it checkpoints per rank and gathers
-    a full final model."""
+    a full final model. Cut back to stage 3's step-1 checkpoint, `--resume` trains step 2 exactly again."""
     losses = {}
     for parallel in ("ddp", "fsdp"):
         # FSDP with activation checkpointing, as the 7B recipe runs: recomputing changes no loss
         recipe = tiny_variant(env, parallel, steps=2, stages=(2, 3), parallel=parallel,
-                              activation_checkpointing=parallel == "fsdp")
+                              activation_checkpointing=parallel == "fsdp", checkpoint_every=1)
         train_two_ranks(recipe, "all")
         losses[parallel] = [steps_of(env / parallel / f"stage{n}")[step]["loss"] for n in (2, 3) for step in (1, 2)]
     assert losses["fsdp"] == pytest.approx(losses["ddp"], rel=1e-5, abs=1e-6)
     for n in (2, 3):
         assert_gathered_final(env / "fsdp" / f"stage{n}")
+
+    stage = env / "fsdp" / "stage3"
+    expected = steps_of(stage)[2]
+    shutil.rmtree(stage / "final")  # as if the run had died after stage 3's step-1 checkpoint
+    shutil.rmtree(stage / "checkpoints" / "step-000002")
+    train_two_ranks(recipe, "all", "--resume")
+    resumed = [json.loads(line) for line in (stage / "log.jsonl").read_text().splitlines()][-1]
+    assert resumed["step"] == 2 and resumed["batch_digest"] == expected["batch_digest"]
+    assert (resumed["loss"], resumed["grad_norm"]) == (expected["loss"], expected["grad_norm"])
 
 
 @pytest.mark.parametrize("name", ["tiny.yaml", "inf-mllm2-1.5b.yaml", "inf-mllm2-7b.yaml"])
