@@ -477,3 +477,15 @@ def test_a_data_error_met_while_a_step_runs_stops_the_run_after_that_step_is_log
     stage = env / "data-error" / "stage2"
     assert sorted(steps_of(stage)) == [1, 2]  # the third page waits for a row-mate that never comes
     assert (stage / "checkpoints" / "step-000002").is_dir()
+
+
+def test_generate_opens_a_photo_upright_by_its_exif_orientation(tmp_path):
+    from trainer.generate import open_image
+
+    stored = Image.new("RGB", (40, 20), "white")  # stored wide; EXIF orientation 6: shown turned, tall
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(tmp_path / "photo.jpg", exif=exif.tobytes())
+    stored.save(tmp_path / "plain.jpg")
+    assert open_image(str(tmp_path / "photo.jpg")).size == (20, 40)
+    assert open_image(f"file://{tmp_path / 'plain.jpg'}").size == (40, 20)

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from transformers.utils import logging as transformers_logging
 
 from mixtures.tasks import IMAGE_PLACEHOLDER
@@ -44,6 +44,15 @@ def answer(model: DocVLM, tokenizer, image: Image.Image, prompt: str, max_tiles:
     return tokenizer.decode(output[0], skip_special_tokens=True)
 
 
+def open_image(url: str) -> Image.Image:
+    """The image at `url` (a path or fsspec URL), decoded and turned upright as its EXIF orientation says,
+    as a viewer shows a phone photo."""
+    with open_url(url, "rb") as f:
+        image = Image.open(f)
+        image.load()
+    return ImageOps.exif_transpose(image)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer.generate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -59,9 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = local_folder(args.model, cache, start_runtime("cpu"), "model")
         model = DocVLM.from_pretrained(folder).eval()
         tokenizer = load_tokenizer(str(Path(folder) / "llm"))
-        with open_url(args.image, "rb") as f:
-            image = Image.open(f)
-            image.load()
+        image = open_image(args.image)
     except (OSError, ValueError) as exn:
         print(f"python -m trainer.generate: {exn}", file=sys.stderr)
         return 1

@@ -14,7 +14,8 @@
 # (default: test varlen-compile-accum8-window1-bf16w varlen-compile-accum8-window1-bf16w-process
 # varlen-compile-accum8-window1-bf16w-fused varlen-compile-accum8-window1-bf16w-process-fused: what earlier
 # runs have not measured, side by side with the 1.5B recipe's setting as measured on 2026-11-26 (seventh
-# session: bf16 weights, rows in stream order, the data thread; 41.8 % MFU), about 8 minutes on an H100.
+# session: bf16 weights, rows in stream order, the data thread; 41.8 % MFU as logged then, 41.5 % with the
+# projector counted as the trainer now counts it), about 8 minutes on an H100.
 # `-process`: the data worker in a process, its batches through shared page-locked slots (the profile of
 # the thread runs showed the GPU idle in the micro-batches during which the data thread refilled the
 # queue). `-fused`: the Linear weight gradients added into the fp32 sums by their own backward products
