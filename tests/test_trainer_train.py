@@ -354,10 +354,12 @@ class Part(nn.Module):
     def __init__(self, width):
         super().__init__()
         self.linear = nn.Linear(4, width)
+        self.embed, self.head = nn.Embedding(6, 4), nn.Linear(4, 6, bias=False)
+        self.head.weight = self.embed.weight  # tied, as a tied LM head (Qwen2-1.5B)
         self.register_buffer("scale", torch.arange(4.0), persistent=False)
 
     def forward(self, x):
-        return self.linear(x * self.scale)
+        return self.linear(x * self.scale).sum() + self.head(self.embed(torch.arange(6))).sum()
 
 runtime = start_runtime("cpu")
 torch.manual_seed(7)
@@ -379,8 +381,9 @@ dist.destroy_process_group()
 
 @pytest.mark.parametrize("case", ["same", "mismatch"])
 def test_shard_from_rank0_fills_a_meta_skeleton_or_names_the_entries_that_differ(tmp_path, case):
-    """Rank 1 shards a meta-device skeleton and computes with rank 0's weights and unsaved buffer; a skeleton
-    whose shapes differ from rank 0's model fails naming the entry and both shapes."""
+    """Rank 1 shards a meta-device skeleton and computes with rank 0's weights (a tied pair among them) and
+    unsaved buffer; a skeleton whose shapes differ from rank 0's model fails naming the entry and both
+    shapes."""
     script = tmp_path / "shard.py"
     script.write_text(SHARD_FROM_RANK0)
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
