@@ -42,9 +42,10 @@ def train_bpe_tokenizer(text_files: list[str], vocab_size: int) -> PreTrainedTok
 
 
 def load_tokenizer(path: str) -> PreTrainedTokenizerFast:
-    """A local tokenizer folder; the image placeholder is added as a special token when it lacks one."""
+    """A local tokenizer folder (a URL's fetched copy: `trainer.remote_folders`); the image placeholder is
+    added as a special token when it lacks one."""
     if not Path(path).is_dir():
-        raise FileNotFoundError(f"tokenizer {path}: no such folder (real runs load local paths only)")
+        raise FileNotFoundError(f"tokenizer {path}: no such folder")
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.chat_template is None:
         raise ValueError(f"tokenizer {path}: has no chat template")
