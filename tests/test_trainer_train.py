@@ -438,6 +438,8 @@ def test_recipe_reads_its_tokenizer_and_model_folders_from_fsspec_urls(env, monk
         with pytest.raises(FileNotFoundError, match=r"stages\[0\]\.init memory://models/gone: cannot fetch it "
                                                     r"\(no such folder\)"):
             run("from-nothing", init="memory://models/gone")
+        with pytest.raises(FileNotFoundError, match=r"stages\[0\]\.init /nowhere/model: no such folder"):
+            run("from-nowhere", init="/nowhere/model")  # not taken for a model hub's repository id
         fsspec.filesystem("memory").pipe_file("/models/page.png", page(1, (300, 200)))
         monkeypatch.setenv("DOCFORGE_CACHE", str(env / "cache"))
         assert generate.main(["memory://models/vlm", "--image", "memory://models/page.png", "--max-new-tokens", "2"]) == 0

@@ -31,12 +31,13 @@ def fetched_path(url: str, output: str | Path) -> Path:
 
 def local_folder(location: str, output: str | Path, runtime: Runtime, field: str) -> str:
     """`location` as a local folder: a URL's copy (fetched by local rank 0 of each node, the other ranks
-    waiting), a `file://` URL's own path, a local path as it is. All ranks call it together. `field` names
-    the recipe entry in errors."""
-    if location.startswith("file://"):
-        return location[len("file://"):]
+    waiting), a `file://` URL's own path, a local path as it is (each checked to be a folder). All ranks
+    call it together. `field` names the recipe entry in errors."""
     if not is_remote(location):
-        return location
+        path = location[len("file://"):] if location.startswith("file://") else location
+        if not Path(path).is_dir():  # transformers would take a missing folder's path for a hub repository id
+            raise FileNotFoundError(f"{field} {location}: no such folder")
+        return path
     local = fetched_path(location, output)
     problem = None
     if runtime.local_rank == 0 and not local.is_dir():
