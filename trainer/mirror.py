@@ -51,13 +51,17 @@ def pull_folder(url: str, local: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     prefix = root.rstrip("/") + "/"
+    remotes, targets = [], []
     for remote in sorted(fs.find(root)):
         rel = remote[len(prefix):] if remote.startswith(prefix) else posixpath.basename(remote)
         if rel == COMPLETE:
             continue
         target = staging / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        fs.get_file(remote, str(target))
+        remotes.append(remote)
+        targets.append(str(target))
+    if remotes:
+        fs.get(remotes, targets)  # one call: object stores (s3fs, gcsfs) fetch the files concurrently
     try:
         staging.rename(local)
     except OSError:
