@@ -494,3 +494,19 @@ def test_generate_opens_a_photo_upright_by_its_exif_orientation(tmp_path):
     stored.save(tmp_path / "plain.jpg")
     assert open_image(str(tmp_path / "photo.jpg")).size == (20, 40)
     assert open_image(f"file://{tmp_path / 'plain.jpg'}").size == (40, 20)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("worker", ["thread", "process"])
+def test_the_loop_trains_on_cuda_with_the_gpu_settings(env, worker):
+    """The loop's CUDA-only parts (pinned or page-locked slot batches, the copy event before the next
+    step's batches are taken, bf16 weights with fused weight gradients, the step-end sync, MFU and peak
+    memory in the log) over a few steps of the tiny model, each data worker."""
+    name = f"cuda-{worker}"
+    recipe = tiny_variant(env, name, steps=3, stages=(2,), device="cuda", bf16_weights=True,
+                          fused_weight_grads=True, data_worker=worker, checkpoint_every=2)
+    run_recipe(str(recipe), "2")
+    steps = steps_of(env / name / "stage2")
+    assert sorted(steps) == [1, 2, 3]
+    assert all(torch.isfinite(torch.tensor(s["loss"])) and s["peak_memory_gib"] > 0 for s in steps.values())
+    assert (env / name / "stage2" / "final").is_dir()

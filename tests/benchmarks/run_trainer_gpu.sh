@@ -42,7 +42,8 @@ bench() {
 }
 if wanted test; then
     python3 -m pytest -q -p no:cacheprovider tests/test_trainer_attention.py tests/test_trainer_model.py \
-        tests/test_trainer_batch_slots.py tests/test_trainer_bf16_weights.py -k "cuda" -rs 2>&1 | tail -25
+        tests/test_trainer_batch_slots.py tests/test_trainer_bf16_weights.py tests/test_trainer_train.py \
+        -k "cuda" -rs 2>&1 | tail -25
 fi
 bench sdpa --attention sdpa --steps 8 --skip 3
 bench varlen --attention varlen --steps 8 --skip 3
