@@ -11,6 +11,8 @@ TRAIN_EXAMPLES = """examples:
   docforge train trainer/recipes/tiny.yaml --stage 2 --resume   # continue stage 2 from its newest checkpoint
   torchrun --nproc_per_node=8 --no-python docforge train trainer/recipes/inf-mllm2-7b.yaml
 each stage writes OUTPUT/stageN/{log.jsonl,checkpoints/,final/}; stage N+1 starts from stage N's final/.
+a recipe's tokenizer, model and init paths may be fsspec URLs (s3://...): fetched once per node into
+OUTPUT/.fetched/.
 exit status: 0 when the stages finished, 1 on a training error, 2 for a bad recipe or a refused start.
 """
 
