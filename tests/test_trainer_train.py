@@ -39,9 +39,9 @@ def page(i: int, size=(420, 300)) -> bytes:
     return out.getvalue()
 
 
-def write_dataset(root: Path, name: str, samples: list[dict]) -> None:
+def write_dataset(root: Path, name: str, samples: list[dict], max_count: int = 4) -> None:
     folder = Folder(str(root / name))
-    with ShardWriter(folder, 0, max_count=4) as writer:
+    with ShardWriter(folder, 0, max_count=max_count) as writer:
         for s in samples:
             writer.write(s)
     write_index(folder, build_index([s.to_dict() for s in writer.shards], {"job": "test"},
@@ -463,12 +463,7 @@ def test_a_data_error_met_while_a_step_runs_stops_the_run_after_that_step_is_log
              "json": {"family": "ocr", "lang": "en"}} for i in range(3)]
     bad = [{"__key__": f"bad-{i:03d}", "png": page(i)[:100], "txt": "cut short",
             "json": {"family": "ocr", "lang": "en"}} for i in range(600)]
-    folder = Folder(str(env / "pages"))
-    with ShardWriter(folder, 0, max_count=1000) as writer:  # one shard: read in this order
-        for sample in good + bad:
-            writer.write(sample)
-    write_index(folder, build_index([s.to_dict() for s in writer.shards], {"job": "test"},
-                                    {"complete": True, "missing_tasks": []}))
+    write_dataset(env, "pages", good + bad, max_count=1000)  # one shard: read in this order
     (env / "pages.yaml").write_text(f"name: pages\nstage: 2\nseed: 0\nsources:\n"
                                     f"  - {{name: pages, shards: {env / 'pages'}, weight: 1, task: ocr}}\n")
     recipe = yaml.safe_load(tiny_variant(env, "data-error", steps=6, stages=(2,), checkpoint_every=1,

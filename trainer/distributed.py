@@ -92,7 +92,8 @@ def block_modules(model: nn.Module) -> list[nn.Module]:
 
 
 def wrap_model(model: nn.Module, runtime: Runtime, parallel: str, bf16: bool) -> nn.Module:
-    """DDP or FSDP2 around the model when there are several ranks; the model itself otherwise."""
+    """DDP or FSDP2 around the model when there are several ranks; the model itself otherwise. Under FSDP2
+    the ranks other than 0 pass a meta-device skeleton, which rank 0 fills (`shard_from_rank0`)."""
     if not runtime.distributed:
         return model
     if parallel == "ddp":
@@ -101,7 +102,7 @@ def wrap_model(model: nn.Module, runtime: Runtime, parallel: str, bf16: bool) ->
         ids = [runtime.local_rank] if runtime.device.type == "cuda" else None
         # a batch whose images are all one tile leaves the row separator unused
         return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
-    return shard(model, runtime, bf16)
+    return shard_from_rank0(model, runtime, bf16)
 
 
 def shard(model: nn.Module, runtime: Runtime, bf16: bool) -> nn.Module:
@@ -128,13 +129,14 @@ def shard_from_rank0(model: nn.Module, runtime: Runtime, bf16: bool) -> nn.Modul
     shapes = [{name: tuple(value.shape) for name, value in state.items()}]
     dist.broadcast_object_list(shapes, src=0)
     mine = {name: tuple(value.shape) for name, value in state.items()}
-    if runtime.min(float(mine == shapes[0])) < 1 and mine == shapes[0]:  # every rank stops, not only the odd one
-        raise ValueError(f"rank {runtime.rank}: another rank's model skeleton differs from rank 0's model")
+    all_agree = runtime.min(float(mine == shapes[0])) == 1  # every rank stops, not only the odd one
     if mine != shapes[0]:
         differ = sorted(name for name in shapes[0].keys() | mine.keys() if shapes[0].get(name) != mine.get(name))
         raise ValueError(f"rank {runtime.rank}'s model skeleton differs from rank 0's model in {len(differ)} "
                          f"entries (rank 0 / this rank): " + "; ".join(
                              f"{name} {shapes[0].get(name)} / {mine.get(name)}" for name in differ[:5]))
+    if not all_agree:
+        raise ValueError(f"rank {runtime.rank}: another rank's model skeleton differs from rank 0's model")
     full = state if runtime.is_main else {}
     buffers = [{name: buffer for name, buffer in model.named_buffers() if name not in state}
                if runtime.is_main else None]

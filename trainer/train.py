@@ -36,8 +36,8 @@ from trainer.bf16_weights import Bf16Weights
 from trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from trainer.mirror import fetch_newest_checkpoint, is_complete, join, pull_folder, push_checkpoint, push_folder
 from trainer.data import MicroBatch, PackedBatches, Prefetcher, SampleEncoder
-from trainer.distributed import (Runtime, block_modules, gradient_sync, shard_from_rank0, start_runtime,
-                                 stop_runtime, unwrap, wrap_model)
+from trainer.distributed import (Runtime, block_modules, gradient_sync, start_runtime, stop_runtime, unwrap,
+                                 wrap_model)
 from trainer.metrics import FlopCounter, StepLog, peak_flops
 from trainer.model import DocVLM, build_model
 from trainer.profiling import StepProfiler
@@ -205,7 +205,7 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
     runtime.barrier()
 
     settings = recipe.runtime
-    # FSDP ranks other than 0 read no weights: they shard a skeleton that rank 0 fills (shard_from_rank0)
+    # FSDP ranks other than 0 read no weights: they shard a skeleton that rank 0 fills (wrap_model)
     from_rank0 = runtime.distributed and settings.parallel == "fsdp"
     model = initial_model(recipe, index, tokenizer, runtime, skeleton=from_rank0 and not runtime.is_main)
     set_trainable(model, stage.trainable)
@@ -222,12 +222,7 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
     flops = FlopCounter(model, set(stage.trainable))
     # bf16 weights average their fp32 gradients over the ranks themselves, in place of DDP
     weights = Bf16Weights(model, runtime, settings.fused_weight_grads) if settings.bf16_weights else None
-    if weights:
-        wrapped = model
-    elif from_rank0:
-        wrapped = shard_from_rank0(model, runtime, settings.bf16)
-    else:
-        wrapped = wrap_model(model, runtime, settings.parallel, settings.bf16)
+    wrapped = model if weights else wrap_model(model, runtime, settings.parallel, settings.bf16)
     optimizer = build_optimizer(unwrap(wrapped), stage, runtime.device)
     schedule = WarmupCosine(optimizer, stage)
     batches = make_batches(recipe, stage, model, tokenizer, runtime)
