@@ -106,11 +106,11 @@ def test_a_mixture_whose_shards_all_vanish_is_used_up_and_stays_so(manifest, tok
 
 
 def test_a_tokenizer_that_spoils_every_sample_stops_the_run_with_the_reason(manifest, tokenizer):
-    """A chat template whose rendering of a conversation does not extend the rendering of its first turns
-    (here: it starts with the number of turns) makes every sample unusable. The mixture repeats for ever,
-    so skipping them one by one would never end; the run stops with the reason instead."""
+    """A chat template that renders no assistant turn (written for LLaVA's human/gpt roles) makes every
+    sample unusable. The mixture repeats for ever, so skipping them one by one would never end; the run
+    stops with the reason instead."""
     broken = copy.deepcopy(tokenizer)
-    broken.chat_template = "{{ messages | length }}" + broken.chat_template
+    broken.chat_template = "{% for m in messages %}{% if m.role in ('human', 'user') %}{{ m.content }}{% endif %}{% endfor %}"
     batches = packed_batches(manifest, broken)
     with pytest.raises(NothingUsable, match=r"last 512 samples drawn were all skipped \(pages: chat template ×512\)"):
         batches.next_batch()

@@ -1,9 +1,9 @@
 """The trainer's input side: mixture samples (`mixtures.stream.MixtureStream`) ▶ tiles ▶ tokens ▶ packed
 micro-batches. The only way the trainer sees data.
 
-Text: the conversation goes through the tokenizer's chat template, turn by turn, so labels cover only
-what the assistant says (its content and end-of-turn token, added where a template leaves it out of a
-last turn); system and user turns and the assistant header are masked. The single `<image>` token
+Text: the conversation goes through the tokenizer's chat template (`trainer.chat_labels`), so labels cover
+only what the assistant says (its content and end-of-turn token, added where a template leaves it out of
+a last turn); system and user turns and the assistant header are masked. The single `<image>` token
 becomes exactly as many image tokens as the model makes visual embeddings for that image.
 
 Truncation rule: a sample longer than the sequence length is cut at the sequence length if all of its
@@ -43,6 +43,7 @@ from PIL import Image, UnidentifiedImageError
 from mixtures.stream import MixtureStream
 from mixtures.tasks import IMAGE_PLACEHOLDER
 from trainer.attention import PackedRuns, packed_runs
+from trainer.chat_labels import ChatLabels, ConversationError
 from trainer.batch_slots import STATE_ROOM, BatchSlots, SlotMessage, batch_bytes_bound
 from trainer.model import IGNORE_INDEX, ImageGrid, label_positions
 from trainer.tiling import TiledImage, TilingConfig, tile_image
@@ -88,49 +89,7 @@ class SampleEncoder:
         self.tiling = tiling
         self.seq_len = seq_len
         self.image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_PLACEHOLDER)
-        self.eos = tokenizer.eos_token  # what ends a labelled turn (`with_turn_ends`)
-        self.specials = tuple(tokenizer.all_special_tokens)
-
-    def render(self, turns: list[dict]) -> str:
-        return self.tokenizer.apply_chat_template(turns, tokenize=False) if turns else ""
-
-    def segments(self, key: str, turns: list[dict]) -> list[tuple[str, bool]]:
-        """The chat-template text cut into (text, is_labelled) pieces: each assistant turn's body is
-        labelled, everything else (system, user, the assistant header) is not."""
-        pieces, done = [], ""
-        for i, turn in enumerate(turns):
-            full = self.render(turns[:i + 1])
-            if not full.startswith(done):
-                raise SkippedSample(key, "chat template", "the template's rendering of a prefix is not a prefix")
-            if turn["role"] == "assistant":
-                if i == 0:
-                    raise SkippedSample(key, "assistant first", "the conversation starts with an assistant turn")
-                header = self.tokenizer.apply_chat_template(turns[:i], tokenize=False, add_generation_prompt=True)
-                if not (header.startswith(done) and full.startswith(header)):
-                    raise SkippedSample(key, "chat template", "the generation prompt does not extend the prefix")
-                pieces += [(header[len(done):], False), (full[len(header):], True)]
-            else:
-                pieces.append((full[len(done):], False))
-            done = full
-        return self.with_turn_ends(pieces)
-
-    def with_turn_ends(self, pieces: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
-        """Every labelled turn ends with the end-of-turn token, so the model learns to stop. Most templates
-        close each turn themselves (ChatML's `<|im_end|>`, Llama 3's `<|eot_id|>`); some (Qwen1.5-Chat's)
-        write the tokenizer's eos only before a next turn: the one that opens the next piece becomes the
-        turn's, and a last turn that ends in plain text gets one."""
-        eos = self.eos
-        if eos is None:
-            return pieces
-        for i, (text, labelled) in enumerate(pieces):
-            if not labelled or text.rstrip().endswith(self.specials):
-                continue
-            following = pieces[i + 1][0] if i + 1 < len(pieces) else ""
-            if following.startswith(eos):
-                pieces[i], pieces[i + 1] = (text + eos, True), (following[len(eos):], False)
-            elif not following:
-                pieces[i] = (text + eos, True)
-        return pieces
+        self.chat_labels = ChatLabels(tokenizer)
 
     def tile(self, sample: dict[str, Any]) -> TiledImage | None:
         data = sample["image"]
@@ -144,7 +103,10 @@ class SampleEncoder:
 
     def encode(self, sample: dict[str, Any]) -> EncodedSample:
         key = sample["key"]
-        segments = self.segments(key, sample["conversation"])  # before the tiling, which costs far more
+        try:  # before the tiling, which costs far more
+            segments = self.chat_labels.pieces(sample["conversation"])
+        except ConversationError as exn:
+            raise SkippedSample(key, exn.reason, exn.detail) from exn
         image = self.tile(sample)
         input_ids: list[int] = []
         labels: list[int] = []
