@@ -9,7 +9,8 @@ from PIL import Image
 
 from trainer.attention import SDPA_PER_SAMPLE, VARLEN
 from trainer.data import SampleEncoder, SkippedSample, pack_rows
-from trainer.model import CLIP_MEAN, CLIP_STD, IGNORE_INDEX, DocVLM, ModelConfig, build_model
+from trainer.model import (CLIP_MEAN, CLIP_STD, IGNORE_INDEX, DocVLM, LogitFinish, ModelConfig, build_model,
+                           compiled_label_loss_sum, label_loss_sum)
 from trainer.tiling import TilingConfig
 from trainer.tokenizer import train_bpe_tokenizer
 
@@ -44,6 +45,24 @@ def sample(key: str, size=(300, 120), answer="The quick brown fox.", turns=None)
 
 def encoder(tokenizer, model, seq_len=512, max_tiles=6):
     return SampleEncoder(tokenizer, model.visual_token_count, TilingConfig(tile_size=112, max_tiles=max_tiles), seq_len)
+
+
+def loss_and_gradients(model, batch):
+    """One forward and backward of `batch`: the loss and each parameter's gradient; the model's left cleared."""
+    model.zero_grad(set_to_none=True)
+    out = model(**batch.model_inputs())
+    out["loss_sum"].backward()
+    grads = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad(set_to_none=True)
+    return out["loss_sum"].detach(), grads
+
+
+def assert_same_loss_and_gradients(got, expected, loss_atol):
+    (loss, grads), (expected_loss, expected_grads) = got, expected
+    torch.testing.assert_close(loss, expected_loss, atol=loss_atol, rtol=1e-6)
+    assert grads.keys() == expected_grads.keys()
+    for name, grad in expected_grads.items():
+        torch.testing.assert_close(grads[name], grad, atol=1e-5, rtol=1e-4, msg=name)
 
 
 @pytest.mark.parametrize("size", [(300, 120), (120, 300), (50, 50), (1000, 990)])
@@ -227,6 +246,49 @@ def test_loss_on_labelled_positions_equals_the_loss_from_full_logits(tokenizer, 
     torch.testing.assert_close(out["loss_sum"], full, atol=1e-4, rtol=1e-6)
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="Inductor's Triton kernels need CUDA"))])
+@pytest.mark.parametrize("finish", [LogitFinish(), LogitFinish(scale=0.25, cap=3.0)], ids=["plain", "scaled-capped"])
+def test_the_compiled_loss_gives_the_eager_loss_and_gradients_from_one_graph_for_any_label_count(finish, device):
+    """`runtime.compile` runs the loss through Inductor: over bf16 logits (a GPU's) of two different label
+    counts it gives the eager loss and logits' gradient, compiled once (the count is a dynamic size)."""
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    generator = torch.Generator().manual_seed(0)
+    for count in (37, 53):
+        logits = (torch.randn(count, 301, generator=generator) * 4).to(device, torch.bfloat16)
+        targets = torch.randint(0, 301, (count,), generator=generator).to(device)
+        results = []
+        for loss_sum in (label_loss_sum, compiled_label_loss_sum):
+            leaf = logits.clone().requires_grad_()
+            if loss_sum is compiled_label_loss_sum:
+                torch._dynamo.maybe_mark_dynamic(leaf, 0)
+                torch._dynamo.maybe_mark_dynamic(targets, 0)
+            loss = loss_sum(leaf, targets, finish)
+            loss.backward()
+            results.append((loss.detach(), leaf.grad))
+        (eager, eager_grad), (compiled, compiled_grad) = results
+        assert eager.dtype == compiled.dtype == torch.float32 and compiled_grad.dtype == torch.bfloat16
+        torch.testing.assert_close(compiled, eager, atol=1e-3, rtol=1e-5)
+        torch.testing.assert_close(compiled_grad.float(), eager_grad.float(), atol=2e-3, rtol=1e-2)
+    assert counters["stats"]["unique_graphs"] == 1, dict(counters["stats"])
+
+
+def test_a_model_with_its_loss_compiled_trains_as_the_eager_one(tokenizer, model):
+    """`DocVLM.compile_loss` (the trainer calls it under `runtime.compile`): the same loss and gradients."""
+    enc = encoder(tokenizer, model, seq_len=300)
+    batch = pack_rows([[enc.encode(sample("c1", (300, 120), "first answer")),
+                        enc.encode(sample("c2", (50, 50), "second"))]], 300, tokenizer.pad_token_id)
+    eager = loss_and_gradients(model, batch)
+    model.compile_loss()
+    try:
+        assert_same_loss_and_gradients(loss_and_gradients(model, batch), eager, loss_atol=1e-4)
+    finally:
+        model.loss_compiled = False  # the fixture's model is shared
+
+
 def test_a_trimmed_batch_with_host_made_runs_trains_as_the_full_width_one(tokenizer, model):
     """Rounding the width down to the longest row (plus padding to a multiple) and handing the model its runs
     and labelled positions from the host change no loss and no gradient: only the work on padding goes."""
@@ -262,18 +324,8 @@ def test_per_sample_sdpa_trains_as_varlen_from_the_host_copy_of_the_runs(tokeniz
     batch = pack_rows(rows, 512, tokenizer.pad_token_id, pad_to_multiple_of=32).to(torch.device("meta"))
     assert batch.host_cu_lengths.device.type == "cpu"  # `to` leaves the host copy where the attention reads it
     batch = pack_rows(rows, 512, tokenizer.pad_token_id, pad_to_multiple_of=32)
-    results = []
-    for m in (model, per_sample):
-        m.zero_grad(set_to_none=True)
-        out = m(**batch.model_inputs())
-        out["loss_sum"].backward()
-        results.append((out["loss_sum"].detach(), {n: p.grad for n, p in m.named_parameters() if p.grad is not None}))
-        m.zero_grad(set_to_none=True)
-    (loss, grads), (per_sample_loss, per_sample_grads) = results
-    torch.testing.assert_close(per_sample_loss, loss, atol=1e-5, rtol=1e-6)
-    assert per_sample_grads.keys() == grads.keys()
-    for name, grad in grads.items():
-        torch.testing.assert_close(per_sample_grads[name], grad, atol=1e-5, rtol=1e-4, msg=name)
+    assert_same_loss_and_gradients(loss_and_gradients(per_sample, batch), loss_and_gradients(model, batch),
+                                   loss_atol=1e-5)
 
 
 def test_loss_drops_when_overfitting_a_fixed_batch(tokenizer):

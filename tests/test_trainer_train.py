@@ -346,9 +346,12 @@ def test_bad_recipe_fails_naming_file_line_and_field(tmp_path, old, new, error):
 
 
 SHARD_FROM_RANK0 = '''
-import sys, torch, torch.distributed as dist
+import os, sys, torch, torch.distributed as dist
 from torch import nn
 from trainer.distributed import shard_from_rank0, start_runtime
+
+def say(line):  # one write a line: both ranks share the pipe, and print writes the text and its newline apart
+    os.write(1, (line + "\\n").encode())
 
 class Part(nn.Module):
     def __init__(self, width):
@@ -369,12 +372,12 @@ with torch.device("cpu" if runtime.is_main else "meta"):
 try:
     shard_from_rank0(model, runtime, bf16=False)
 except ValueError as error:
-    print(f"rank {runtime.rank}: {error}", flush=True)
+    say(f"rank {runtime.rank}: {error}")
     sys.exit(3)
 out = model(torch.ones(2, 4)).sum()
 torch.manual_seed(7)
 expected = Part(3)(torch.ones(2, 4)).sum()
-print(f"rank {runtime.rank}: {float(out):.6f} {float(expected):.6f}", flush=True)
+say(f"rank {runtime.rank}: {float(out):.6f} {float(expected):.6f}")
 dist.destroy_process_group()
 '''
 

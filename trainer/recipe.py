@@ -109,8 +109,9 @@ class RuntimeSpec(Strict):
     fused_weight_grads: bool = False
     activation_checkpointing: bool = False
     # torch.compile each transformer block (the LLM's decoder layers, the tower's encoder layers): fuses the
-    # norms, activations, rotary embeddings and dtype casts between the matrix products; the first steps
-    # compile (about a minute on a GPU), and a CPU run needs a C++ compiler
+    # norms, activations, rotary embeddings and dtype casts between the matrix products; and the loss (its
+    # fp32 cast and log-softmax over the vocabulary); the first steps compile (about a minute on a GPU),
+    # and a CPU run needs a C++ compiler
     compile: bool = False
     prefetch: int = Field(default=4, ge=1)  # micro-batches made ready beyond the current step's
     # a micro-batch is as wide as its longest packed row rounded up to this (never wider than seq_len), so

@@ -219,6 +219,7 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
     if settings.compile:
         for block in block_modules(model):
             block.compile()
+        model.compile_loss()
     flops = FlopCounter(model, set(stage.trainable))
     # bf16 weights average their fp32 gradients over the ranks themselves, in place of DDP
     weights = Bf16Weights(model, runtime, settings.fused_weight_grads) if settings.bf16_weights else None

@@ -135,7 +135,7 @@ def main() -> int:
     parser.add_argument("--attention", choices=["varlen", "sdpa_per_sample", "sdpa", "flash_attention_2"],
                         default="varlen",
                         help="the LLM's attention over packed rows (default: %(default)s)")
-    parser.add_argument("--compile", action="store_true", help="torch.compile each transformer block")
+    parser.add_argument("--compile", action="store_true", help="torch.compile each transformer block and the loss")
     parser.add_argument("--grad-accum", type=int, help="micro-batches a step (default: the preset's)")
     parser.add_argument("--data-worker", choices=["thread", "process"], default="thread",
                         help="where micro-batches are prepared (default: %(default)s)")

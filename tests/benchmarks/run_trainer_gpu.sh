@@ -4,18 +4,20 @@
 # compilation, micro-batch width, gradient accumulation and bf16 weights switched side by side on the same
 # GPU, the attention kernels alone, and kernel profiles of the timed steps.
 #   bash tests/benchmarks/run_trainer_gpu.sh RESULTS_DIR [PART...]
-# PART, in the order they run: test sdpa varlen varlen-compile-fullwidth varlen-compile
+# PART, in the order they run: test label-loss sdpa varlen varlen-compile-fullwidth varlen-compile
 #       varlen-compile-accum8-window1 varlen-compile-accum8 varlen-compile-accum8-process
 #       varlen-compile-accum8-window1-bf16w varlen-compile-accum8-bf16w
 #       varlen-compile-accum8-window1-bf16w-process varlen-compile-accum8-bf16w-process
 #       varlen-compile-accum8-window1-bf16w-fused varlen-compile-accum8-window1-bf16w-process-fused
 #       sdpa-per-sample-compile-accum8-window1-bf16w sdpa-per-sample-compile-accum8-bf16w attention-kernels
 #       profile-bf16w-process-fused profile-bf16w-process profile-bf16w profile
-# (default: test varlen-compile-accum8-window1-bf16w varlen-compile-accum8-window1-bf16w-process
+# (default: test label-loss varlen-compile-accum8-window1-bf16w varlen-compile-accum8-window1-bf16w-process
 # varlen-compile-accum8-window1-bf16w-fused varlen-compile-accum8-window1-bf16w-process-fused: what earlier
 # runs have not measured, side by side with the 1.5B recipe's setting as measured on 2026-11-26 (seventh
 # session: bf16 weights, rows in stream order, the data thread; 41.8 % MFU as logged then, 41.5 % with the
-# projector counted as the trainer now counts it), about 8 minutes on an H100.
+# projector counted as the trainer now counts it), about 8 minutes on an H100. Since the eleventh session
+# `--compile` compiles the loss too (the seventh session's runs had it eager): `label-loss` times that part
+# alone, eager against compiled, so the bench parts' difference from 2026-11-26 can be split.
 # `-process`: the data worker in a process, its batches through shared page-locked slots (the profile of
 # the thread runs showed the GPU idle in the micro-batches during which the data thread refilled the
 # queue). `-fused`: the Linear weight gradients added into the fp32 sums by their own backward products
@@ -29,7 +31,7 @@
 set -u
 results=${1:?usage: run_trainer_gpu.sh RESULTS_DIR [PART...]}
 shift
-parts=${*:-test varlen-compile-accum8-window1-bf16w varlen-compile-accum8-window1-bf16w-process varlen-compile-accum8-window1-bf16w-fused varlen-compile-accum8-window1-bf16w-process-fused}
+parts=${*:-test label-loss varlen-compile-accum8-window1-bf16w varlen-compile-accum8-window1-bf16w-process varlen-compile-accum8-window1-bf16w-fused varlen-compile-accum8-window1-bf16w-process-fused}
 mkdir -p "$results"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 wanted() { [[ " $parts " == *" $1 "* ]]; }
@@ -44,6 +46,10 @@ if wanted test; then
     python3 -m pytest -q -p no:cacheprovider tests/test_trainer_attention.py tests/test_trainer_model.py \
         tests/test_trainer_batch_slots.py tests/test_trainer_bf16_weights.py tests/test_trainer_train.py \
         -k "cuda" -rs 2>&1 | tail -25
+fi
+if wanted label-loss; then
+    echo "== label-loss"
+    python3 tests/benchmarks/bench_label_loss.py --json "$results/label-loss.json" 2>&1 | tail -8
 fi
 bench sdpa --attention sdpa --steps 8 --skip 3
 bench varlen --attention varlen --steps 8 --skip 3
