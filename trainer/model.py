@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, PreTrainedModel
 
+from mixtures.tasks import IMAGE_PLACEHOLDER
 from trainer.attention import SDPA_PER_SAMPLE, VARLEN, PackedRuns, no_mask, packed_runs
 
 CONFIG_FILE = "docforge_vlm.json"
@@ -440,7 +441,7 @@ class DocVLM(nn.Module):
         return model
 
 
-def build_model(config: ModelConfig, tokenizer, image_token: str, weights: bool = True) -> DocVLM:
+def build_model(config: ModelConfig, tokenizer, image_token: str = IMAGE_PLACEHOLDER, weights: bool = True) -> DocVLM:
     """A fresh model from `config`; the LLM's embeddings grow to the tokenizer's vocabulary when needed.
     Without `weights`, the parts given as paths are built from their configs alone: under
     `torch.device("meta")` that is the skeleton an FSDP rank shards before rank 0 sends it the weights

@@ -9,6 +9,7 @@ manifests).
     output: ${DOCFORGE_TRAIN_OUT:-../../train-out}/tiny
     seed: 0
     tokenizer: {train: {files: [../../synth/corpora/en.txt], vocab_size: 1024}}   # or {path: /models/qwen2}
+                                # (+ chat_template: chatml, or a Jinja file, for a tokenizer without one)
     model:
       vision: {config: {model_type: clip_vision_model, image_size: 336, patch_size: 14, ...}}  # or {path: ...}
       llm: {config: {model_type: qwen2, hidden_size: 64, ...}}                                # or {path: ...}
@@ -35,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from mixtures.manifest import YamlLines, field_name, interpolate
 from trainer.model import ModelConfig
+from trainer.tokenizer import CHATML
 
 class RecipeError(ValueError):
     """A recipe that cannot be used; the message starts with `FILE:LINE: FIELD:`."""
@@ -52,7 +54,10 @@ class TrainedTokenizer(Strict):
 class TokenizerSpec(Strict):
     path: str | None = None
     train: TrainedTokenizer | None = None
-    image_token: str = "<image>"
+    # the chat template to use in place of the tokenizer's own (a base LLM's tokenizer often has none):
+    # "chatml" (adds <|im_start|> and <|im_end|> where missing; <|im_end|> becomes the end-of-sequence
+    # token, so generation stops where the trained turns end), or a Jinja file's path or URL
+    chat_template: str | None = None
 
     @model_validator(mode="after")
     def one_source(self) -> TokenizerSpec:
@@ -230,6 +235,8 @@ def load_recipe(path: str) -> RecipeSpec:
     spec.output = resolve_against(base, spec.output)
     if spec.tokenizer.path:
         spec.tokenizer.path = resolve_against(base, spec.tokenizer.path)
+    if spec.tokenizer.chat_template not in (None, CHATML):
+        spec.tokenizer.chat_template = resolve_against(base, spec.tokenizer.chat_template)
     if spec.tokenizer.train:
         spec.tokenizer.train.files = [resolve_against(base, f) for f in spec.tokenizer.train.files]
     for part in (spec.model.vision, spec.model.llm):

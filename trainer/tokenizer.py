@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from jinja2 import TemplateError
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
@@ -21,6 +22,7 @@ CHATML_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", IMAGE_PLACEHOLDER]
+CHATML = "chatml"  # a recipe's `tokenizer.chat_template` naming CHATML_TEMPLATE
 
 
 def train_bpe_tokenizer(text_files: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
@@ -41,17 +43,51 @@ def train_bpe_tokenizer(text_files: list[str], vocab_size: int) -> PreTrainedTok
     return tokenizer
 
 
-def load_tokenizer(path: str) -> PreTrainedTokenizerFast:
-    """A local tokenizer folder (a URL's fetched copy: `trainer.remote_folders`); the image placeholder is
-    added as a special token when it lacks one."""
+def load_tokenizer(path: str, chat_template: str | None = None) -> PreTrainedTokenizerFast:
+    """A local tokenizer folder (a URL's fetched copy: `trainer.remote_folders`), with `chat_template` in
+    place of its own when given (`use_chat_template`); the image placeholder is added as a special token
+    when it lacks one."""
     if not Path(path).is_dir():
         raise FileNotFoundError(f"tokenizer {path}: no such folder")
     tokenizer = AutoTokenizer.from_pretrained(path)
+    if chat_template is not None:
+        use_chat_template(tokenizer, chat_template)
     if tokenizer.chat_template is None:
-        raise ValueError(f"tokenizer {path}: has no chat template")
+        raise ValueError(f"tokenizer {path}: has no chat template; name one in the recipe "
+                         f"(tokenizer.chat_template: {CHATML}, or a Jinja file)")
     if IMAGE_PLACEHOLDER not in tokenizer.get_vocab():
         tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_PLACEHOLDER]},
                                      replace_extra_special_tokens=False)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+def use_chat_template(tokenizer: PreTrainedTokenizerFast, template: str) -> None:
+    """Give `tokenizer` the chat template a recipe names: CHATML (its two tokens added as special tokens
+    where the vocabulary lacks them, and `<|im_end|>` made the end-of-sequence token: the token that closes
+    each trained turn is the one generation stops at), or a Jinja file's text (a path or URL), which must
+    render a user turn and an assistant turn."""
+    if template == CHATML:
+        missing = [token for token in ("<|im_start|>", "<|im_end|>") if token not in tokenizer.get_vocab()]
+        if missing:
+            tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token  # the old end, kept as padding, as load_tokenizer would
+        tokenizer.chat_template = CHATML_TEMPLATE
+        tokenizer.eos_token = "<|im_end|>"
+        return
+    try:
+        with open_url(template, "rb") as f:
+            text = f.read().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exn:
+        raise ValueError(f"chat template {template}: cannot be read ({exn})") from exn
+    tokenizer.chat_template = text
+    try:
+        rendered = tokenizer.apply_chat_template([{"role": "user", "content": "Read the page."},
+                                                  {"role": "assistant", "content": "A page."}], tokenize=False)
+    except TemplateError as exn:  # syntax and undefined names, and the template's own raise_exception()
+        raise ValueError(f"chat template {template}: does not render a user and an assistant turn "
+                         f"({type(exn).__name__}: {exn})") from exn
+    if "Read the page." not in rendered or "A page." not in rendered:
+        raise ValueError(f"chat template {template}: leaves out a turn's text when rendering a conversation")

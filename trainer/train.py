@@ -101,7 +101,8 @@ def prepare_tokenizer(recipe: RecipeSpec, runtime: Runtime):
     """The recipe's tokenizer folder (a URL's fetched copy), or the one trained for it (once, by rank 0,
     kept in OUTPUT/tokenizer)."""
     if recipe.tokenizer.path:
-        return load_tokenizer(local_folder(recipe.tokenizer.path, recipe.output, runtime, "tokenizer.path"))
+        return load_tokenizer(local_folder(recipe.tokenizer.path, recipe.output, runtime, "tokenizer.path"),
+                              recipe.tokenizer.chat_template)
     folder = Path(recipe.output) / "tokenizer"
     if runtime.is_main and not folder.is_dir():
         spec = recipe.tokenizer.train
@@ -110,7 +111,7 @@ def prepare_tokenizer(recipe: RecipeSpec, runtime: Runtime):
         train_bpe_tokenizer(spec.files, spec.vocab_size).save_pretrained(str(staging))
         staging.rename(folder)
     runtime.barrier()
-    return load_tokenizer(str(folder))
+    return load_tokenizer(str(folder), recipe.tokenizer.chat_template)
 
 
 def initial_model(recipe: RecipeSpec, index: int, tokenizer, runtime: Runtime, skeleton: bool = False) -> DocVLM:
@@ -134,7 +135,7 @@ def initial_model(recipe: RecipeSpec, index: int, tokenizer, runtime: Runtime, s
         if init is not None:
             return DocVLM.from_pretrained(init, weights=not skeleton)
         torch.manual_seed(recipe.seed)
-        return build_model(config, tokenizer, recipe.tokenizer.image_token, weights=not skeleton)
+        return build_model(config, tokenizer, weights=not skeleton)
 
 
 def set_trainable(model: DocVLM, trainable: list[str]) -> None:
