@@ -7,7 +7,9 @@ samples within a slot; a seeded RNG interleaves the sources by weight; each samp
 conversation from `mixtures.tasks`, seeded by (seed, source, epoch, key) so any sample's conversation
 can be rebuilt alone. `state_dict()` records positions (not data): `load_state_dict()` re-opens the
 shards at those positions and refills the shuffle buffer, so the next sample is exactly the one that
-would have come. A missing or truncated shard is logged, counted and skipped.
+would have come. `load_resharded()` continues the states of every slot of a run with another number of
+slots: each source's pass goes on without the shards all of them had finished, split among the new
+slots. A missing or truncated shard is logged, counted and skipped.
 """
 
 from __future__ import annotations
@@ -86,16 +88,18 @@ class SourceReader:
         self._start_epoch()
 
     # -- a pass over the shards -------------------------------------------------------------
-    def _start_epoch(self) -> None:
-        count = len(self.source.shards)
-        order = list(range(count))
-        random.Random(f"{self.seed}:{self.source.name}:{self.epoch}:order").shuffle(order)
+    def _start_epoch(self, read_already: frozenset[int] = frozenset(), pass_max: int | None = None) -> None:
+        """Begin pass `self.epoch`: its shard order, less the shards `read_already`, and its `pass_max`
+        samples over all slots (a resharded resume's: what the old slots left of the pass; else the
+        source's max_samples)."""
+        self.read_already = read_already
+        self.pass_max = self.source.max_samples if pass_max is None else pass_max
+        order = [i for i in epoch_order(self.seed, self.source.name, self.epoch, len(self.source.shards))
+                 if i not in read_already]
+        count = len(order)
         self.slicing = count < self.slot.count
         self.mine = order if self.slicing else order[self.slot.index::self.slot.count]
-        quota = self.source.max_samples
-        if quota is not None:
-            quota = quota // self.slot.count + (1 if self.slot.index < quota % self.slot.count else 0)
-        self.quota = quota
+        self.quota = None if self.pass_max is None else slot_share(self.pass_max, self.slot.index, self.slot.count)
         self.rng = random.Random(f"{self.seed}:{self.source.name}:{self.epoch}:{self.slot.index}:buffer")
         self.pos = 0  # index into self.mine of the shard being read
         self.offset = 0  # raw samples already read from that shard
@@ -185,18 +189,55 @@ class SourceReader:
 
     # -- exact resume -------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "passes_done": self.passes_done, "dead": self.dead, "errors": self.errors,
+        return {"epoch": self.epoch, "read_already": sorted(self.read_already), "pass_max": self.pass_max,
+                "passes_done": self.passes_done, "dead": self.dead, "errors": self.errors,
                 "pos": self.pos, "offset": self.offset, "raw_index": self.raw_index, "admitted": self.admitted,
                 "buffer": [list(ref) for ref, _ in self.buffer], "rng": rng_state(self.rng)}
 
     def restore(self, state: dict[str, Any]) -> None:
         self.epoch = state["epoch"]
-        self._start_epoch()
+        self._start_epoch(frozenset(state.get("read_already", [])), state.get("pass_max"))
         self.passes_done, self.dead, self.errors = state["passes_done"], state["dead"], state["errors"]
         self.pos, self.offset = state["pos"], state["offset"]
         self.raw_index, self.admitted = state["raw_index"], state["admitted"]
         set_rng_state(self.rng, state["rng"])
         self.buffer = self._reread([tuple(ref) for ref in state["buffer"]])
+
+    def restore_resharded(self, states: list[dict[str, Any]], old_count: int) -> None:
+        """Continue from the states of all `old_count` slots of a run with another number of slots: the pass
+        the slowest of them was in, without the shards every old slot was done with (read, and none of their
+        samples still in a buffer); a shard an old slot was partway through is read again whole, and so are
+        a later pass's shards a faster slot had begun. In slicing mode (fewer shards than old slots) the
+        pass starts over."""
+        epoch = min(state["epoch"] for state in states)
+        # the shards that pass had left out already (an earlier reshard within it): the same for every slot
+        before = next(set(state.get("read_already", [])) for state in states if state["epoch"] == epoch)
+        order = [i for i in epoch_order(self.seed, self.source.name, epoch, len(self.source.shards)) if i not in before]
+        read_already = set(before)
+        pass_max = next(state.get("pass_max", self.source.max_samples) for state in states if state["epoch"] == epoch)
+        left = None
+        if pass_max is not None:  # less what each old slot took of the pass (its whole share once past it)
+            left = pass_max - sum(slot_share(pass_max, index, old_count) if state["epoch"] > epoch
+                                  else state["admitted"] - len(state["buffer"]) for index, state in enumerate(states))
+        for index, state in enumerate(states):
+            if len(order) < old_count:  # slicing: every old slot read every shard
+                read_already = set(before)
+                break
+            mine = order[index::old_count]
+            if state["epoch"] > epoch:
+                read_already.update(mine)
+            else:
+                pending = {pos for pos, _ in state["buffer"]}
+                read_already.update(mine[pos] for pos in range(state["pos"]) if pos not in pending)
+        self.epoch = epoch
+        self.passes_done = min(state["passes_done"] for state in states)
+        self.errors = sum(state["errors"] for state in states) if self.slot.index == 0 else 0
+        self.dead = False
+        if len(read_already) == len(self.source.shards) or (left is not None and left <= 0):  # the pass is done
+            self.passes_done += 1
+            self.epoch += 1
+            read_already, left = set(), None
+        self._start_epoch(frozenset(read_already), None if left is None else max(left, 0))
 
     def _reread(self, refs: list[tuple[int, int]]) -> list[tuple[tuple[int, int], dict]]:
         """The buffered samples again, read back from their shards, in buffer order."""
@@ -215,6 +256,18 @@ class SourceReader:
             raise RuntimeError(f"source {self.source.name}: cannot restore buffered samples {missing[:5]}: "
                                "the shards changed since the state was saved")
         return [(ref, found[ref]) for ref in refs]
+
+
+def slot_share(total: int, index: int, count: int) -> int:
+    """Slot `index`'s share of `total` samples split over `count` slots (the first ones take the remainder)."""
+    return total // count + (1 if index < total % count else 0)
+
+
+def epoch_order(seed: int, source: str, epoch: int, count: int) -> list[int]:
+    """The seeded order of a source's `count` shards in pass `epoch`, before they are split among slots."""
+    order = list(range(count))
+    random.Random(f"{seed}:{source}:{epoch}:order").shuffle(order)
+    return order
 
 
 def all_but_last(items: Iterator[dict]) -> Iterator[dict]:
@@ -305,8 +358,28 @@ class MixtureStream:
                 "samples": dict(self.samples), "tokens": dict(self.tokens),
                 "template_errors": dict(self.template_errors)}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        slot = [self.slot.rank, self.slot.world_size, self.slot.worker, self.slot.num_workers]
+    def load_resharded(self, states: list[dict[str, Any]]) -> None:
+        """Continue from the states of every slot of a run that had another number of slots (another world
+        size): each source from where all of them were (`SourceReader.restore_resharded`), so no sample
+        is skipped and the few read again are those of shards a slot was partway through. The sample
+        counters go to slot 0, as sums."""
+        for state in states:
+            self.check_state(state, state["slot"])
+        old_count = states[0]["slot"][1] * states[0]["slot"][3]
+        if len(states) != old_count:
+            raise ValueError(f"resharding needs the states of all {old_count} slots of the saved run, got {len(states)}")
+        for name, reader in self.readers.items():
+            reader.restore_resharded([state["sources"][name] for state in states], old_count)
+        first = self.slot.index == 0
+        for counter, key in ((self.samples, "samples"), (self.tokens, "tokens"),
+                             (self.template_errors, "template_errors")):
+            counter.clear()
+            if first:
+                for state in states:
+                    counter.update(state[key])
+
+    def check_state(self, state: dict[str, Any], slot: list[int]) -> None:
+        """A saved state is this mixture's and seed's, and `slot`'s."""
         if state.get("version") != STATE_VERSION or state["mixture"] != self.mixture.name \
                 or state["seed"] != self.mixture.seed or state["slot"] != slot:
             raise ValueError(f"stream state is for mixture {state.get('mixture')} seed {state.get('seed')} slot "
@@ -314,6 +387,9 @@ class MixtureStream:
                              f"slot {slot}")
         if set(state["sources"]) != set(self.readers):
             raise ValueError(f"stream state has sources {sorted(state['sources'])}, the mixture {sorted(self.readers)}")
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.check_state(state, [self.slot.rank, self.slot.world_size, self.slot.worker, self.slot.num_workers])
         set_rng_state(self.rng, state["rng"])
         for name, reader in self.readers.items():
             reader.restore(state["sources"][name])

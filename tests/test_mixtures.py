@@ -208,3 +208,67 @@ def test_bad_manifests_fail_naming_file_line_and_field(data, edit, line, message
     assert message in str(caught.value)
     if "alpha/shard-000001" in edit[1]:
         assert "also reached by source 'alpha'" in str(caught.value)
+
+
+def shard_of(key: str) -> str:
+    return key.rsplit("-", 1)[0]  # "alpha-003-017" -> "alpha-003": its source and shard
+
+
+@pytest.mark.parametrize("old, new", [((2, 1), (3, 1)), ((2, 2), (1, 1)), ((1, 1), (2, 1))])
+def test_a_pass_resharded_to_another_world_size_skips_no_sample_and_repeats_only_shards_partly_read(data, old, new):
+    """`load_resharded`: the states of every old slot, cut at different points, continue on another number
+    of slots. Over the one pass the mixture makes, every sample comes out; the only ones that come out twice
+    are from shards the old slots had delivered part of (or from a source with fewer shards than old slots,
+    which starts its pass over). A resharded stream's own state then resumes exactly."""
+    root, keys = data
+    mixture = load_manifest(str(write_manifest(root, MIX.format(repeat="false"))))
+    old_slots = [Slot(rank, old[0], worker, old[1]) for rank in range(old[0]) for worker in range(old[1])]
+    before, states = [], []
+    for i, slot in enumerate(old_slots):
+        stream = MixtureStream(mixture, slot, buffer_size=16)
+        before += [stream.next()["key"] for _ in range(23 + 17 * i)]
+        states.append(stream.state_dict())
+    after = []
+    for rank in range(new[0]):
+        stream = MixtureStream(mixture, Slot(rank, new[0], 0, new[1]), buffer_size=16)
+        stream.load_resharded(states)
+        if rank == 0:  # a resharded stream's state resumes it exactly
+            head = [stream.next()["key"] for _ in range(40)]
+            saved = stream.state_dict()
+            tail = [s["key"] for s in stream]
+            again = MixtureStream(mixture, Slot(rank, new[0], 0, new[1]), buffer_size=16)
+            again.load_state_dict(saved)
+            assert [s["key"] for s in again] == tail
+            after += head + tail
+        else:
+            after += [s["key"] for s in stream]
+    everything = {k for ks in keys.values() for k in ks}
+    assert set(before) | set(after) == everything  # nothing skipped
+    total = Counter(shard_of(k) for k in everything)
+    delivered = Counter(shard_of(k) for k in before)
+    partly = {shard for shard, n in delivered.items() if n < total[shard]}
+    repeated = {k for k, n in Counter(before + after).items() if n > 1}
+    sliced = {"beta"} if len(keys["beta"]) // 40 < len(old_slots) else set()
+    assert all(shard_of(k) in partly or k.split("-")[0] in sliced for k in repeated), sorted(repeated)[:10]
+    assert len(repeated) < len(everything) / 2
+
+
+def test_a_resharded_pass_keeps_its_max_samples(data):
+    """A source capped at max_samples a pass: the old slots' delivered samples count against the pass's cap,
+    so the passes deliver their caps in all, as without the reshard."""
+    root, _ = data
+    body = MIX.format(repeat="2").replace("    repeat: 2\n  - name: beta", "    repeat: 2\n    max_samples: 30\n"
+                                                                          "  - name: beta")
+    mixture = load_manifest(str(write_manifest(root, body)))
+    before, states = [], []
+    for rank in range(2):
+        stream = MixtureStream(mixture, Slot(rank, 2, 0, 1), buffer_size=4)
+        before += [stream.next()["source"] for _ in range(20 + 11 * rank)]
+        states.append(stream.state_dict())
+    after = []
+    for rank in range(3):
+        stream = MixtureStream(mixture, Slot(rank, 3, 0, 1), buffer_size=4)
+        stream.load_resharded(states)
+        after += [s["source"] for s in stream]
+    assert 0 < Counter(before)["alpha"] < 30
+    assert Counter(before + after)["alpha"] == 60

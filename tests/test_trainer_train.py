@@ -2,6 +2,7 @@
 mixtures: tiny.yaml end to end, what each stage trains (bitwise), kill + --resume, 2-process gloo DDP."""
 
 import io
+from collections import Counter
 import json
 import os
 import shutil
@@ -314,6 +315,57 @@ def test_fsdp_ranks_shard_the_weights_rank_0_sends_and_train_as_ddp_does(env):
     resumed = [json.loads(line) for line in (stage / "log.jsonl").read_text().splitlines()][-1]
     assert resumed["step"] == 2 and resumed["batch_digest"] == expected["batch_digest"]
     assert (resumed["loss"], resumed["grad_norm"]) == (expected["loss"], expected["grad_norm"])
+
+
+def test_a_run_saved_by_two_ranks_resumes_on_one_only_with_reshard(env, capsys):
+    """A checkpoint of 2 DDP ranks: resumed by 1 process, it is refused (exit 2, naming --reshard); with
+    --reshard the weights and AdamW state load as saved (the step-4 checkpoint read into one process equals
+    the 2-rank run's final model) and the run continues from step 2 with the same schedule, the old ranks'
+    data dealt out anew (`PackedBatches.load_resharded`, tested in depth on the stream)."""
+    from trainer.checkpoint import load_checkpoint
+    from trainer.distributed import start_runtime, stop_runtime
+    from trainer.train import build_optimizer, initial_model, prepare_tokenizer, set_trainable
+
+    recipe_path = tiny_variant(env, "reshard", steps=4, stages=(2,), checkpoint_every=1, keep_checkpoints=5)
+    train_two_ranks(recipe_path, "2")
+    stage_dir = env / "reshard" / "stage2"
+    two_ranks = steps_of(stage_dir)
+
+    recipe = load_recipe(str(recipe_path))
+    runtime = start_runtime("cpu")
+    try:
+        model = initial_model(recipe, 0, prepare_tokenizer(recipe, runtime), runtime)
+        set_trainable(model, recipe.stages[0].trainable)
+        optimizer = build_optimizer(model, recipe.stages[0], torch.device("cpu"))
+        trainer_state, saved = load_checkpoint(stage_dir / "checkpoints" / "step-000004", model, optimizer, runtime,
+                                               reshard=True)
+    finally:
+        stop_runtime()
+    assert trainer_state["world_size"] == 2 and [s["stream"]["slot"][:2] for s in saved] == [[0, 2], [1, 2]]
+    final = DocVLM.from_pretrained(stage_dir / "final").state_dict()
+    for name, weight in model.state_dict().items():
+        assert torch.equal(weight, final[name]), name
+    names = {id(p): n for n, p in model.named_parameters()}
+    steps = {names[id(p)]: int(state["step"]) for p, state in optimizer.state.items()}
+    # (the tower block above the feature layer, which no gradient reaches, gets a placeholder state from
+    # torch.distributed.checkpoint's loader, as on every resume)
+    assert {n: k for n, k in steps.items() if n.startswith(("llm.", "projector."))} and \
+        {k for n, k in steps.items() if n.startswith(("llm.", "projector."))} == {4}
+
+    shutil.rmtree(stage_dir / "final")  # as if both ranks had died after step 2's checkpoint
+    for step in (3, 4):
+        shutil.rmtree(stage_dir / "checkpoints" / f"step-{step:06d}")
+    refused = subprocess.run([sys.executable, "-m", "pipelines.cli", "train", str(recipe_path), "--stage", "2",
+                              "--resume"], cwd=REPO, env=os.environ.copy(), capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "saved by 2 ranks, resumed with 1" in refused.stderr
+    assert "add --reshard" in refused.stderr.replace("\n", " ")
+    run_recipe(str(recipe_path), "2", resume=True, reshard=True)
+    assert "resharded from 2 ranks to 1" in capsys.readouterr().err
+    resumed = steps_of(stage_dir)
+    assert sorted(resumed) == [1, 2, 3, 4] and (stage_dir / "final").is_dir()
+    for step in (3, 4):
+        assert resumed[step]["lr"] == two_ranks[step]["lr"]  # the schedule went on from step 2
+        assert resumed[step]["samples"] > 0 and resumed[step]["loss"] > 0
 
 
 @pytest.mark.parametrize("name", ["tiny.yaml", "inf-mllm2-1.5b.yaml", "inf-mllm2-7b.yaml"])

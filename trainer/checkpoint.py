@@ -5,7 +5,8 @@
 `trainer.pt` (schedule, step, counters, the world size) and one `rank-RRRRR.pt` per rank (its RNG states
 and its data state: mixture stream positions and the sample drawn but not yet packed). A checkpoint is
 written under a temporary name and renamed once every rank is done, so a crash never leaves a partial
-`step-*` folder; the newest ones are kept. Checkpoints live on a local or shared POSIX filesystem.
+`step-*` folder; the newest ones are kept. Checkpoints live on a local or shared POSIX filesystem. A
+checkpoint is resumed by the world size that saved it, or, with `--reshard`, by another one.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_
 from trainer.distributed import Runtime
 
 STEP_PATTERN = re.compile(r"^step-(\d{6,})$")
+
+
+class WorldSizeChanged(ValueError):
+    """A checkpoint saved by another number of ranks, resumed without `--reshard`."""
+
 FROZEN_SKIPPED = StateDictOptions(ignore_frozen_params=True)
 
 
@@ -73,19 +79,27 @@ def save_checkpoint(directory: Path, step: int, model: nn.Module, optimizer: tor
     return final
 
 
-def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    runtime: Runtime) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Restore weights, optimizer and this rank's RNG; return (trainer state, this rank's data state)."""
+def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, runtime: Runtime,
+                    reshard: bool = False) -> tuple[dict[str, Any], dict[str, Any] | list[dict[str, Any]]]:
+    """Restore weights, optimizer and this rank's RNG; return (trainer state, this rank's data state). A
+    checkpoint saved by another number of ranks is refused unless `reshard`: then the weights and optimizer
+    are read into this world size (torch.distributed.checkpoint reshards them) and every old rank's data
+    state comes back, as a list, for the data to be dealt out anew (`PackedBatches.load_resharded`)."""
     trainer_state = torch.load(path / "trainer.pt", weights_only=False)
-    if trainer_state["world_size"] != runtime.world_size:
-        raise ValueError(f"{path}: saved by {trainer_state['world_size']} ranks, resumed with {runtime.world_size}; "
-                         "exact resume needs the same world size (each rank owns its share of the mixture)")
+    saved_world = trainer_state["world_size"]
+    if saved_world != runtime.world_size and not reshard:
+        raise WorldSizeChanged(f"{path}: saved by {saved_world} ranks, resumed with {runtime.world_size}; exact resume "
+                         "needs the same world size (each rank owns its share of the mixture); add --reshard to "
+                         f"continue on {runtime.world_size} (every sample still trained, a few read again)")
     model_state, optim_state = get_state_dict(model, optimizer, options=FROZEN_SKIPPED)
     state = {"model": model_state, "optim": optim_state}
     # parameters that never got a gradient (e.g. tower layers above feature_layer) have no optimizer state
     dcp.load(state, checkpoint_id=str(path / "weights"), planner=DefaultLoadPlanner(allow_partial_load=True))
     set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"],
                    options=FROZEN_SKIPPED)
+    if saved_world != runtime.world_size:
+        return trainer_state, [torch.load(path / f"rank-{rank:05d}.pt", weights_only=False)["data"]
+                               for rank in range(saved_world)]
     rank_state = torch.load(path / f"rank-{runtime.rank:05d}.pt", weights_only=False)
     set_rng_states(rank_state["rng"])
     return trainer_state, rank_state["data"]

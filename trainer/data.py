@@ -329,6 +329,19 @@ class PackedBatches:
         return {"stream": self.stream.state_dict(), "held": [raw for raw, _ in self.held],
                 "skipped": dict(self.skipped)}
 
+    def load_resharded(self, states: list[dict[str, Any]]) -> None:
+        """Continue from every rank's state of a run with another world size (`--reshard`): the stream from
+        where all its old slots were (`MixtureStream.load_resharded`); the samples the old ranks held drawn
+        but not packed are dealt out among the new ones; the skip counters go to the first, summed."""
+        self.stream.load_resharded([state["stream"] for state in states])
+        slot = self.stream.slot
+        held = [raw for state in states for raw in state["held"]][slot.index::slot.count]
+        self.held = [(raw, self.encoder.encode(raw)) for raw in held]
+        self.skipped = Counter()
+        if slot.index == 0:
+            for state in states:
+                self.skipped.update(state["skipped"])
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.stream.load_state_dict(state["stream"])
         # checkpoints from before the window held at most one sample, as "pending"

@@ -185,7 +185,8 @@ def batch_digest(batches: list[MicroBatch]) -> str:
     return hashlib.sha1("\n".join(k for b in batches for k in b.keys).encode()).hexdigest()[:16]
 
 
-def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, resume: bool) -> Path:
+def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, resume: bool,
+                reshard: bool = False) -> Path:
     stage = recipe.stages[index]
     directory = stage_directory(recipe, stage)
     final = directory / FINAL
@@ -238,11 +239,17 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
     latest = latest_checkpoint(checkpoints) if resume else None
     log = StepLog(directory, stage.stage, stage.steps, runtime.is_main, settings.tensorboard)
     if latest is not None:
-        trainer_state, data_state = load_checkpoint(latest, wrapped, optimizer, runtime)
+        trainer_state, saved_data = load_checkpoint(latest, wrapped, optimizer, runtime, reshard)
         schedule.load_state_dict(trainer_state["schedule"])
         trained = Counter(trainer_state["trained"])
-        batches.load_state_dict(data_state)
-        log.note(f"stage {stage.stage}: resumed from {latest} (step {schedule.steps})")
+        if isinstance(saved_data, list):  # saved by another number of ranks
+            batches.load_resharded(saved_data)
+            torch.manual_seed(recipe.seed * 1000 + stage.stage * 100 + runtime.rank + 7919 * schedule.steps)
+            log.note(f"stage {stage.stage}: resumed from {latest} (step {schedule.steps}), resharded from "
+                     f"{len(saved_data)} ranks to {runtime.world_size}")
+        else:
+            batches.load_state_dict(saved_data)
+            log.note(f"stage {stage.stage}: resumed from {latest} (step {schedule.steps})")
 
     # a step takes its grad_accum micro-batches at once: the queue holds those plus `prefetch` more, so the
     # worker is never left to build the rest of a step while the GPU waits; a step is done with its batches
@@ -391,8 +398,9 @@ def save_final(wrapped, model: DocVLM, tokenizer, final: Path, runtime: Runtime)
     runtime.barrier()
 
 
-def run_recipe(path: str, stage: str = "all", resume: bool = False) -> list[Path]:
-    """Train the recipe's stages (all of them in order, or the one named); return their model folders."""
+def run_recipe(path: str, stage: str = "all", resume: bool = False, reshard: bool = False) -> list[Path]:
+    """Train the recipe's stages (all of them in order, or the one named); return their model folders.
+    `reshard`: a resumed stage may continue from a checkpoint that another number of ranks saved."""
     recipe = load_recipe(path)
     numbers = [s.stage for s in recipe.stages]
     if stage != "all" and int(stage) not in numbers:
@@ -406,7 +414,7 @@ def run_recipe(path: str, stage: str = "all", resume: bool = False) -> list[Path
         outputs = []
         for index, spec in enumerate(recipe.stages):
             if stage == "all" or int(stage) == spec.stage:
-                outputs.append(train_stage(recipe, index, runtime, tokenizer, resume))
+                outputs.append(train_stage(recipe, index, runtime, tokenizer, resume, reshard))
         return outputs
     finally:
         stop_runtime()
