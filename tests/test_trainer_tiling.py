@@ -143,3 +143,16 @@ def test_sixteen_bit_greyscale_scans_keep_their_tones():
     tiled = tile_image(image, TilingConfig(tile_size=112, max_tiles=2))
     row = tiled.pixels[1, 0, 50].int()  # the left tile: the darker half of the ramp
     assert row[0] <= 2 and 100 <= row[-1] <= 140 and (row.diff() >= 0).all()
+
+
+@pytest.mark.parametrize("top", [1.0, 255.0, 65535.0])
+def test_floating_point_greyscale_keeps_its_tones_whatever_its_units(top):
+    """A float TIFF (mode F) in 0-1, 0-255 or 16-bit units: PIL's conversion truncates 0-1 values to black."""
+    ramp = np.linspace(0, top, 224, dtype=np.float32)[None].repeat(112, 0)
+    data = io.BytesIO()
+    Image.fromarray(ramp, mode="F").save(data, format="TIFF")
+    image = Image.open(io.BytesIO(data.getvalue()))
+    assert image.mode == "F"
+    tiled = tile_image(image, TilingConfig(tile_size=112, max_tiles=2))
+    row = tiled.pixels[2, 0, 50].int()  # the right tile: the lighter half of the ramp
+    assert 120 <= row[0] <= 140 and row[-1] >= 250 and (row.diff() >= 0).all()

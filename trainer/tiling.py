@@ -83,11 +83,16 @@ def resized(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
 def rgb(image: Image.Image) -> np.ndarray:
     """uint8 (H, W, 3) RGB; transparency composited onto white, as transformers' image processors do (a bare
     conversion keeps the colour under transparent pixels, often black: black print on a transparent PNG
-    would vanish); 16-bit greyscale scaled to 8 bits."""
+    would vanish); 16-bit and floating-point greyscale scaled to 8 bits."""
     if image.mode.startswith("I"):  # 16-bit greyscale (scans, TIFF and PNG): PIL's conversion would clip at 255
         grey = np.asarray(image)
         grey = (grey >> 8 if grey.max(initial=0) > 255 else grey).clip(0, 255).astype(np.uint8)
         return np.repeat(grey[:, :, None], 3, axis=2)
+    if image.mode == "F":  # floating-point greyscale (TIFF), in 0-1, 0-255 or 16-bit units: PIL's would truncate
+        grey = np.nan_to_num(np.asarray(image, dtype=np.float32))
+        top = grey.max(initial=0)
+        grey = grey * (255 if top <= 1 else 1 if top <= 255 else 255 / 65535)
+        return np.repeat(grey.clip(0, 255).round().astype(np.uint8)[:, :, None], 3, axis=2)
     if "A" in image.getbands() or image.info.get("transparency") is not None:
         image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
     return np.asarray(image.convert("RGB"))
