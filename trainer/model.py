@@ -171,15 +171,23 @@ MASTER_DTYPE = torch.float32
 
 def build_vision_tower(spec: dict[str, Any], weights: bool = True) -> PreTrainedModel:
     """The tower a spec names: a folder's weights, or a config's fresh ones; without `weights`, a path's
-    config alone (for a skeleton on the meta device that another rank fills)."""
+    config alone (for a skeleton on the meta device that another rank fills). With `trust_remote_code`,
+    the folder's own model code (its config's `auto_map`) builds it."""
+    remote = bool(spec.get("trust_remote_code"))
     if "path" in spec:
-        config = vision_config_of(AutoConfig.from_pretrained(spec["path"]))
+        config = AutoConfig.from_pretrained(spec["path"], trust_remote_code=remote)
+        if remote and "AutoModel" not in getattr(config, "auto_map", {}):
+            raise ValueError(f"vision tower {spec['path']}: trust_remote_code is set but its config.json maps no "
+                             "AutoModel class (auto_map)")
+        config = config if remote else vision_config_of(config)
+        if weights and remote:
+            return AutoModel.from_pretrained(spec["path"], trust_remote_code=True, dtype=MASTER_DTYPE)
         if weights:
             model_class = AutoModel._model_mapping[type(config)]
             return model_class.from_pretrained(spec["path"], config=config, dtype=MASTER_DTYPE)
     else:
         config = vision_config_of(AutoConfig.for_model(**spec["config"]))
-    return AutoModel.from_config(config, dtype=MASTER_DTYPE)
+    return AutoModel.from_config(config, dtype=MASTER_DTYPE, trust_remote_code=remote)
 
 
 def with_pixel_statistics(config: ModelConfig, vision_config: Any) -> ModelConfig:
@@ -411,7 +419,8 @@ class DocVLM(nn.Module):
         if "row_separator" in state:
             projector["row_separator"] = state["row_separator"].detach().cpu().contiguous()
         save_file(projector, str(directory / PROJECTOR_FILE))
-        settings = asdict(self.config) | {"vision": {"path": "vision"}, "llm": {"path": "llm"},
+        remote = {"trust_remote_code": True} if self.config.vision.get("trust_remote_code") else {}
+        settings = asdict(self.config) | {"vision": {"path": "vision"} | remote, "llm": {"path": "llm"},
                                           "image_token_id": self.image_token_id}
         (directory / CONFIG_FILE).write_text(json.dumps(settings, indent=2))
         if tokenizer is not None:
@@ -427,7 +436,7 @@ class DocVLM(nn.Module):
         settings = json.loads(config_path.read_text())
         image_token_id = settings.pop("image_token_id")
         config = ModelConfig(**settings)
-        vision = build_vision_tower({"path": str(directory / "vision")}, weights)
+        vision = build_vision_tower(config.vision | {"path": str(directory / "vision")}, weights)
         llm = build_llm({"path": str(directory / "llm")}, vocab_size=0, attention=config.attention, weights=weights)
         model = cls(vision, llm, config, image_token_id)
         if not weights:

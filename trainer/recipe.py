@@ -12,6 +12,7 @@ manifests).
                                 # (+ chat_template: chatml, or a Jinja file, for a tokenizer without one)
     model:
       vision: {config: {model_type: clip_vision_model, image_size: 336, patch_size: 14, ...}}  # or {path: ...}
+                                # (+ trust_remote_code: true for a folder with its own model code)
       llm: {config: {model_type: qwen2, hidden_size: 64, ...}}                                # or {path: ...}
     stages:
       - stage: 1
@@ -82,8 +83,24 @@ class PartSpec(Strict):
         return {"path": self.path} if self.path is not None else {"config": self.config}
 
 
+class VisionSpec(PartSpec):
+    # a tower folder whose model code ships with it (`auto_map` in its config.json, e.g. InternViT-300M):
+    # run that code. Only for folders you trust; the LLM must be a class transformers has (the packed
+    # attention goes through transformers' attention functions)
+    trust_remote_code: bool = False
+
+    @model_validator(mode="after")
+    def remote_code_from_a_folder(self) -> VisionSpec:
+        if self.trust_remote_code and self.path is None:
+            raise ValueError("trust_remote_code runs the code of a model folder: give path")
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return super().as_dict() | ({"trust_remote_code": True} if self.trust_remote_code else {})
+
+
 class ModelSpec(Strict):
-    vision: PartSpec
+    vision: VisionSpec
     llm: PartSpec
     feature_layer: int = -2
     pixel_shuffle: bool = True

@@ -129,7 +129,7 @@ def initial_model(recipe: RecipeSpec, index: int, tokenizer, runtime: Runtime, s
     config = recipe.model.vlm_config()
     if init is None:
         config = replace(config, **{
-            name: {"path": local_folder(spec["path"], recipe.output, runtime, f"model.{name}.path")}
+            name: spec | {"path": local_folder(spec["path"], recipe.output, runtime, f"model.{name}.path")}
             if "path" in spec else spec for name, spec in (("vision", config.vision), ("llm", config.llm))})
     with torch.device("meta") if skeleton else contextlib.nullcontext():
         if init is not None:
