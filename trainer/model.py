@@ -45,7 +45,8 @@ def label_positions(labels: torch.Tensor) -> torch.Tensor:
 @dataclass
 class ModelConfig:
     """What to build. `vision` and `llm` are `{"path": LOCAL_DIR}` or `{"config": {model_type: ..., ...}}`
-    (random weights from a transformers config; an LLM config without vocab_size takes the tokenizer's)."""
+    (random weights from a transformers config; an LLM config without vocab_size takes the tokenizer's);
+    a vision path may add `"trust_remote_code": True` (`build_vision_tower`)."""
 
     vision: dict[str, Any]
     llm: dict[str, Any]
