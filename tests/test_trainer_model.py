@@ -261,9 +261,9 @@ def test_the_compiled_loss_gives_the_eager_loss_and_gradients_from_one_graph_for
         logits = (torch.randn(count, 301, generator=generator) * 4).to(device, torch.bfloat16)
         targets = torch.randint(0, 301, (count,), generator=generator).to(device)
         results = []
-        for loss_sum in (label_loss_sum, compiled_label_loss_sum):
+        for loss_sum in (label_loss_sum, compiled_label_loss_sum()):
             leaf = logits.clone().requires_grad_()
-            if loss_sum is compiled_label_loss_sum:
+            if loss_sum is not label_loss_sum:
                 torch._dynamo.maybe_mark_dynamic(leaf, 0)
                 torch._dynamo.maybe_mark_dynamic(targets, 0)
             loss = loss_sum(leaf, targets, finish)

@@ -10,10 +10,12 @@ alone; `llm/` also holds the tokenizer), `projector.safetensors` and `docforge_v
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -149,11 +151,14 @@ def label_loss_sum(logits: torch.Tensor, targets: torch.Tensor, finish: LogitFin
     return F.cross_entropy(finish(logits.float()), targets, reduction="sum")
 
 
-# Compiled (`runtime.compile`), the fp32 cast, the finish, the log-softmax and their backward fuse into a
-# few kernels that read the bf16 logits and write their bf16 gradient; eager, each is a pass over the
-# (labelled tokens x vocabulary) logits, the fp32 copy and log-softmax kept for the backward (Qwen2's
-# 151,936-word vocabulary: 3,000 labelled tokens make 1.8 GB of fp32 logits).
-compiled_label_loss_sum = torch.compile(label_loss_sum)
+@functools.cache
+def compiled_label_loss_sum() -> Callable[[torch.Tensor, torch.Tensor, LogitFinish], torch.Tensor]:
+    """`label_loss_sum` through torch.compile (`runtime.compile`; made on first use, as torch.compile takes
+    most of a second). Compiled, the fp32 cast, the finish, the log-softmax and their backward fuse into a
+    few kernels that read the bf16 logits and write their bf16 gradient; eager, each is a pass over the
+    (labelled tokens x vocabulary) logits, the fp32 copy and log-softmax kept for the backward (Qwen2's
+    151,936-word vocabulary: 3,000 labelled tokens make 1.8 GB of fp32 logits)."""
+    return torch.compile(label_loss_sum)
 
 
 class _FeatureLayerReached(Exception):
@@ -392,7 +397,7 @@ class DocVLM(nn.Module):
             # one graph for every micro-batch's count of labelled tokens
             torch._dynamo.maybe_mark_dynamic(logits, 0)
             torch._dynamo.maybe_mark_dynamic(targets, 0)
-        loss = (compiled_label_loss_sum if self.loss_compiled else label_loss_sum)(logits, targets, self.logit_finish)
+        loss = (compiled_label_loss_sum() if self.loss_compiled else label_loss_sum)(logits, targets, self.logit_finish)
         return {"loss_sum": loss, "label_tokens": label_index.numel()}
 
     def compile_loss(self) -> None:

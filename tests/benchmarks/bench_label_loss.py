@@ -45,7 +45,7 @@ def run_variant(variant: str, labels: int, vocab: int, warmup: int, iters: int, 
     generator = torch.Generator(device).manual_seed(0)
     logits = torch.randn(labels, vocab, generator=generator, device=device, dtype=torch.bfloat16).requires_grad_()
     targets = torch.randint(0, vocab, (labels,), generator=generator, device=device)
-    loss_sum = compiled_label_loss_sum if variant == "compiled" else label_loss_sum
+    loss_sum = compiled_label_loss_sum() if variant == "compiled" else label_loss_sum
     finish = LogitFinish()
 
     def once() -> torch.Tensor:
