@@ -317,8 +317,10 @@ def test_fsdp_ranks_shard_the_weights_rank_0_sends_and_train_as_ddp_does(env):
     assert (resumed["loss"], resumed["grad_norm"]) == (expected["loss"], expected["grad_norm"])
 
 
-def test_a_run_saved_by_two_ranks_resumes_on_one_only_with_reshard(env, capsys):
-    """A checkpoint of 2 DDP ranks: resumed by 1 process, it is refused (exit 2, naming --reshard); with
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
+def test_a_run_saved_by_two_ranks_resumes_on_one_only_with_reshard(env, capsys, parallel):
+    """A checkpoint of 2 DDP ranks, or 2 FSDP ranks' shards: resumed by 1 process, it is refused (exit 2,
+    naming --reshard); with
     --reshard the weights and AdamW state load as saved (the step-4 checkpoint read into one process equals
     the 2-rank run's final model) and the run continues from step 2 with the same schedule, the old ranks'
     data dealt out anew (`PackedBatches.load_resharded`, tested in depth on the stream)."""
@@ -326,7 +328,8 @@ def test_a_run_saved_by_two_ranks_resumes_on_one_only_with_reshard(env, capsys):
     from trainer.distributed import start_runtime, stop_runtime
     from trainer.train import build_optimizer, initial_model, prepare_tokenizer, set_trainable
 
-    recipe_path = tiny_variant(env, "reshard", steps=4, stages=(2,), checkpoint_every=1, keep_checkpoints=5)
+    recipe_path = tiny_variant(env, "reshard", steps=4, stages=(2,), checkpoint_every=1, keep_checkpoints=5,
+                               parallel=parallel)
     train_two_ranks(recipe_path, "2")
     stage_dir = env / "reshard" / "stage2"
     two_ranks = steps_of(stage_dir)
