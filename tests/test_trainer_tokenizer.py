@@ -132,3 +132,25 @@ def test_labels_of_a_chatml_base_tokenizer_stop_after_the_turn_end(base_folder):
     labelled = [t for t in encoded.labels if t != IGNORE_INDEX]
     assert tokenizer.decode(labelled) == "A title and two lines.<|im_end|>\n"  # as Qwen's own SFT labels a turn
     assert tokenizer.eos_token_id in labelled
+
+
+def test_an_image_token_only_in_the_vocabulary_is_made_whole_keeping_its_id(tmp_path):
+    """A tokenizer whose vocabulary has `<image>` as a plain entry, which its pre-tokenizer splits at the
+    brackets: the placeholder becomes one special token with that same id, so each sample's image has
+    exactly one placeholder to expand."""
+    from tokenizers import pre_tokenizers as pre
+
+    words = ["<unk>", "<|im_start|>", "<|im_end|>", IMAGE_PLACEHOLDER, "<", ">", "image", "user", "assistant",
+             "Read", "the", "page", ".", "A", "title", "and", "two", "lines"]
+    plain = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    plain.pre_tokenizer = pre.Whitespace()
+    folder = tmp_path / "word-level"
+    PreTrainedTokenizerFast(tokenizer_object=plain, unk_token="<unk>", eos_token="<|im_end|>",
+                            additional_special_tokens=["<|im_start|>", "<|im_end|>"]).save_pretrained(str(folder))
+    vocab_id = words.index(IMAGE_PLACEHOLDER)
+    raw = PreTrainedTokenizerFast.from_pretrained(str(folder))
+    assert vocab_id not in raw(IMAGE_PLACEHOLDER, add_special_tokens=False).input_ids  # split apart
+
+    tokenizer = load_tokenizer(str(folder), CHATML)
+    assert tokenizer(f"{IMAGE_PLACEHOLDER}\nRead", add_special_tokens=False).input_ids[0] == vocab_id
+    assert len(tokenizer) == len(words) and tokenizer.convert_tokens_to_ids(IMAGE_PLACEHOLDER) == vocab_id

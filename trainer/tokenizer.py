@@ -45,8 +45,8 @@ def train_bpe_tokenizer(text_files: list[str], vocab_size: int) -> PreTrainedTok
 
 def load_tokenizer(path: str, chat_template: str | None = None) -> PreTrainedTokenizerFast:
     """A local tokenizer folder (a URL's fetched copy: `trainer.remote_folders`), with `chat_template` in
-    place of its own when given (`use_chat_template`); the image placeholder is added as a special token
-    when it lacks one."""
+    place of its own when given (`use_chat_template`); the image placeholder made one special token
+    (`as_whole_tokens`)."""
     if not Path(path).is_dir():
         raise FileNotFoundError(f"tokenizer {path}: no such folder")
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -55,23 +55,28 @@ def load_tokenizer(path: str, chat_template: str | None = None) -> PreTrainedTok
     if tokenizer.chat_template is None:
         raise ValueError(f"tokenizer {path}: has no chat template; name one in the recipe "
                          f"(tokenizer.chat_template: {CHATML}, or a Jinja file)")
-    if IMAGE_PLACEHOLDER not in tokenizer.get_vocab():
-        tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_PLACEHOLDER]},
-                                     replace_extra_special_tokens=False)
+    as_whole_tokens(tokenizer, [IMAGE_PLACEHOLDER])
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
 
+def as_whole_tokens(tokenizer: PreTrainedTokenizerFast, tokens: list[str]) -> None:
+    """Make each of `tokens` one special token that the text never splits: added where the tokenizer lacks
+    it, registered (keeping its id) where it is only an entry of the model's vocabulary, which the
+    pre-tokenizer may cut apart (`<`, `image`, `>`) before the vocabulary is looked up."""
+    missing = [token for token in tokens if token not in tokenizer.get_added_vocab()]
+    if missing:
+        tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
+
+
 def use_chat_template(tokenizer: PreTrainedTokenizerFast, template: str) -> None:
-    """Give `tokenizer` the chat template a recipe names: CHATML (its two tokens added as special tokens
-    where the vocabulary lacks them, and `<|im_end|>` made the end-of-sequence token: the token that closes
+    """Give `tokenizer` the chat template a recipe names: CHATML (its two tokens made whole special tokens,
+    and `<|im_end|>` made the end-of-sequence token: the token that closes
     each trained turn is the one generation stops at), or a Jinja file's text (a path or URL), which must
     render a user turn and an assistant turn."""
     if template == CHATML:
-        missing = [token for token in ("<|im_start|>", "<|im_end|>") if token not in tokenizer.get_vocab()]
-        if missing:
-            tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
+        as_whole_tokens(tokenizer, ["<|im_start|>", "<|im_end|>"])
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token  # the old end, kept as padding, as load_tokenizer would
         tokenizer.chat_template = CHATML_TEMPLATE
