@@ -335,7 +335,7 @@ class PackedBatches:
         but not packed are dealt out among the new ones; the skip counters go to the first, summed."""
         self.stream.load_resharded([state["stream"] for state in states])
         slot = self.stream.slot
-        held = [raw for state in states for raw in state["held"]][slot.index::slot.count]
+        held = [raw for state in states for raw in held_samples(state)][slot.index::slot.count]
         self.held = [(raw, self.encoder.encode(raw)) for raw in held]
         self.skipped = Counter()
         if slot.index == 0:
@@ -344,10 +344,14 @@ class PackedBatches:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.stream.load_state_dict(state["stream"])
-        # checkpoints from before the window held at most one sample, as "pending"
-        held = state["held"] if "held" in state else [state["pending"]] if state.get("pending") else []
-        self.held = [(raw, self.encoder.encode(raw)) for raw in held]
+        self.held = [(raw, self.encoder.encode(raw)) for raw in held_samples(state)]
         self.skipped = Counter(state["skipped"])
+
+
+def held_samples(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The raw samples a saved `PackedBatches` state holds drawn but unpacked (checkpoints from before the
+    packing window held at most one, as "pending")."""
+    return state["held"] if "held" in state else [state["pending"]] if state.get("pending") else []
 
 
 class Prefetcher:
