@@ -219,10 +219,8 @@ class SourceReader:
         if pass_max is not None:  # less what each old slot took of the pass (its whole share once past it)
             left = pass_max - sum(slot_share(pass_max, index, old_count) if state["epoch"] > epoch
                                   else state["admitted"] - len(state["buffer"]) for index, state in enumerate(states))
-        for index, state in enumerate(states):
-            if len(order) < old_count:  # slicing: every old slot read every shard
-                read_already = set(before)
-                break
+        slicing = len(order) < old_count  # every old slot read every shard: the pass starts over
+        for index, state in enumerate([] if slicing else states):
             mine = order[index::old_count]
             if state["epoch"] > epoch:
                 read_already.update(mine)

@@ -27,12 +27,11 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_
 from trainer.distributed import Runtime
 
 STEP_PATTERN = re.compile(r"^step-(\d{6,})$")
+FROZEN_SKIPPED = StateDictOptions(ignore_frozen_params=True)
 
 
 class WorldSizeChanged(ValueError):
     """A checkpoint saved by another number of ranks, resumed without `--reshard`."""
-
-FROZEN_SKIPPED = StateDictOptions(ignore_frozen_params=True)
 
 
 def rng_states() -> dict[str, Any]:
@@ -88,9 +87,10 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
     trainer_state = torch.load(path / "trainer.pt", weights_only=False)
     saved_world = trainer_state["world_size"]
     if saved_world != runtime.world_size and not reshard:
-        raise WorldSizeChanged(f"{path}: saved by {saved_world} ranks, resumed with {runtime.world_size}; exact resume "
-                         "needs the same world size (each rank owns its share of the mixture); add --reshard to "
-                         f"continue on {runtime.world_size} (every sample still trained, a few read again)")
+        raise WorldSizeChanged(f"{path}: saved by {saved_world} ranks, resumed with {runtime.world_size}; exact "
+                               "resume needs the same world size (each rank owns its share of the mixture); add "
+                               f"--reshard to continue on {runtime.world_size} (every sample still trained, a few "
+                               "read again)")
     model_state, optim_state = get_state_dict(model, optimizer, options=FROZEN_SKIPPED)
     state = {"model": model_state, "optim": optim_state}
     # parameters that never got a gradient (e.g. tower layers above feature_layer) have no optimizer state

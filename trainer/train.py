@@ -231,7 +231,8 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
     batches = make_batches(recipe, stage, model, tokenizer, runtime)
     trained = Counter()  # samples trained per source, all ranks
 
-    torch.manual_seed(recipe.seed * 1000 + stage.stage * 100 + runtime.rank)
+    rank_seed = recipe.seed * 1000 + stage.stage * 100 + runtime.rank  # this rank's RNG in this stage
+    torch.manual_seed(rank_seed)
     if resume and mirror:
         if runtime.local_rank == 0:
             fetch_newest_checkpoint(join(mirror, "checkpoints"), checkpoints)
@@ -244,7 +245,7 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
         trained = Counter(trainer_state["trained"])
         if isinstance(saved_data, list):  # saved by another number of ranks
             batches.load_resharded(saved_data)
-            torch.manual_seed(recipe.seed * 1000 + stage.stage * 100 + runtime.rank + 7919 * schedule.steps)
+            torch.manual_seed(rank_seed + 7919 * schedule.steps)  # the old ranks' RNG states fit no new rank
             log.note(f"stage {stage.stage}: resumed from {latest} (step {schedule.steps}), resharded from "
                      f"{len(saved_data)} ranks to {runtime.world_size}")
         else:
