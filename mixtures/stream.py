@@ -8,8 +8,8 @@ conversation from `mixtures.tasks`, seeded by (seed, source, epoch, key) so any 
 can be rebuilt alone. `state_dict()` records positions (not data): `load_state_dict()` re-opens the
 shards at those positions and refills the shuffle buffer, so the next sample is exactly the one that
 would have come. `load_resharded()` continues the states of every slot of a run with another number of
-slots: each source's pass goes on without the shards all of them had finished, split among the new
-slots. A missing or truncated shard is logged, counted and skipped.
+slots: each source's pass goes on without the shards all of them had finished and the samples they had
+taken of the others, split among the new slots. A missing or truncated shard is logged, counted and skipped.
 """
 
 from __future__ import annotations
@@ -52,6 +52,35 @@ class Slot:
         return self.world_size * self.num_workers
 
 
+@dataclass(frozen=True)
+class Taken:
+    """The samples of one shard that slots delivered before a reshard, within the pass: every raw offset
+    below `upto` (None: the whole shard) except those in `kept` (still in a slot's shuffle buffer then)."""
+
+    upto: int | None
+    kept: frozenset[int] = frozenset()
+
+    def __contains__(self, offset: int) -> bool:
+        return (self.upto is None or offset < self.upto) and offset not in self.kept
+
+    @property
+    def whole(self) -> bool:
+        return self.upto is None and not self.kept
+
+    def union(self, other: Taken) -> Taken:
+        """What either took: below the lower `upto` what both kept, from there up what the higher one kept."""
+        low, high = sorted((self, other), key=lambda taken: float("inf") if taken.upto is None else taken.upto)
+        above = frozenset() if low.upto is None else frozenset(o for o in high.kept if o >= low.upto)
+        return Taken(high.upto, (low.kept & high.kept) | above)
+
+    def saved(self, shard: int) -> list:
+        return [shard, self.upto, sorted(self.kept)]
+
+
+def taken_map(saved: list) -> dict[int, Taken]:
+    return {shard: Taken(upto, frozenset(kept)) for shard, upto, kept in saved}
+
+
 def current_slot() -> Slot:
     """The slot of the calling process: rank from torchrun's RANK/WORLD_SIZE, worker from torch's DataLoader."""
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
@@ -88,11 +117,13 @@ class SourceReader:
         self._start_epoch()
 
     # -- a pass over the shards -------------------------------------------------------------
-    def _start_epoch(self, read_already: frozenset[int] = frozenset(), pass_max: int | None = None) -> None:
-        """Begin pass `self.epoch`: its shard order, less the shards `read_already`, and its `pass_max`
-        samples over all slots (a resharded resume's: what the old slots left of the pass; else the
-        source's max_samples)."""
+    def _start_epoch(self, read_already: frozenset[int] = frozenset(), pass_max: int | None = None,
+                     taken: dict[int, Taken] | None = None) -> None:
+        """Begin pass `self.epoch`: its shard order, less the shards `read_already` and the samples `taken`
+        of others, and its `pass_max` samples over all slots (a resharded resume's: what the old slots
+        left of the pass; else the source's max_samples)."""
         self.read_already = read_already
+        self.taken = taken or {}
         self.pass_max = self.source.max_samples if pass_max is None else pass_max
         order = [i for i in epoch_order(self.seed, self.source.name, self.epoch, len(self.source.shards))
                  if i not in read_already]
@@ -146,7 +177,10 @@ class SourceReader:
             if sample is not None:
                 ref = (self.pos, self.offset)
                 self.offset += 1
-                return ref, sample
+                taken = self.taken.get(self.mine[self.pos])
+                if taken is None or ref[1] not in taken:
+                    return ref, sample
+                continue
             self.pos, self.offset, self._shard_iter = self.pos + 1, 0, None
         return None
 
@@ -190,13 +224,15 @@ class SourceReader:
     # -- exact resume -------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "read_already": sorted(self.read_already), "pass_max": self.pass_max,
+                "taken": [taken.saved(shard) for shard, taken in sorted(self.taken.items())],
                 "passes_done": self.passes_done, "dead": self.dead, "errors": self.errors,
                 "pos": self.pos, "offset": self.offset, "raw_index": self.raw_index, "admitted": self.admitted,
                 "buffer": [list(ref) for ref, _ in self.buffer], "rng": rng_state(self.rng)}
 
     def restore(self, state: dict[str, Any]) -> None:
         self.epoch = state["epoch"]
-        self._start_epoch(frozenset(state.get("read_already", [])), state.get("pass_max"))
+        self._start_epoch(frozenset(state.get("read_already", [])), state.get("pass_max"),
+                          taken_map(state.get("taken", [])))
         self.passes_done, self.dead, self.errors = state["passes_done"], state["dead"], state["errors"]
         self.pos, self.offset = state["pos"], state["offset"]
         self.raw_index, self.admitted = state["raw_index"], state["admitted"]
@@ -206,15 +242,17 @@ class SourceReader:
     def restore_resharded(self, states: list[dict[str, Any]], old_count: int) -> None:
         """Continue from the states of all `old_count` slots of a run with another number of slots: the pass
         the slowest of them was in, without the shards every old slot was done with (read, and none of their
-        samples still in a buffer); a shard an old slot was partway through is read again whole, and so are
-        a later pass's shards a faster slot had begun. In slicing mode (fewer shards than old slots) the
-        pass starts over."""
+        samples still in a buffer) and without the samples they had delivered of the shards they were
+        partway through (`Taken`). A later pass's shards a faster slot had begun are read again whole. In
+        slicing mode (fewer shards than old slots) the pass starts over."""
         epoch = min(state["epoch"] for state in states)
-        # the shards that pass had left out already (an earlier reshard within it): the same for every slot
-        before = next(set(state.get("read_already", [])) for state in states if state["epoch"] == epoch)
+        slowest = next(state for state in states if state["epoch"] == epoch)
+        # what that pass had left out already (an earlier reshard within it): the same for every slot
+        before = set(slowest.get("read_already", []))
+        taken = taken_map(slowest.get("taken", []))
         order = [i for i in epoch_order(self.seed, self.source.name, epoch, len(self.source.shards)) if i not in before]
         read_already = set(before)
-        pass_max = next(state.get("pass_max", self.source.max_samples) for state in states if state["epoch"] == epoch)
+        pass_max = slowest.get("pass_max", self.source.max_samples)
         left = None
         if pass_max is not None:  # less what each old slot took of the pass (its whole share once past it)
             left = pass_max - sum(slot_share(pass_max, index, old_count) if state["epoch"] > epoch
@@ -224,9 +262,19 @@ class SourceReader:
             mine = order[index::old_count]
             if state["epoch"] > epoch:
                 read_already.update(mine)
-            else:
-                pending = {pos for pos, _ in state["buffer"]}
-                read_already.update(mine[pos] for pos in range(state["pos"]) if pos not in pending)
+                continue
+            pending: dict[int, set[int]] = {}
+            for pos, offset in state["buffer"]:
+                pending.setdefault(pos, set()).add(offset)
+            for pos in range(min(state["pos"] + 1, len(mine))):
+                this = Taken(None if pos < state["pos"] else state["offset"], frozenset(pending.get(pos, ())))
+                shard = mine[pos]
+                merged = taken[shard].union(this) if shard in taken else this
+                if merged.whole:
+                    read_already.add(shard)
+                    taken.pop(shard, None)
+                elif merged.upto != 0:
+                    taken[shard] = merged
         self.epoch = epoch
         self.passes_done = min(state["passes_done"] for state in states)
         self.errors = sum(state["errors"] for state in states) if self.slot.index == 0 else 0
@@ -234,8 +282,8 @@ class SourceReader:
         if len(read_already) == len(self.source.shards) or (left is not None and left <= 0):  # the pass is done
             self.passes_done += 1
             self.epoch += 1
-            read_already, left = set(), None
-        self._start_epoch(frozenset(read_already), None if left is None else max(left, 0))
+            read_already, left, taken = set(), None, {}
+        self._start_epoch(frozenset(read_already), None if left is None else max(left, 0), taken)
 
     def _reread(self, refs: list[tuple[int, int]]) -> list[tuple[tuple[int, int], dict]]:
         """The buffered samples again, read back from their shards, in buffer order."""
@@ -359,8 +407,8 @@ class MixtureStream:
     def load_resharded(self, states: list[dict[str, Any]]) -> None:
         """Continue from the states of every slot of a run that had another number of slots (another world
         size): each source from where all of them were (`SourceReader.restore_resharded`), so no sample
-        is skipped and the few read again are those of shards a slot was partway through. The sample
-        counters go to slot 0, as sums."""
+        is skipped or read twice in the pass (but for a source with fewer shards than old slots, whose pass
+        starts over). The sample counters go to slot 0, as sums."""
         for state in states:
             self.check_state(state, state["slot"])
         old_count = states[0]["slot"][1] * states[0]["slot"][3]

@@ -89,8 +89,8 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
     if saved_world != runtime.world_size and not reshard:
         raise WorldSizeChanged(f"{path}: saved by {saved_world} ranks, resumed with {runtime.world_size}; exact "
                                "resume needs the same world size (each rank owns its share of the mixture); add "
-                               f"--reshard to continue on {runtime.world_size} (every sample still trained, a few "
-                               "read again)")
+                               f"--reshard to continue on {runtime.world_size} (every sample not yet trained still "
+                               "is, once)")
     model_state, optim_state = get_state_dict(model, optimizer, options=FROZEN_SKIPPED)
     state = {"model": model_state, "optim": optim_state}
     # parameters that never got a gradient (e.g. tower layers above feature_layer) have no optimizer state

@@ -28,7 +28,7 @@ def add_train_command(commands, formatter) -> None:
                        help="continue from the newest checkpoint; finished stages are kept")
     train.add_argument("--reshard", action="store_true",
                        help="with --resume: continue a checkpoint saved by another number of ranks (weights and "
-                            "optimizer resharded; every sample not yet trained still is, a few read again)")
+                            "optimizer resharded; every sample not yet trained in the pass still is, once)")
     train.set_defaults(func=cmd_train)
 
 
