@@ -11,8 +11,8 @@ passes the parameters are the fp32 tensors again and carry the summed fp32 gradi
 checkpoints and the saved model see what they see without this option. The numerics are those of bf16
 weights with fp32 master weights and fp32 gradient accumulation (as Megatron-LM's bf16 training):
 autocast keeps its fp32 ops (softmax, norms, the loss), and the residual stream is bf16. With
-`runtime.fused_weight_grads`, the Linear weights skip the hook: their backward product adds into the
-buffer itself (trainer.fused_weight_grads).
+`runtime.fused_weight_grads`, the Linear and Embedding weights skip the hook: their backward adds into
+the buffer itself (trainer.fused_weight_grads).
 
 With several ranks the model is not wrapped in DDP: rank 0's weights are broadcast once, as DDP does,
 and the summed gradients are averaged over the ranks by one all-reduce of the fp32 buffer after a step's
@@ -48,15 +48,16 @@ class Bf16Weights:
         if runtime.distributed:
             for param in self.params:
                 dist.broadcast(param.data, src=0)
-        # the Linear weights whose backward product adds into the sum itself (trainer.fused_weight_grads)
+        # the Linear and Embedding weights whose backward adds into the sum itself (trainer.fused_weight_grads)
         self.fused = FusedWeightGrads(model, self.sums) if fuse_linear_grads else None
-        fused = set(self.fused.weights) if self.fused else set()
-        for param in self.trained:
-            if param not in fused:
-                param.register_post_accumulate_grad_hook(self.accumulate)
+        for param in self.trained:  # for a fused weight too: a gradient some code reaches it by directly
+            param.register_post_accumulate_grad_hook(self.accumulate)
 
     def accumulate(self, param: nn.Parameter) -> None:
-        """Autograd's hook, once a parameter's bf16 gradient of a micro-batch is complete."""
+        """Autograd's hook, once a parameter's bf16 gradient of a micro-batch is complete (none when a fused
+        add took it: autograd still calls the hook)."""
+        if param.grad is None:
+            return
         self.sums[param].add_(param.grad)
         self.received.add(param)
         param.grad = None

@@ -9,11 +9,16 @@ backward's weight product adds straight into the fp32 sum (cuBLAS with fp32 outp
 Megatron-LM calls gradient accumulation fusion): its epilogue reads and writes the sum once and nothing
 else is launched. The product is accumulated in fp32 and no longer rounded to bf16 before it is summed.
 
-Every trained `nn.Linear` whose weight no other module shares (a tied output layer is left to the hooks)
-runs through `LinearIntoSum`: its forward is the Linear's, its backward hands autograd the input's and the
-bias's gradients and no weight gradient; the weight's sum is a view of trainer.bf16_weights' flat buffer.
-The product runs in a custom op that says which tensors it mutates, so a compiled block keeps it whole.
-Each weight has a flag that the op sets, so a step knows which weights a gradient reached, as autograd's
+Every trained `nn.Linear` runs through `LinearIntoSum`: its forward is the Linear's, its backward hands
+autograd the input's and the bias's gradients and no weight gradient; the weight's sum is a view of
+trainer.bf16_weights' flat buffer. The product runs in a custom op that says which tensors it mutates, so a
+compiled block keeps it whole. Every trained `nn.Embedding` runs through `EmbeddingIntoSum`, whose backward
+adds each looked-up row's gradient into the sum at its id, in fp32: the vocabulary-sized bf16 gradient that
+autograd's embedding backward writes (zeros, then the rows: 0.47 GB a micro-batch for Qwen2-1.5B's
+151,936 × 1,536) is never made, nor read by a hook. A weight the embeddings and the output layer share
+(tied) gets both adds. A module whose class has its own forward, an embedding with max_norm,
+scale_grad_by_freq or sparse gradients, and a weight some other module also holds are left to the hooks.
+Each weight has a flag that the adds set, so a step knows which weights a gradient reached, as autograd's
 `.grad` tells for the others.
 """
 
@@ -60,6 +65,38 @@ class LinearIntoSum(torch.autograd.Function):
         return grad_x, None, grad_bias, None, None
 
 
+class EmbeddingIntoSum(torch.autograd.Function):
+    """e = weight[ids]; backward adds each row's gradient into `summed` at its id (none at `padding_idx`),
+    in fp32, and returns none for the weight."""
+
+    @staticmethod
+    def forward(ctx, ids: Tensor, weight: Tensor, padding_idx: int | None, summed: Tensor, reached: Tensor) -> Tensor:
+        ctx.save_for_backward(ids)
+        ctx.summed, ctx.reached, ctx.padding_idx = summed, reached, padding_idx
+        return F.embedding(ids, weight, padding_idx)
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):
+        (ids,) = ctx.saved_tensors
+        ids = ids.reshape(-1)
+        rows = grad_output.reshape(-1, grad_output.shape[-1]).to(ctx.summed.dtype)
+        if ctx.padding_idx is not None:
+            rows = rows.masked_fill((ids == ctx.padding_idx).unsqueeze(1), 0)
+        ctx.summed.index_add_(0, ids, rows)
+        ctx.reached.fill_(1)
+        return None, None, None, None, None
+
+
+def routed(module: nn.Module) -> bool:
+    """A module whose weight gradient can go straight into its sum: a plain Linear, or a plain Embedding
+    whose backward is the plain scatter of rows."""
+    if type(module).forward is nn.Linear.forward:
+        return isinstance(module, nn.Linear)
+    if type(module).forward is nn.Embedding.forward and isinstance(module, nn.Embedding):
+        return module.max_norm is None and not module.scale_grad_by_freq and not module.sparse
+    return False
+
+
 def check_fused_products(device: torch.device) -> None:
     """This torch must add a bf16 product into an fp32 matrix on the GPU (addmm with out_dtype, fp32 self)."""
     if device.type != "cuda":
@@ -77,24 +114,37 @@ def check_fused_products(device: torch.device) -> None:
 
 
 class FusedWeightGrads:
-    """Routes the trained, unshared Linear weights of `model` through LinearIntoSum, summing into `sums`."""
+    """Routes the trained weights of `model`'s Linear and Embedding modules through LinearIntoSum and
+    EmbeddingIntoSum, summing into `sums`; a weight is routed when every module that holds it can be."""
 
     def __init__(self, model: nn.Module, sums: dict[nn.Parameter, Tensor]):
         uses = Counter(id(p) for _, p in model.named_parameters(remove_duplicate=False))
-        self.linears = [m for m in model.modules() if isinstance(m, nn.Linear) and m.weight in sums
-                        and uses[id(m.weight)] == 1]
-        self.weights = [m.weight for m in self.linears]
+        holders: dict[int, list[nn.Module]] = {}
+        for module in model.modules():
+            weight = module._parameters.get("weight")
+            if weight is not None and weight in sums and routed(module):
+                holders.setdefault(id(weight), []).append(module)
+        self.modules = [m for key, held in holders.items() if len(held) == uses[key] for m in held]
+        self.weights = list({id(m.weight): m.weight for m in self.modules}.values())
         device = self.weights[0].device if self.weights else torch.device("cpu")
-        check_fused_products(device)
-        self.reached = torch.zeros(len(self.linears), device=device)
-        for index, linear in enumerate(self.linears):
-            linear.forward = self.linear_forward(linear, sums[linear.weight], self.reached[index:index + 1])
+        if any(isinstance(m, nn.Linear) for m in self.modules):
+            check_fused_products(device)
+        self.reached = torch.zeros(len(self.weights), device=device)
+        slot = {id(w): index for index, w in enumerate(self.weights)}
+        for module in self.modules:
+            index = slot[id(module.weight)]
+            module.forward = self.routed_forward(module, sums[module.weight], self.reached[index:index + 1])
 
     @staticmethod
-    def linear_forward(linear: nn.Linear, summed: Tensor, reached: Tensor):
-        def forward(x: Tensor) -> Tensor:
-            return LinearIntoSum.apply(x, linear.weight, linear.bias, summed, reached)
-        return forward
+    def routed_forward(module: nn.Module, summed: Tensor, reached: Tensor):
+        if isinstance(module, nn.Embedding):
+            def embedding_forward(ids: Tensor) -> Tensor:
+                return EmbeddingIntoSum.apply(ids, module.weight, module.padding_idx, summed, reached)
+            return embedding_forward
+
+        def linear_forward(x: Tensor) -> Tensor:
+            return LinearIntoSum.apply(x, module.weight, module.bias, summed, reached)
+        return linear_forward
 
     def start_step(self) -> None:
         self.reached.zero_()

@@ -126,8 +126,9 @@ class RuntimeSpec(Strict):
     # gradients summed in fp32 (trainer.bf16_weights); saves autocast's per-micro-batch casts. One process
     # or ddp (FSDP2 has its own mixed precision); on a CPU the passes then run in bf16 too
     bf16_weights: bool = False
-    # with bf16_weights: each trained Linear's backward product adds its weight gradient straight into the
-    # fp32 sum (trainer.fused_weight_grads) instead of writing a bf16 gradient for a hook to add
+    # with bf16_weights: each trained Linear's backward product (and each Embedding's row scatter) adds its
+    # weight gradient straight into the fp32 sum (trainer.fused_weight_grads) instead of writing a bf16
+    # gradient for a hook to add
     fused_weight_grads: bool = False
     activation_checkpointing: bool = False
     # torch.compile each transformer block (the LLM's decoder layers, the tower's encoder layers): fuses the
