@@ -1,8 +1,10 @@
 """docforge on a real multi-node Ray cluster on this machine (`docforge cluster up`: head + 2 worker nodes,
 loopback only): OCR and doc2md builds across nodes with a worker node's raylet killed mid-job, a killed
-driver resumed, jobs submitted through the Ray Jobs SDK, and the tiny recipe trained on 2 gloo ranks
-through the training launcher. The tests share one cluster and run in this order: the node-kill test
-leaves it one worker node, the last test restarts that node with `cluster up` and takes the cluster down.
+driver resumed, jobs submitted through the Ray Jobs SDK, the tiny recipe trained on 2 gloo ranks
+through the training launcher, and an elastic launch that grows from 1 rank to 2 when a node comes back.
+The tests share one cluster and run in this order: the node-kill test leaves it one worker node, the
+elastic test brings that node back with `cluster up`, the last test runs `cluster up` again (a node
+restarted since the cluster started) and takes the cluster down.
 """
 
 import hashlib
@@ -178,9 +180,14 @@ def test_submit_and_launch_refuse_bad_usage_before_reaching_any_cluster(capsys, 
     assert main(["submit", *address, "--env", "NOVALUE", "--", "echo", "hi"]) == 2
     assert main(["launch", *address, "--", "bash", "-c", "true"]) == 2
     assert main(["launch", *address, "--", "python"]) == 2
+    assert main(["launch", *address, "--workers", "3-1", "--", "docforge", "train", "r.yaml"]) == 2
+    assert main(["launch", *address, "--workers", "two", "--", "docforge", "train", "r.yaml"]) == 2
+    assert main(["launch", *address, "--workers", "1-2", "--", "docforge", "train", "r.yaml", "--resume"]) == 2
     errors = capsys.readouterr().err
     for expected in ("nothing to run", "missing: no such folder", "--env NOVALUE: expected KEY=VALUE",
-                     "`bash`: the launcher runs", "give `python SCRIPT ...` or `python -m MODULE ...`"):
+                     "`bash`: the launcher runs", "give `python SCRIPT ...` or `python -m MODULE ...`",
+                     "--workers 3-1: MIN-MAX needs 1 <= MIN <= MAX", "--workers two: give a number",
+                     "the training command needs --reshard to continue"):
         assert expected in errors, expected
 
 
@@ -194,20 +201,27 @@ def test_allreduce_check_reports_every_rank_under_torchrun(tmp_path):
                                                                                 (1, 2, "gloo", 3.0)]
 
 
+def write_tiny_recipe(tmp_path: Path, shards: Path, steps: int, **runtime) -> Path:
+    """tiny.yaml's stage 2 over the OCR pages (repeated), `steps` long, with `runtime` settings."""
+    (tmp_path / "mix.yaml").write_text(yaml.safe_dump({"name": "cluster-smoke", "stage": 2, "seed": 1, "sources": [
+        {"name": "ocr", "shards": str(shards), "weight": 1, "task": "ocr", "repeat": True}]}))
+    recipe = yaml.safe_load((REPO / "trainer" / "recipes" / "tiny.yaml").read_text())
+    recipe["output"] = str(tmp_path / "train")
+    recipe["tokenizer"]["train"]["files"] = [str(CORPORA / "en.txt")]
+    recipe["runtime"] |= runtime
+    recipe["stages"] = [s | {"steps": steps, "mixture": str(tmp_path / "mix.yaml")} for s in recipe["stages"]
+                        if s["stage"] == 2]
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    return tmp_path / "recipe.yaml"
+
+
 def test_launcher_trains_the_tiny_recipe_on_two_gloo_ranks_submitted_to_the_cluster(cluster, cluster_env,
                                                                                     one_node_ocr_dir, tmp_path):
     """`docforge submit -- docforge launch --workers 2 -- docforge train RECIPE`: Ray Train gives the trainer
     its ranks; DDP keeps both replicas identical (the trainer's own check, replicas.json)."""
-    (tmp_path / "mix.yaml").write_text(yaml.safe_dump({"name": "cluster-smoke", "stage": 2, "seed": 1, "sources": [
-        {"name": "ocr", "shards": str(one_node_ocr_dir), "weight": 1, "task": "ocr"}]}))
-    recipe = yaml.safe_load((REPO / "trainer" / "recipes" / "tiny.yaml").read_text())
-    recipe["output"] = str(tmp_path / "train")
-    recipe["tokenizer"]["train"]["files"] = [str(CORPORA / "en.txt")]
-    recipe["stages"] = [s | {"steps": 2, "mixture": str(tmp_path / "mix.yaml")} for s in recipe["stages"]
-                        if s["stage"] == 2]
-    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    recipe = write_tiny_recipe(tmp_path, one_node_ocr_dir, steps=2)
     result = docforge("submit", "--", "docforge", "launch", "--workers", "2", "--storage", str(tmp_path / "ray-train"),
-                      "--", "docforge", "train", str(tmp_path / "recipe.yaml"), "--stage", "2", env=cluster_env)
+                      "--", "docforge", "train", str(recipe), "--stage", "2", env=cluster_env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     stage = tmp_path / "train" / "stage2"
     replicas = json.loads((stage / "replicas.json").read_text())["weights_sha1"]
@@ -267,6 +281,55 @@ def test_ocr_and_doc2md_builds_survive_a_worker_node_killed_mid_job(cluster, clu
     assert index["complete"] and index["totals"]["samples"] == OCR_PAGES
     assert main(["shards", "verify", str(out)]) == 0
     assert wait_for_node_state(cluster, "worker-1", "DEAD")["state"] != "running"
+
+
+STEPS = 60  # at ~0.9 s a step on one rank, the group grew here ~20 s after the first checkpoint (at step ~23)
+
+
+def test_an_elastic_launch_grows_onto_a_node_that_comes_back_and_the_run_reshards_onto_the_new_ranks(
+        cluster, cluster_env, one_node_ocr_dir, tmp_path):
+    """`docforge launch --workers 1-2 -- docforge train RECIPE --resume --reshard` while one of the two worker
+    nodes is down (the node-kill test left it so): Ray Train starts one rank; once `cluster up` has brought the
+    node back, it restarts the group with two, and the run continues from the one rank's checkpoint on two
+    (`--reshard`), to the end of the stage."""
+    if next(n for n in local.status(cluster.state_dir)["nodes"] if n["name"] == "worker-1")["gcs"] == "ALIVE":
+        cluster.node("worker-1").raylet().kill()  # run alone: take the node down here
+        wait_for_node_state(cluster, "worker-1", "DEAD")
+    recipe = write_tiny_recipe(tmp_path, one_node_ocr_dir, steps=STEPS, checkpoint_every=1)
+    output = tmp_path / "launch.log"
+    launch = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "launch", "--address", cluster.address,
+                               "--workers", "1-2", "--resize-every", "1", "--max-failures", "2", "--storage",
+                               str(tmp_path / "ray-train"), "--", "docforge", "train", str(recipe), "--stage", "2",
+                               "--resume", "--reshard"], cwd=REPO, env=cluster_env, stdout=output.open("w"),
+                              stderr=subprocess.STDOUT)
+    stage = tmp_path / "train" / "stage2"
+    try:
+        deadline = time.monotonic() + 180
+        while not list((stage / "checkpoints").glob("step-*")):  # the one rank's first checkpoint, complete
+            assert launch.poll() is None and time.monotonic() < deadline, output.read_text()[-4000:]
+            time.sleep(0.2)
+        assert main(["cluster", "up", "--workers", "2", "--state-dir", cluster.state_dir]) == 0
+        assert launch.wait(timeout=300) == 0, output.read_text()[-4000:]
+    finally:
+        launch.kill()
+    records = [json.loads(line) for line in (stage / "log.jsonl").read_text().splitlines()]
+    assert sorted({r["step"] for r in records}) == list(range(1, STEPS + 1)) and (stage / "final").is_dir()
+    grown = next((r["step"] for r in records if r["ranks"] == 2), None)
+    assert grown is not None, "the group never grew before the stage ended"
+    assert all(r["ranks"] == 1 for r in records if r["step"] < grown)
+    last_logged = {r["step"]: r["ranks"] for r in records}  # a step the old group logged is logged again
+    assert all(last_logged[step] == 2 for step in range(grown, STEPS + 1))
+    assert f"(step {grown - 1}), resharded from 1 ranks to 2" in output.read_text()
+    newest = max((stage / "checkpoints").glob("step-*"))
+    assert newest.name == f"step-{STEPS:06d}" and torch_load(newest / "trainer.pt")["world_size"] == 2
+    replicas = json.loads((stage / "replicas.json").read_text())["weights_sha1"]
+    assert len(replicas) == 2 and replicas[0] == replicas[1]
+
+
+def torch_load(path: Path) -> dict:
+    import torch
+
+    return torch.load(path, weights_only=False)
 
 
 def test_cluster_up_restarts_a_dead_worker_and_down_stops_only_its_own_processes(cluster):

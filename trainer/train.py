@@ -332,7 +332,8 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
             schedule.step(int(sum(counts)))
             all_trained = sum(trained.values()) or 1
             record = {
-                "step": schedule.steps, "loss": loss_sum / max(label_tokens, 1.0), "lr": lr,
+                "step": schedule.steps, "ranks": runtime.world_size, "loss": loss_sum / max(label_tokens, 1.0),
+                "lr": lr,
                 "lrs": {g["name"]: g["lr"] for g in optimizer.param_groups},
                 "grad_norm": float(grad_norm), "tokens": int(tokens), "label_tokens": int(label_tokens),
                 "samples": int(sum(counts)), "step_time": elapsed, "tokens_per_s": tokens / elapsed,

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines.cluster import local
-from pipelines.cluster.launch import LaunchError, LaunchOptions, launch
+from pipelines.cluster.launch import LaunchError, LaunchOptions, launch, parse_workers
 from pipelines.cluster.submit import Submission, SubmitError, submit
 
 CLUSTER_EXAMPLES = """examples:
@@ -43,6 +43,8 @@ and the cluster's token (RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token).
 LAUNCH_EXAMPLES = """examples:
   docforge submit --working-dir cluster -- docforge launch --workers 2 -- python check_allreduce.py --world-size 2
   docforge launch --workers 8 --use-gpu --storage s3://bucket/ray-train -- docforge train recipes/stage2.yaml
+  docforge launch --workers 8-16 --use-gpu --max-failures 5 --storage s3://bucket/ray-train \
+      -- docforge train recipes/stage2.yaml --resume --reshard     # elastic: 8 to 16 GPUs as nodes come and go
 
 Ray Train's TorchTrainer starts the workers (one per GPU with --use-gpu), sets RANK, WORLD_SIZE,
 LOCAL_RANK, MASTER_ADDR, MASTER_PORT, initialises torch.distributed (gloo on CPU, nccl on GPU) and runs
@@ -91,7 +93,12 @@ def add_cluster_commands(commands: argparse._SubParsersAction, formatter: type) 
 
     launch_parser = commands.add_parser("launch", help="run a training command on N Ray Train workers "
                                         "(torch.distributed set up)", epilog=LAUNCH_EXAMPLES, formatter_class=formatter)
-    launch_parser.add_argument("--workers", type=int, default=2, help="training processes (default: 2)")
+    launch_parser.add_argument("--workers", default="2", metavar="N|MIN-MAX",
+                               help="training processes (default: 2); MIN-MAX: an elastic group, restarted "
+                                    "smaller when nodes are lost and larger when room frees up (a training "
+                                    "command then needs --resume --reshard)")
+    launch_parser.add_argument("--resize-every", type=float, default=60.0, metavar="SECONDS",
+                               help="with MIN-MAX: how often Ray Train looks for room to grow the group (default: 60)")
     launch_parser.add_argument("--use-gpu", action="store_true", help="one GPU per worker, nccl")
     launch_parser.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs per worker (default: 1)")
     launch_parser.add_argument("--gpus-per-worker", type=float, default=1.0, help="GPUs per worker with --use-gpu")
@@ -181,9 +188,9 @@ def cmd_submit(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_launch(args: argparse.Namespace, console: Console) -> int:
-    options = LaunchOptions(args.workers, args.use_gpu, args.cpus_per_worker, args.gpus_per_worker, args.storage,
-                            args.name, args.max_failures, args.address)
     try:
+        options = LaunchOptions(parse_workers(args.workers), args.use_gpu, args.cpus_per_worker, args.gpus_per_worker,
+                                args.storage, args.name, args.max_failures, args.address, args.resize_every)
         launch(remainder(args.command), options)
     except LaunchError as exn:
         Console(stderr=True).print(f"[red]docforge launch: {exn}", highlight=False)

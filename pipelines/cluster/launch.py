@@ -9,10 +9,17 @@ the whole group after a worker or node dies (`--max-failures`; the trainer resum
 checkpoint on shared storage). Each worker runs the command in its own process, so a command written
 for torchrun (`docforge train RECIPE`, `python script.py`, `python -m module`) runs unchanged: it must
 only skip `init_process_group` when `torch.distributed.is_initialized()`.
+
+With `--workers MIN-MAX` the group is elastic (Ray Train's elastic training): it starts with as many
+workers as the cluster has room for, at least MIN; after a node is lost it restarts with those left, and
+when room for more frees up it restarts larger, up to MAX. A new group size is a new world size, so a
+`docforge train` command must continue its checkpoint with `--resume --reshard` (trainer.checkpoint):
+the launcher refuses it otherwise, before reaching the cluster.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import runpy
 import sys
@@ -78,9 +85,38 @@ def run_command_on_worker(config: dict[str, Any]) -> None:
         raise LaunchError(f"rank {os.environ.get('RANK')}: `{' '.join(config['command'])}` exited with status {status}")
 
 
+def parse_workers(text: str) -> int | tuple[int, int]:
+    """`N`, or `MIN-MAX` for an elastic group."""
+    low, dash, high = text.partition("-")
+    try:
+        workers = (int(low), int(high)) if dash else int(low)
+    except ValueError:
+        raise LaunchError(f"--workers {text}: give a number of workers, N, or a range, MIN-MAX") from None
+    if isinstance(workers, tuple) and not 1 <= workers[0] <= workers[1]:
+        raise LaunchError(f"--workers {text}: MIN-MAX needs 1 <= MIN <= MAX")
+    if isinstance(workers, int) and workers < 1:
+        raise LaunchError("--workers must be at least 1")
+    return workers
+
+
+def check_elastic(command: list[str], workers: int | tuple[int, int]) -> None:
+    """An elastic group changes the world size between attempts: a training run must reshard its checkpoint."""
+    if not isinstance(workers, tuple) or Path(command[0]).name != "docforge" or "train" not in command[1:2]:
+        return
+    missing = [flag for flag in ("--resume", "--reshard") if flag not in command]
+    if missing:
+        raise LaunchError(f"--workers {workers[0]}-{workers[1]} restarts the group with another number of ranks "
+                          f"when nodes come or go: the training command needs {' '.join(missing)} to continue "
+                          "its checkpoint on the new number")
+
+
+def describe(workers: int | tuple[int, int]) -> str:
+    return f"{workers[0]}-{workers[1]}" if isinstance(workers, tuple) else str(workers)
+
+
 @dataclass
 class LaunchOptions:
-    workers: int = 2
+    workers: int | tuple[int, int] = 2  # a tuple: (MIN, MAX), an elastic group
     use_gpu: bool = False
     cpus_per_worker: float = 1.0
     gpus_per_worker: float = 1.0  # used only with use_gpu
@@ -88,15 +124,24 @@ class LaunchOptions:
     name: str | None = None
     max_failures: int = 0
     address: str | None = None  # default: RAY_ADDRESS, else an embedded local Ray
+    resize_every: float = 60.0  # elastic: seconds between Ray Train's looks for room to grow the group
 
 
 def launch(command: list[str], options: LaunchOptions) -> Any:
     """Run `command` on `options.workers` Ray Train workers; returns Ray Train's `Result`, raises `LaunchError`."""
     check_command(command)
-    if options.workers < 1:
-        raise LaunchError("--workers must be at least 1")
+    workers = parse_workers(describe(options.workers))
+    check_elastic(command, workers)
+    import ray
     from ray.train import FailureConfig, RunConfig, ScalingConfig, TrainingFailedError
     from ray.train.torch import TorchTrainer
+
+    elastic = {}
+    if isinstance(workers, tuple):
+        if "elastic_resize_monitor_interval_s" not in inspect.signature(ScalingConfig).parameters:
+            raise LaunchError(f"--workers {describe(workers)}: Ray {ray.__version__}'s Train has no elastic groups; "
+                              "install a Ray whose ScalingConfig takes num_workers=(MIN, MAX)")
+        elastic["elastic_resize_monitor_interval_s"] = options.resize_every
 
     from pipelines.runner import RunOptions, ensure_ray
 
@@ -110,12 +155,12 @@ def launch(command: list[str], options: LaunchOptions) -> Any:
     trainer = TorchTrainer(
         run_command_on_worker,
         train_loop_config={"command": list(command)},
-        scaling_config=ScalingConfig(num_workers=options.workers, use_gpu=options.use_gpu,
-                                     resources_per_worker=resources),
+        scaling_config=ScalingConfig(num_workers=workers, use_gpu=options.use_gpu, resources_per_worker=resources,
+                                     **elastic),
         run_config=RunConfig(name=options.name, storage_path=options.storage,
                              failure_config=FailureConfig(max_failures=options.max_failures)),
     )
     try:
         return trainer.fit()
     except TrainingFailedError as exn:
-        raise LaunchError(f"`{' '.join(command)}` on {options.workers} workers failed: {exn}") from exn
+        raise LaunchError(f"`{' '.join(command)}` on {describe(workers)} workers failed: {exn}") from exn
