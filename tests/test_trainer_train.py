@@ -323,13 +323,17 @@ def test_a_run_saved_by_two_ranks_resumes_on_one_only_with_reshard(env, capsys, 
     naming --reshard); with
     --reshard the weights and AdamW state load as saved (the step-4 checkpoint read into one process equals
     the 2-rank run's final model) and the run continues from step 2 with the same schedule, the old ranks'
-    data dealt out anew (`PackedBatches.load_resharded`, tested in depth on the stream)."""
+    data dealt out anew (`PackedBatches.load_resharded`, tested in depth on the stream), and the stage's
+    global_batch kept by accumulating twice as many micro-batches on one rank."""
     from trainer.checkpoint import load_checkpoint
     from trainer.distributed import start_runtime, stop_runtime
     from trainer.train import build_optimizer, initial_model, prepare_tokenizer, set_trainable
 
     recipe_path = tiny_variant(env, "reshard", steps=4, stages=(2,), checkpoint_every=1, keep_checkpoints=5,
                                parallel=parallel)
+    spec = yaml.safe_load(recipe_path.read_text())
+    spec["stages"] = [{k: v for k, v in s.items() if k != "grad_accum"} | {"global_batch": 4} for s in spec["stages"]]
+    recipe_path.write_text(yaml.safe_dump(spec))
     train_two_ranks(recipe_path, "2")
     stage_dir = env / "reshard" / "stage2"
     two_ranks = steps_of(stage_dir)
@@ -369,6 +373,9 @@ def test_a_run_saved_by_two_ranks_resumes_on_one_only_with_reshard(env, capsys, 
     for step in (3, 4):
         assert resumed[step]["lr"] == two_ranks[step]["lr"]  # the schedule went on from step 2
         assert resumed[step]["samples"] > 0 and resumed[step]["loss"] > 0
+        # global_batch 4 rows: 2 ranks accumulated 2 micro-batches a step, the one rank 4
+        assert (two_ranks[step]["ranks"], two_ranks[step]["grad_accum"]) == (2, 2)
+        assert (resumed[step]["ranks"], resumed[step]["grad_accum"]) == (1, 4)
 
 
 @pytest.mark.parametrize("name", ["tiny.yaml", "inf-mllm2-1.5b.yaml", "inf-mllm2-7b.yaml"])
@@ -390,6 +397,7 @@ def test_shipped_recipes_validate_with_stage_1_training_the_projector_only(name)
      r"runtime: .*bf16_weights works with parallel: ddp"),
     ("  parallel: ddp\n", "  parallel: ddp\n  fused_weight_grads: true\n",
      r"runtime: .*fused_weight_grads adds into the fp32 gradient sums of bf16_weights"),
+    ("    grad_accum: 2\n", "    grad_accum: 2\n    global_batch: 8\n", r"stages\[0\]: .*grad_accum or global_batch, not both"),
 ])
 def test_bad_recipe_fails_naming_file_line_and_field(tmp_path, old, new, error):
     text = TINY.read_text().replace(old, new, 1)
@@ -398,6 +406,16 @@ def test_bad_recipe_fails_naming_file_line_and_field(tmp_path, old, new, error):
     path.write_text(text)
     with pytest.raises(RecipeError, match=r"bad\.yaml:\d+: " + error):
         load_recipe(str(path))
+
+
+@pytest.mark.parametrize("world, accum", [(1, 8), (2, 4), (3, 3), (5, 2), (8, 1), (32, 1)])
+def test_global_batch_sets_the_accumulation_nearest_to_it_for_the_world_size(world, accum):
+    from trainer.recipe import StageSpec, accumulation
+
+    stage = StageSpec(stage=2, mixture="m.yaml", trainable=["llm"], lr={"llm": 1e-5}, steps=1, seq_len=64,
+                      micro_batch=1, global_batch=8)
+    assert accumulation(stage, world) == accum
+    assert accumulation(stage.model_copy(update={"global_batch": None, "grad_accum": 5}), world) == 5
 
 
 SHARD_FROM_RANK0 = '''

@@ -185,6 +185,9 @@ class StageSpec(Strict):
     samples: int | None = Field(default=None, gt=0)  # global samples; steps = ceil(samples / samples per step)
     micro_batch: int = Field(default=1, gt=0)  # packed rows per micro-batch
     grad_accum: int = Field(default=1, gt=0)
+    # packed rows a step over all ranks, in place of grad_accum: the accumulation is then worked out from the
+    # world size the run has (`accumulation`), so an elastic group or a resharded resume keeps the batch
+    global_batch: int | None = Field(default=None, gt=0)
     seq_len: int = Field(gt=16)
     max_tiles: int = Field(default=16, ge=1)
     global_view: bool = True
@@ -195,10 +198,21 @@ class StageSpec(Strict):
     def consistent(self) -> StageSpec:
         if (self.steps is None) == (self.samples is None):
             raise ValueError("give exactly one of steps or samples")
+        if self.global_batch is not None and "grad_accum" in self.model_fields_set:
+            raise ValueError("give grad_accum or global_batch, not both (global_batch sets the accumulation from "
+                             "the number of ranks)")
         missing = [m for m in self.trainable if m not in self.lr]
         if missing:
             raise ValueError(f"trainable modules {missing} have no learning rate in lr")
         return self
+
+
+def accumulation(stage: StageSpec, world_size: int) -> int:
+    """Micro-batches a rank accumulates a step: the stage's grad_accum, or the whole number that brings
+    micro_batch × it × world_size nearest to its global_batch (at least 1)."""
+    if stage.global_batch is None:
+        return stage.grad_accum
+    return max(1, round(stage.global_batch / (stage.micro_batch * world_size)))
 
 
 class RecipeSpec(Strict):

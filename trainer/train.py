@@ -41,7 +41,7 @@ from trainer.distributed import (Runtime, block_modules, gradient_sync, start_ru
 from trainer.metrics import FlopCounter, StepLog, peak_flops
 from trainer.model import DocVLM, build_model
 from trainer.profiling import StepProfiler
-from trainer.recipe import RecipeSpec, StageSpec, load_recipe
+from trainer.recipe import RecipeSpec, StageSpec, accumulation, load_recipe
 from trainer.remote_folders import local_folder
 from trainer.tiling import TilingConfig
 from trainer.tokenizer import load_tokenizer, train_bpe_tokenizer
@@ -252,18 +252,23 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
             batches.load_state_dict(saved_data)
             log.note(f"stage {stage.stage}: resumed from {latest} (step {schedule.steps})")
 
+    accum = accumulation(stage, runtime.world_size)
+    if stage.global_batch is not None:
+        rows = stage.micro_batch * accum * runtime.world_size
+        log.note(f"stage {stage.stage}: grad_accum {accum} on {runtime.world_size} ranks, {rows} rows a step"
+                 + ("" if rows == stage.global_batch else f" (the nearest to global_batch {stage.global_batch})"))
     # a step takes its grad_accum micro-batches at once: the queue holds those plus `prefetch` more, so the
     # worker is never left to build the rest of a step while the GPU waits; a step is done with its batches
     # once its last copy to the GPU is done, and the next step's are taken then (so a worker process may
     # reuse the slots of the step before)
-    prefetch = Prefetcher(batches, settings.prefetch + stage.grad_accum, pin=runtime.device.type == "cuda",
-                          process=settings.data_worker == "process", keep=stage.grad_accum)
+    prefetch = Prefetcher(batches, settings.prefetch + accum, pin=runtime.device.type == "cuda",
+                          process=settings.data_worker == "process", keep=accum)
     peak = peak_flops(runtime.device)
     sources = [s.name for s in batches.stream.mixture.sources]
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if settings.bf16 and runtime.device.type == "cuda"
                 else contextlib.nullcontext())
     data_state: dict[str, Any] = batches.state_dict()
-    profiler = StepProfiler(settings.profile_steps, directory, runtime.device, stage.grad_accum, runtime.is_main)
+    profiler = StepProfiler(settings.profile_steps, directory, runtime.device, accum, runtime.is_main)
     try:
         ahead: tuple[list[MicroBatch], float] | Exception | None = None  # the next step's, taken early
         while not schedule.finished:
@@ -271,9 +276,9 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
             started = time.perf_counter()
             if isinstance(ahead, Exception):
                 raise ahead
-            step_batches, wait = ahead or take_step_batches(prefetch, stage.grad_accum)
+            step_batches, wait = ahead or take_step_batches(prefetch, accum)
             ahead = None
-            if runtime.min(len(step_batches) == stage.grad_accum) < 1:
+            if runtime.min(len(step_batches) == accum) < 1:
                 log.note(f"stage {stage.stage}: the mixture ran out after step {schedule.steps}")
                 break
             local_labels = sum(b.label_tokens for b in step_batches)
@@ -312,7 +317,7 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
             if runtime.device.type == "cuda":
                 copied.synchronize()
             try:
-                ahead = take_step_batches(prefetch, stage.grad_accum)
+                ahead = take_step_batches(prefetch, accum)
             except Exception as exn:
                 ahead = exn
             if runtime.device.type == "cuda":
@@ -332,8 +337,8 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
             schedule.step(int(sum(counts)))
             all_trained = sum(trained.values()) or 1
             record = {
-                "step": schedule.steps, "ranks": runtime.world_size, "loss": loss_sum / max(label_tokens, 1.0),
-                "lr": lr,
+                "step": schedule.steps, "ranks": runtime.world_size, "grad_accum": accum,
+                "loss": loss_sum / max(label_tokens, 1.0), "lr": lr,
                 "lrs": {g["name"]: g["lr"] for g in optimizer.param_groups},
                 "grad_norm": float(grad_norm), "tokens": int(tokens), "label_tokens": int(label_tokens),
                 "samples": int(sum(counts)), "step_time": elapsed, "tokens_per_s": tokens / elapsed,
