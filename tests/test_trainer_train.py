@@ -1,6 +1,7 @@
 """The training loop and the three-stage runner (trainer.train) over real shards read through the demo
 mixtures: tiny.yaml end to end, what each stage trains (bitwise), kill + --resume, 2-process gloo DDP."""
 
+import contextlib
 import io
 from collections import Counter
 import json
@@ -152,30 +153,85 @@ def test_tiny_recipe_trains_three_stages_each_from_the_last_and_reloads(env):
         run_recipe(str(recipe_path), "1")
 
 
-def test_killed_run_resumes_with_the_same_losses_and_data_order(env):
-    reference = tiny_variant(env, "reference", steps=5, stages=(2,), checkpoint_every=1)
-    run_recipe(str(reference), "2")
-    expected = steps_of(env / "reference" / "stage2")
+def start_training(recipe: Path, *launcher: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, *launcher, "-m", "pipelines.cli", "train", str(recipe), "--stage", "2"],
+                            cwd=REPO, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
 
-    killed = tiny_variant(env, "killed", steps=5, stages=(2,), checkpoint_every=1)
-    log = env / "killed" / "stage2" / "log.jsonl"
-    process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "train", str(killed), "--stage", "2"],
-                               cwd=REPO, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+def signal_after_steps(process: subprocess.Popen, log: Path, steps: int, send) -> None:
+    """`send()` once the run has logged `steps` steps; fails if the run ended first."""
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None:
-        if log.is_file() and len(log.read_text().splitlines()) >= 2:
-            process.send_signal(signal.SIGKILL)
-            break
+        if log.is_file() and len(log.read_text().splitlines()) >= steps:
+            send()
+            return
         time.sleep(0.05)
-    assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed"
-    assert not (env / "killed" / "stage2" / "final").exists()
-    run_recipe(str(killed), "2", resume=True)
-    resumed = steps_of(env / "killed" / "stage2")
+    raise AssertionError(f"the run ended (or took too long) before step {steps}: {process.poll()}")
+
+
+def assert_same_steps(resumed: dict, expected: dict) -> None:
     assert sorted(resumed) == sorted(expected) == [1, 2, 3, 4, 5]
     for step in expected:
         assert resumed[step]["batch_digest"] == expected[step]["batch_digest"], step
         assert resumed[step]["loss"] == expected[step]["loss"], step
         assert resumed[step]["grad_norm"] == expected[step]["grad_norm"], step
+
+
+def test_killed_or_sigtermed_run_resumes_with_the_same_losses_and_data_order(env):
+    """SIGKILL after step 2: `--resume` continues from the newest checkpoint (one every step). SIGTERM (a
+    preemption) after step 2, with no checkpoint due before the stage's end: the run finishes the step under
+    way, checkpoints it and exits 143 naming it; `--resume` continues from there. Both reproduce the
+    uninterrupted run's losses and data order exactly."""
+    reference = tiny_variant(env, "reference", steps=5, stages=(2,), checkpoint_every=1)
+    run_recipe(str(reference), "2")
+    expected = steps_of(env / "reference" / "stage2")
+
+    killed = tiny_variant(env, "killed", steps=5, stages=(2,), checkpoint_every=1)
+    process = start_training(killed)
+    signal_after_steps(process, env / "killed" / "stage2" / "log.jsonl", 2, lambda: process.send_signal(signal.SIGKILL))
+    assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (env / "killed" / "stage2" / "final").exists()
+    run_recipe(str(killed), "2", resume=True)
+    assert_same_steps(steps_of(env / "killed" / "stage2"), expected)
+
+    stopped = tiny_variant(env, "stopped", steps=5, stages=(2,), checkpoint_every=0)
+    stage = env / "stopped" / "stage2"
+    process = start_training(stopped)
+    signal_after_steps(process, stage / "log.jsonl", 2, lambda: process.send_signal(signal.SIGTERM))
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr[-3000:]
+    last = max(steps_of(stage))
+    assert 2 <= last < 5 and not (stage / "final").exists()
+    assert f"stopped on SIGTERM after step {last}, which is checkpointed" in " ".join(stderr.split())
+    assert [p.name for p in (stage / "checkpoints").glob("step-*")] == [f"step-{last:06d}"]
+    run_recipe(str(stopped), "2", resume=True)
+    assert_same_steps(steps_of(stage), expected)
+
+
+def test_sigterm_to_one_rank_stops_both_at_the_same_step_with_a_checkpoint(env):
+    """torchrun, 2 gloo ranks; SIGTERM reaches rank 1 only: the ranks agree in the step's all-reduce, so both
+    stop after the same step, whose checkpoint holds both ranks' states."""
+    import psutil
+
+    recipe = tiny_variant(env, "ddp-stop", steps=8, stages=(2,), checkpoint_every=0)
+    stage = env / "ddp-stop" / "stage2"
+    launcher = start_training(recipe, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2")
+
+    def rank_1():
+        for child in psutil.Process(launcher.pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if child.environ().get("RANK") == "1" and "pipelines.cli" in child.cmdline():
+                    return child
+        raise AssertionError("no rank-1 process under torchrun")
+    signal_after_steps(launcher, stage / "log.jsonl", 2, lambda: rank_1().send_signal(signal.SIGTERM))
+    _, stderr = launcher.communicate(timeout=120)
+    assert launcher.returncode != 0, stderr[-3000:]
+    last = max(steps_of(stage))
+    assert last < 8 and not (stage / "final").exists()
+    assert " ".join(stderr.split()).count(f"stopped on SIGTERM after step {last}") == 2  # both ranks, one step
+    checkpoint = stage / "checkpoints" / f"step-{last:06d}"
+    assert (checkpoint / "rank-00000.pt").is_file() and (checkpoint / "rank-00001.pt").is_file()
 
 
 def test_checkpoints_mirrored_to_a_url_resume_a_run_on_a_fresh_node(env):

@@ -38,6 +38,7 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
     from mixtures.manifest import ManifestError
     from trainer.checkpoint import WorldSizeChanged
     from trainer.recipe import RecipeError
+    from trainer.stop_request import Stopped
     from trainer.train import run_recipe
 
     transformers_logging.disable_progress_bar()
@@ -50,6 +51,9 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
     except (RecipeError, ManifestError, FileExistsError, FileNotFoundError, WorldSizeChanged) as exn:
         errors.print(f"docforge train: {exn}", style="red", highlight=False, markup=False)
         return 2
+    except Stopped as exn:
+        errors.print(str(exn), style="yellow", highlight=False, markup=False)
+        return 143  # 128 + SIGTERM, as a process the signal ended
     except KeyboardInterrupt:
         errors.print("interrupted: rerun the same command with --resume to continue from the newest checkpoint",
                      style="yellow")

@@ -3,7 +3,8 @@
 output folder (stage 1 from the recipe's model spec); `train_stage` is one stage read top to bottom:
 build the parts, restore the newest checkpoint when resuming, then per step draw grad_accum micro-batches,
 forward/backward each (loss summed over labelled tokens, divided by the step's labelled tokens over all
-ranks), clip, step, log, checkpoint. Output layout under the recipe's `output`:
+ranks), clip, step, log, checkpoint (and stop there on a SIGTERM: trainer.stop_request). Output layout
+under the recipe's `output`:
 
     tokenizer/                      the tokenizer every stage uses
     stage1/log.jsonl                one JSON line per step
@@ -43,6 +44,7 @@ from trainer.model import DocVLM, build_model
 from trainer.profiling import StepProfiler
 from trainer.recipe import RecipeSpec, StageSpec, accumulation, load_recipe
 from trainer.remote_folders import local_folder
+from trainer.stop_request import StopRequest, Stopped
 from trainer.tiling import TilingConfig
 from trainer.tokenizer import load_tokenizer, train_bpe_tokenizer
 
@@ -186,7 +188,7 @@ def batch_digest(batches: list[MicroBatch]) -> str:
 
 
 def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, resume: bool,
-                reshard: bool = False) -> Path:
+                reshard: bool = False, stop: StopRequest | None = None) -> Path:
     stage = recipe.stages[index]
     directory = stage_directory(recipe, stage)
     final = directory / FINAL
@@ -330,8 +332,9 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
             lengths = [n for b in step_batches for n in b.lengths]
             views = sum(b.pixels.shape[0] for b in step_batches if b.pixels is not None)
             local_flops = flops.step_flops(local_tokens, local_labels, lengths, views)
-            loss_sum, tokens, step_flops, *counts = runtime.sum_all(
-                [float(loss_total), local_tokens, local_flops] + [step_samples[name] for name in sources])
+            loss_sum, tokens, step_flops, stopping, *counts = runtime.sum_all(
+                [float(loss_total), local_tokens, local_flops, float(bool(stop and stop.requested))]
+                + [step_samples[name] for name in sources])
             trained.update({name: int(c) for name, c in zip(sources, counts)})
             lr = optimizer.param_groups[0]["lr"]
             schedule.step(int(sum(counts)))
@@ -352,12 +355,16 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
             log.step(record, print_line=schedule.steps % settings.log_every == 0 or schedule.finished)
             profiler.after_step(schedule.steps, elapsed)
             every = settings.checkpoint_every
-            if every and schedule.steps % every == 0 and not schedule.finished:
+            stopping = stopping > 0 and not schedule.finished  # on any rank's request, all ranks at this step
+            if (every and schedule.steps % every == 0 or stopping) and not schedule.finished:
                 saved = save_checkpoint(checkpoints, schedule.steps, wrapped, optimizer,
                                         {"schedule": schedule.state_dict(), "trained": dict(trained)}, data_state,
                                         runtime, settings.keep_checkpoints)
                 if mirror and runtime.is_main:
                     push_checkpoint(saved, join(mirror, "checkpoints"), settings.keep_checkpoints)
+            if stopping:
+                raise Stopped(f"stage {stage.stage}: stopped on SIGTERM after step {schedule.steps}, which is "
+                              f"checkpointed ({saved}): rerun the same command with --resume to continue")
     finally:
         profiler.close()
         prefetch.close()
@@ -417,12 +424,16 @@ def run_recipe(path: str, stage: str = "all", resume: bool = False, reshard: boo
             load_manifest(spec.mixture)
     runtime = start_runtime(recipe.runtime.device)
     try:
-        tokenizer = prepare_tokenizer(recipe, runtime)
-        outputs = []
-        for index, spec in enumerate(recipe.stages):
-            if stage == "all" or int(stage) == spec.stage:
-                outputs.append(train_stage(recipe, index, runtime, tokenizer, resume, reshard))
-        return outputs
+        with StopRequest() as stop:  # SIGTERM: stop after the step under way, checkpointed (trainer.stop_request)
+            tokenizer = prepare_tokenizer(recipe, runtime)
+            outputs = []
+            for index, spec in enumerate(recipe.stages):
+                if stage == "all" or int(stage) == spec.stage:
+                    if outputs and runtime.sum(float(stop.requested)) > 0:
+                        raise Stopped(f"stopped on SIGTERM before stage {spec.stage}: rerun the same command "
+                                      "with --resume to continue")
+                    outputs.append(train_stage(recipe, index, runtime, tokenizer, resume, reshard, stop))
+            return outputs
     finally:
         stop_runtime()
 
