@@ -15,6 +15,7 @@ from mixtures.manifest import load_manifest
 from mixtures.stream import MixtureStream, Slot
 from tests.test_trainer_train import page, write_dataset
 from trainer.data import NothingUsable, PackedBatches, Prefetcher, SampleEncoder
+from trainer.stop_request import StopRequest
 from trainer.tiling import TilingConfig
 from trainer.tokenizer import train_bpe_tokenizer
 
@@ -80,17 +81,22 @@ def test_resuming_from_a_prefetched_batch_state_continues_exactly(manifest, toke
     assert [resumed.next_batch().keys for _ in range(3)] == [b.keys for b in seen[3:]]
 
 
-def test_a_killed_worker_process_is_an_error_not_a_hang(manifest, tokenizer):
-    prefetch = Prefetcher(packed_batches(manifest, tokenizer), depth=1, process=True)
-    try:
-        prefetch.next()
-        os.kill(prefetch.worker.pid, signal.SIGKILL)
-        prefetch.worker.join(timeout=10)
-        with pytest.raises(RuntimeError, match="data worker stopped .*exit code -9"):
-            for _ in range(4):  # the batch already queued may still come first
-                prefetch.next()
-    finally:
-        prefetch.close()
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_a_killed_worker_process_is_an_error_not_a_hang(manifest, tokenizer, signum):
+    """Also SIGTERM, which the training process catches (trainer.stop_request) while the worker, forked
+    from it, must still die of it: its parent's `terminate()` sends it."""
+    with StopRequest() as stop:
+        prefetch = Prefetcher(packed_batches(manifest, tokenizer), depth=1, process=True)
+        try:
+            prefetch.next()
+            os.kill(prefetch.worker.pid, signum)
+            prefetch.worker.join(timeout=10)
+            with pytest.raises(RuntimeError, match=f"data worker stopped .*exit code -{int(signum)}"):
+                for _ in range(4):  # the batch already queued may still come first
+                    prefetch.next()
+        finally:
+            prefetch.close()
+    assert not stop.requested
 
 
 @pytest.mark.parametrize("process", [True, False])

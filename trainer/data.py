@@ -30,6 +30,7 @@ import io
 import logging
 import pickle
 import queue
+import signal
 import threading
 import traceback
 from collections import Counter, deque
@@ -388,6 +389,9 @@ class Prefetcher:
             self.slots.pin()
 
     def work_in_child(self) -> None:
+        # the training process's SIGTERM handler (trainer.stop_request) came with the fork: this worker is
+        # stopped by its parent, and `terminate()` must end it
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         torch.set_num_threads(1)
         self.fill()
         if self.stop.is_set():
