@@ -1,6 +1,7 @@
 """The `docforge` command line as a user runs it: help with examples, exit codes, a real build of the samples."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,9 @@ DOCFORGE = [sys.executable, "-m", "pipelines.cli"]
 
 
 def docforge(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*DOCFORGE, *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+    # wide: rich folds a word longer than the line (a deep tmp path) at the 80-column default
+    return subprocess.run([*DOCFORGE, *args], cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "COLUMNS": "400"})
 
 
 @pytest.mark.parametrize("command", [[], ["build"], ["build", "ingest"], ["build", "ocr"], ["build", "positional"],
@@ -47,7 +50,7 @@ def test_build_samples_then_verify_and_show(tmp_path):
     verify = docforge("shards", "verify", str(out))
     assert verify.returncode == 0 and "OK" in verify.stdout
     several = docforge("shards", "verify", str(tmp_path / "missing"), str(out))  # each is checked
-    printed = " ".join(several.stdout.split())  # as rich wrapped it to the terminal's width
+    printed = " ".join(several.stdout.split())
     assert several.returncode == 1 and f"{out}: 1 shards, {len(records)} samples" in printed and "OK" in printed
     assert f"bad index: {tmp_path / 'missing' / 'index.json'}" in printed and "1 of 2 datasets failed" in printed
     show = docforge("shards", "show", str(out), "-n", "1")
