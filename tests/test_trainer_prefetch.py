@@ -13,7 +13,7 @@ import pytest
 
 from mixtures.manifest import load_manifest
 from mixtures.stream import MixtureStream, Slot
-from tests.test_trainer_train import page, write_dataset
+from tests.trainer_runs import page, write_dataset
 from trainer.data import NothingUsable, PackedBatches, Prefetcher, SampleEncoder
 from trainer.stop_request import StopRequest
 from trainer.tiling import TilingConfig

@@ -11,7 +11,7 @@ import yaml
 from transformers import AutoConfig, AutoModel
 
 from tests.test_trainer_model import LLM, encoder, sample
-from tests.test_trainer_train import demo_out, env, steps_of, tiny_variant  # noqa: F401 (fixtures)
+from tests.trainer_runs import demo_out, env, steps_of, tiny_variant  # noqa: F401 (fixtures)
 from trainer.data import pack_rows
 from trainer.model import DocVLM, ModelConfig, build_model
 from trainer.recipe import RecipeError, load_recipe

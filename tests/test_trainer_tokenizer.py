@@ -11,7 +11,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 from mixtures.tasks import IMAGE_PLACEHOLDER
-from tests.test_trainer_train import REPO, demo_out, env, steps_of, tiny_variant  # noqa: F401 (fixtures)
+from tests.trainer_runs import REPO, demo_out, env, steps_of, tiny_variant  # noqa: F401 (fixtures)
 from trainer.chat_labels import ChatLabels
 from trainer.model import IGNORE_INDEX
 from trainer.recipe import RecipeError, load_recipe

@@ -121,9 +121,8 @@ class FusedWeightGrads:
         uses = Counter(id(p) for _, p in model.named_parameters(remove_duplicate=False))
         holders: dict[int, list[nn.Module]] = {}
         for module in model.modules():
-            weight = module._parameters.get("weight")
-            if weight is not None and weight in sums and routed(module):
-                holders.setdefault(id(weight), []).append(module)
+            if routed(module) and module.weight in sums:
+                holders.setdefault(id(module.weight), []).append(module)
         self.modules = [m for key, held in holders.items() if len(held) == uses[key] for m in held]
         self.weights = list({id(m.weight): m.weight for m in self.modules}.values())
         device = self.weights[0].device if self.weights else torch.device("cpu")

@@ -332,7 +332,7 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
             lengths = [n for b in step_batches for n in b.lengths]
             views = sum(b.pixels.shape[0] for b in step_batches if b.pixels is not None)
             local_flops = flops.step_flops(local_tokens, local_labels, lengths, views)
-            loss_sum, tokens, step_flops, stopping, *counts = runtime.sum_all(
+            loss_sum, tokens, step_flops, stop_votes, *counts = runtime.sum_all(
                 [float(loss_total), local_tokens, local_flops, float(bool(stop and stop.requested))]
                 + [step_samples[name] for name in sources])
             trained.update({name: int(c) for name, c in zip(sources, counts)})
@@ -355,7 +355,7 @@ def train_stage(recipe: RecipeSpec, index: int, runtime: Runtime, tokenizer, res
             log.step(record, print_line=schedule.steps % settings.log_every == 0 or schedule.finished)
             profiler.after_step(schedule.steps, elapsed)
             every = settings.checkpoint_every
-            stopping = stopping > 0 and not schedule.finished  # on any rank's request, all ranks at this step
+            stopping = stop_votes > 0 and not schedule.finished  # on any rank's request, all ranks at this step
             if (every and schedule.steps % every == 0 or stopping) and not schedule.finished:
                 saved = save_checkpoint(checkpoints, schedule.steps, wrapped, optimizer,
                                         {"schedule": schedule.state_dict(), "trained": dict(trained)}, data_state,

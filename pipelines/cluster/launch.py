@@ -92,11 +92,15 @@ def parse_workers(text: str) -> int | tuple[int, int]:
         workers = (int(low), int(high)) if dash else int(low)
     except ValueError:
         raise LaunchError(f"--workers {text}: give a number of workers, N, or a range, MIN-MAX") from None
-    if isinstance(workers, tuple) and not 1 <= workers[0] <= workers[1]:
-        raise LaunchError(f"--workers {text}: MIN-MAX needs 1 <= MIN <= MAX")
-    if isinstance(workers, int) and workers < 1:
-        raise LaunchError("--workers must be at least 1")
+    check_workers(workers)
     return workers
+
+
+def check_workers(workers: int | tuple[int, int]) -> None:
+    low, high = workers if isinstance(workers, tuple) else (workers, workers)
+    if not 1 <= low <= high:
+        raise LaunchError(f"--workers {describe(workers)}: "
+                          + ("MIN-MAX needs 1 <= MIN <= MAX" if isinstance(workers, tuple) else "at least 1"))
 
 
 def check_elastic(command: list[str], workers: int | tuple[int, int]) -> None:
@@ -130,7 +134,8 @@ class LaunchOptions:
 def launch(command: list[str], options: LaunchOptions) -> Any:
     """Run `command` on `options.workers` Ray Train workers; returns Ray Train's `Result`, raises `LaunchError`."""
     check_command(command)
-    workers = parse_workers(describe(options.workers))
+    workers = options.workers
+    check_workers(workers)
     check_elastic(command, workers)
     import ray
     from ray.train import FailureConfig, RunConfig, ScalingConfig, TrainingFailedError
