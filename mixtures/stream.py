@@ -10,6 +10,9 @@ shards at those positions and refills the shuffle buffer, so the next sample is 
 would have come. `load_resharded()` continues the states of every slot of a run with another number of
 slots: each source's pass goes on without the shards all of them had finished and the samples they had
 taken of the others, split among the new slots. A missing or truncated shard is logged, counted and skipped.
+A state records the shards its pass runs over: restored after the source's shards changed (a dataset that
+grew, lost a shard, or moved whole to another folder or bucket), the pass under way goes on over the
+shards it began with, and the new list is read from the next pass.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mixtures.manifest import Mixture, Source
+from mixtures.shardlist import ShardRef
 from mixtures.tasks import TaskError, render_conversation
 from pipelines.shard_reader import IMAGE_EXTENSIONS, iter_tar_samples, tar_truncation
 from pipelines.storage import Folder, open_url
@@ -118,14 +122,16 @@ class SourceReader:
 
     # -- a pass over the shards -------------------------------------------------------------
     def _start_epoch(self, read_already: frozenset[int] = frozenset(), pass_max: int | None = None,
-                     taken: dict[int, Taken] | None = None) -> None:
-        """Begin pass `self.epoch`: its shard order, less the shards `read_already` and the samples `taken`
-        of others, and its `pass_max` samples over all slots (a resharded resume's: what the old slots
-        left of the pass; else the source's max_samples)."""
+                     taken: dict[int, Taken] | None = None, shards: tuple[ShardRef, ...] | None = None) -> None:
+        """Begin pass `self.epoch` over `shards` (a restored pass's; else the source's): their order, less the
+        shards `read_already` and the samples `taken` of others, and its `pass_max` samples over all slots (a
+        resharded resume's: what the old slots left of the pass; else the source's max_samples)."""
+        self.shards = self.source.shards if shards is None else shards
+        self.shard_list = "\n".join(ref.url for ref in self.shards)  # one string: a state is pickled every batch
         self.read_already = read_already
         self.taken = taken or {}
         self.pass_max = self.source.max_samples if pass_max is None else pass_max
-        order = [i for i in epoch_order(self.seed, self.source.name, self.epoch, len(self.source.shards))
+        order = [i for i in epoch_order(self.seed, self.source.name, self.epoch, len(self.shards))
                  if i not in read_already]
         count = len(order)
         self.slicing = count < self.slot.count
@@ -140,12 +146,12 @@ class SourceReader:
         self._shard_iter: Iterator[dict] | None = None
 
     def _shard_url(self, pos: int) -> str:
-        return self.source.shards[self.mine[pos]].url
+        return self.shards[self.mine[pos]].url
 
     def _open(self, pos: int, skip: int) -> Iterator[dict]:
         """Samples of shard `pos` from raw offset `skip`. Damage ends the shard early (logged, counted); a
         tar cut short also loses its last sample read, which may be missing members."""
-        ref = self.source.shards[self.mine[pos]]
+        ref = self.shards[self.mine[pos]]
         errors: list[Exception] = []
         read = 0
         try:
@@ -227,12 +233,24 @@ class SourceReader:
                 "taken": [taken.saved(shard) for shard, taken in sorted(self.taken.items())],
                 "passes_done": self.passes_done, "dead": self.dead, "errors": self.errors,
                 "pos": self.pos, "offset": self.offset, "raw_index": self.raw_index, "admitted": self.admitted,
-                "buffer": [list(ref) for ref, _ in self.buffer], "rng": rng_state(self.rng)}
+                "buffer": [list(ref) for ref, _ in self.buffer], "rng": rng_state(self.rng),
+                "shards": self.shard_list}
+
+    def saved_shards(self, shard_list: str | None) -> tuple[ShardRef, ...]:
+        """The shards a saved pass ran over, as refs to this source's shards now (`pass_shards`)."""
+        if shard_list is None:  # a state saved before states recorded their shards
+            return self.source.shards
+        shards, change = pass_shards(shard_list.split("\n"), self.source.shards)
+        if change:
+            log.warning("source %s: its shards changed since the state was saved (%s): the pass under way goes on "
+                        "over the %d shards it began with, the source's %d shards now from the next pass",
+                        self.source.name, change, len(shards), len(self.source.shards))
+        return shards
 
     def restore(self, state: dict[str, Any]) -> None:
         self.epoch = state["epoch"]
         self._start_epoch(frozenset(state.get("read_already", [])), state.get("pass_max"),
-                          taken_map(state.get("taken", [])))
+                          taken_map(state.get("taken", [])), self.saved_shards(state.get("shards")))
         self.passes_done, self.dead, self.errors = state["passes_done"], state["dead"], state["errors"]
         self.pos, self.offset = state["pos"], state["offset"]
         self.raw_index, self.admitted = state["raw_index"], state["admitted"]
@@ -250,7 +268,8 @@ class SourceReader:
         # what that pass had left out already (an earlier reshard within it): the same for every slot
         before = set(slowest.get("read_already", []))
         taken = taken_map(slowest.get("taken", []))
-        order = [i for i in epoch_order(self.seed, self.source.name, epoch, len(self.source.shards)) if i not in before]
+        shards = self.saved_shards(slowest.get("shards"))
+        order = [i for i in epoch_order(self.seed, self.source.name, epoch, len(shards)) if i not in before]
         read_already = set(before)
         pass_max = slowest.get("pass_max", self.source.max_samples)
         left = None
@@ -279,29 +298,62 @@ class SourceReader:
         self.passes_done = min(state["passes_done"] for state in states)
         self.errors = sum(state["errors"] for state in states) if self.slot.index == 0 else 0
         self.dead = False
-        if len(read_already) == len(self.source.shards) or (left is not None and left <= 0):  # the pass is done
+        if len(read_already) == len(shards) or (left is not None and left <= 0):  # the pass is done
             self.passes_done += 1
             self.epoch += 1
-            read_already, left, taken = set(), None, {}
-        self._start_epoch(frozenset(read_already), None if left is None else max(left, 0), taken)
+            read_already, left, taken, shards = set(), None, {}, None
+        self._start_epoch(frozenset(read_already), None if left is None else max(left, 0), taken, shards)
 
     def _reread(self, refs: list[tuple[int, int]]) -> list[tuple[tuple[int, int], dict]]:
-        """The buffered samples again, read back from their shards, in buffer order."""
+        """The buffered samples again, read back from their shards, in buffer order; those a shard no longer
+        has (gone or cut short since) are left out, logged and counted."""
         wanted: dict[int, set[int]] = {}
         for pos, offset in refs:
             wanted.setdefault(pos, set()).add(offset)
         found: dict[tuple[int, int], dict] = {}
         for pos, offsets in wanted.items():
+            errors = self.errors
             for offset, sample in enumerate(self._open(pos, 0)):
                 if offset in offsets:
                     found[(pos, offset)] = sample
                 if offset >= max(offsets):
                     break
-        missing = [ref for ref in refs if ref not in found]
-        if missing:
-            raise RuntimeError(f"source {self.source.name}: cannot restore buffered samples {missing[:5]}: "
-                               "the shards changed since the state was saved")
-        return [(ref, found[ref]) for ref in refs]
+            lost = sum((pos, offset) not in found for offset in offsets)
+            if lost:
+                self.errors = errors + 1  # once for the shard, whether its read failed or it holds fewer now
+                log.warning("source %s: shard %s: %d samples of the saved shuffle buffer are no longer in it; "
+                            "left out", self.source.name, self._shard_url(pos), lost)
+        return [(ref, found[ref]) for ref in refs if ref in found]
+
+
+def relative_names(urls: list[str]) -> list[str]:
+    """Each URL below the folder all of them share (`a/0.tar` of `s3://b/x/a/0.tar`), so a list matches the
+    same shards moved whole to another folder, mount or bucket."""
+    parts = [url.split("/") for url in urls]
+    common = 0
+    deepest = min(len(p) for p in parts) - 1 if parts else 0  # a file's own name is never the shared part
+    while common < deepest and all(p[common] == parts[0][common] for p in parts):
+        common += 1
+    return ["/".join(p[common:]) for p in parts]
+
+
+def pass_shards(saved: list[str], now: tuple[ShardRef, ...]) -> tuple[tuple[ShardRef, ...], str]:
+    """The shards a pass saved as `saved` (URLs, in the source's order then) runs over given the source's
+    shards `now`, and what changed ("" when nothing did). Each saved shard is matched by URL or, when none
+    matches so (the source moved), by its name below the list's shared folder; one not found keeps its saved
+    URL, so its turn in the pass fails as a missing shard would (logged, counted, skipped)."""
+    urls = [ref.url for ref in now]
+    if saved == urls:
+        return now, ""
+    moved = not set(saved) & set(urls)
+    names, saved_names = (relative_names(urls), relative_names(saved)) if moved else (urls, saved)
+    if saved_names == names:
+        return now, ""
+    found = dict(zip(names, now))
+    shards = tuple(found.get(name, ShardRef(url)) for name, url in zip(saved_names, saved))
+    gone = sum(name not in found for name in saved_names)
+    added = len(set(names) - set(saved_names))
+    return shards, f"{added} added, {gone} gone" + (", moved" if moved else "")
 
 
 def slot_share(total: int, index: int, count: int) -> int:

@@ -11,7 +11,7 @@ import pytest
 
 from mixtures.manifest import ManifestError, load_manifest
 from mixtures.stream import MixtureStream, Slot
-from pipelines.shards import ShardWriter, build_index, write_index
+from pipelines.shards import ShardWriter, build_index, read_index, write_index
 from pipelines.storage import Folder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,11 +19,12 @@ PNG_1x1 = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010802000
                         "cfc000000301010018dd8db00000000049454e44ae426082")
 
 
-def make_dataset(root: Path, name: str, shards: int, per_shard: int) -> list[str]:
-    """A docforge dataset of caption samples (written by the real ShardWriter, with index.json)."""
+def make_dataset(root: Path, name: str, shards: int, per_shard: int, first: int = 0) -> list[str]:
+    """A docforge dataset of caption samples (written by the real ShardWriter, with index.json); with `first`,
+    `shards` more shards (tasks first, first + 1, ...) added to the dataset's."""
     folder = Folder(str(root / name))
-    entries, keys = [], []
-    for task in range(shards):
+    entries, keys = (read_index(folder)["shards"] if first else []), []
+    for task in range(first, first + shards):
         with ShardWriter(folder, task, max_count=per_shard) as writer:
             for i in range(per_shard):
                 key = f"{name}-{task:03d}-{i:03d}"
@@ -275,3 +276,85 @@ def test_a_resharded_pass_keeps_its_max_samples(data):
         after += [s["source"] for s in stream]
     assert 0 < Counter(before)["alpha"] < 30
     assert Counter(before + after)["alpha"] == 60
+
+
+ALPHA_ONLY = """\
+name: alpha-only
+stage: 2
+seed: 7
+sources:
+  - name: alpha
+    shards: {folder}
+    weight: 1
+    task: caption
+    repeat: 2
+"""
+
+
+def keyed(samples) -> list[tuple[str, int]]:
+    return [(s["key"], s["epoch"]) for s in samples]
+
+
+@pytest.mark.parametrize("change", ["grown", "moved", "cut"])
+def test_a_state_resumes_its_pass_over_the_shards_it_began_with_after_the_source_changed(data, change, caplog):
+    """A saved stream restored after its source's shards changed: a dataset that grew two shards, moved whole
+    to another folder, or lost the shard being read (and with it samples of the saved shuffle buffer). The
+    pass under way goes on over the shards it began with, as it would have (less the lost shard's samples),
+    and the next pass reads the source as it is now."""
+    root, keys = data
+    mixture = load_manifest(str(write_manifest(root, ALPHA_ONLY.format(folder="alpha"))))
+    stream = MixtureStream(mixture, Slot(), buffer_size=8)
+    before = keyed(stream.next() for _ in range(70))
+    state = stream.state_dict()
+    rest = [key for key, epoch in keyed(stream) if epoch == 0]  # the pass's remainder, nothing changed
+    folder = "alpha"
+    lost: set[str] = set()
+    if change == "grown":
+        added = make_dataset(root, "alpha", 2, 25, first=8)
+        now = keys["alpha"] + added
+    elif change == "moved":
+        (root / "alpha").rename(root / "elsewhere")
+        folder, now = "elsewhere", keys["alpha"]
+    else:
+        cut = shard_of(before[-1][0])
+        lost = {key for key in keys["alpha"] if shard_of(key) == cut}
+        name = f"shard-{int(cut[-3:]):06d}-00.tar"  # "alpha-005" -> shard-000005-00.tar
+        index = read_index(Folder(str(root / "alpha")))
+        index["shards"] = [entry for entry in index["shards"] if entry["name"] != name]
+        write_index(Folder(str(root / "alpha")), index)
+        (root / "alpha" / name).unlink()
+        now = [key for key in keys["alpha"] if key not in lost]
+        assert lost & set(rest), "the cut shard has samples still to come"
+    changed = load_manifest(str(write_manifest(root, ALPHA_ONLY.format(folder=folder))))
+    resumed = MixtureStream(changed, Slot(), buffer_size=8)
+    resumed.load_state_dict(state)
+    after = keyed(resumed)
+    first_pass = [key for key, epoch in after if epoch == 0]
+    if change == "cut":
+        assert set(first_pass) == set(rest) - lost and len(first_pass) == len(set(first_pass))
+        assert resumed.delivered()["alpha"]["shard_errors"] >= 1
+        assert "samples of the saved shuffle buffer are no longer in it" in caplog.text
+    else:
+        assert first_pass == rest
+    second_pass = [key for key, epoch in after if epoch == 1]
+    assert sorted(second_pass) == sorted(now)
+    assert ("shards changed since the state was saved" in caplog.text) == (change != "moved")
+
+
+def test_a_resharded_pass_goes_on_over_its_shards_after_the_source_grew(data):
+    """Two slots' states continued by one slot after two shards were added to the source: the pass under
+    way still delivers each of its 200 samples once, and the next pass has the 250 the source has now."""
+    root, keys = data
+    mixture = load_manifest(str(write_manifest(root, ALPHA_ONLY.format(folder="alpha"))))
+    before, states = [], []
+    for rank in range(2):
+        stream = MixtureStream(mixture, Slot(rank, 2, 0, 1), buffer_size=8)
+        before += keyed(stream.next() for _ in range(30 + 11 * rank))
+        states.append(stream.state_dict())
+    added = make_dataset(root, "alpha", 2, 25, first=8)
+    resumed = MixtureStream(load_manifest(str(write_manifest(root, ALPHA_ONLY.format(folder="alpha")))), Slot(),
+                            buffer_size=8)
+    resumed.load_resharded(states)
+    after = keyed(resumed)
+    assert sorted(key for key, epoch in before + after if epoch == 0) == sorted(keys["alpha"])
+    assert sorted(key for key, epoch in after if epoch == 1) == sorted(keys["alpha"] + added)
