@@ -74,6 +74,33 @@ def test_unpacks_tarballs_gzip_singles_and_finds_the_main_tex(tmp_path):
     assert (dest / "main.tex").read_text() == SMALL_PAPER
 
 
+LONG_PART = "\\section{Experiments}\n" + "We ran many experiments. " * 400  # larger than the main file
+
+
+@pytest.mark.parametrize("members, main", [
+    # a subfiles child compiles alone and is the largest file
+    ({"neurips_2026.tex": SMALL_PAPER.replace("\\section", "\\usepackage{subfiles}\n\\subfile{sections/exp}\n\\section"),
+      "sections/exp.tex": "\\documentclass[../neurips_2026.tex]{subfiles}\n\\begin{document}\n" + LONG_PART
+                          + "\n\\end{document}\n"}, "neurips_2026.tex"),
+    # a section with a \documentclass of its own that the main file \input-s (without the extension)
+    ({"paper_final.tex": SMALL_PAPER.replace("\\section", "\\input{sec/results}\n\\section"),
+      "sec/results.tex": "%\\documentclass{article}\n\\documentclass{article}\n\\begin{document}\n" + LONG_PART}, "paper_final.tex"),
+    # a large standalone figure
+    ({"draft.tex": SMALL_PAPER, "fig/plot.tex": "\\documentclass[tikz]{standalone}\n\\begin{document}\n" + LONG_PART},
+     "draft.tex"),
+    # arXiv's 00README.json names the main file, though a leftover template is larger and called main.tex
+    ({"00README.json": '{"process": {"compiler": "pdflatex"}, "sources": [{"filename": "template.tex", "usage": '
+                       '"ignore"}, {"filename": "iclr_paper.tex", "usage": "toplevel"}]}',
+      "iclr_paper.tex": SMALL_PAPER, "main.tex": SMALL_PAPER + "% " + LONG_PART}, "iclr_paper.tex"),
+    # and the older 00README.XXX
+    ({"00README.XXX": "fig1.eps ignore\nsubmission.tex toplevelfile\n", "submission.tex": SMALL_PAPER,
+      "ms.tex": SMALL_PAPER}, "submission.tex"),
+])
+def test_the_main_tex_is_the_whole_paper_not_a_part_that_compiles_alone(tmp_path, members, main):
+    dest = unpack_file(tmp_path, "2401.00020.tar.gz", tar_bytes({name: text.encode() for name, text in members.items()}))
+    assert find_main_tex(dest, "2401.00020") == dest / main
+
+
 @pytest.mark.parametrize("members, links, cause", [
     ({"../escape.tex": b"x"}, {}, "unsafe member '../escape.tex'"),
     ({"/etc/evil.tex": b"x"}, {}, "unsafe member '/etc/evil.tex'"),
@@ -110,6 +137,24 @@ def test_sources_that_escape_their_folder_are_refused(tmp_path, source, cause):
     with pytest.raises(InputError) as caught:
         check_source(tmp_path, "2401.00010")
     assert caught.value.step == "check source" and cause in caught.value.message
+
+
+def test_an_absolute_bibliography_path_is_let_be_when_the_bbl_is_shipped(tmp_path):
+    """pdflatex reads main.bbl and LaTeXML too (its nobibtex mode): the author's own .bib path is never
+    opened. Without the .bbl, bibtex would be asked to read it: refused."""
+    main = tmp_path / "main.tex"
+    main.write_text(SMALL_PAPER.replace("\\end{document}", "\\bibliographystyle{plain}\n"
+                                        "\\bibliography{/Users/alice/Dropbox/latex/refs}\n\\end{document}"))
+    with pytest.raises(InputError, match="'/Users/alice/Dropbox/latex/refs' with \\\\bibliography"):
+        check_source(tmp_path, "2401.00021", main)
+    (tmp_path / "main.bbl").write_text("\\begin{thebibliography}{1}\n\\bibitem{a} A. Author. A title.\n"
+                                       "\\end{thebibliography}\n")
+    check_source(tmp_path, "2401.00021", main)
+    (tmp_path / "sec.tex").write_text("\\input{/etc/passwd}")  # other reads are still refused
+    with pytest.raises(InputError, match="'/etc/passwd'"):
+        check_source(tmp_path, "2401.00021", main)
+    pdf, _ = compile_pdf(tmp_path, main, "2401.00021", timeout_s=60)
+    assert pdf.read_bytes().startswith(b"%PDF")
 
 
 def test_commented_out_escapes_are_not_refused(tmp_path):

@@ -92,3 +92,41 @@ def test_cjk_text_is_compared_character_by_character():
     assert tokens_of("自适应步长 for streaming 最小二乘") == ["自", "适", "应", "步", "长", "for", "streaming",
                                                               "最", "小", "二", "乘"]
     assert markdown_tokens("公式 \\(x^2\\) 成立")[0] == ["公", "式", "成", "立"]
+
+
+ZH_CAPTION = "不同方法在三个数据集上的实验结果与误差范围"
+
+
+@pytest.fixture(scope="module")
+def chinese_document(tmp_path_factory):
+    """A ctexart article (xelatex) whose table float, captioned 表 1, is printed at the top of a later page
+    than the paragraph its markdown follows."""
+    work = tmp_path_factory.mktemp("pages-zh")
+    text = (CORPUS.parent / "zh.txt").read_text()
+    body = [re.sub(r"\s+", "", p) for p in text.split("\n\n") if len(p) > 60]
+    body += [p[::-1] for p in body]  # about three pages, no paragraph twice
+    tex = [r"\documentclass{ctexart}", r"\begin{document}", r"\section{方法}"]
+    md = ["## 1 方法"]
+    for i, paragraph in enumerate(body):
+        if i == 8:
+            tex += [r"\begin{table}[t]\centering\caption{" + ZH_CAPTION + r"}", r"\begin{tabular}{cc}",
+                    r"方法 & 准确率 \\ 基线 & 81.2 \\ 本文 & 88.5 \\", r"\end{tabular}", r"\end{table}"]
+            md += [paragraph, f"表 1: {ZH_CAPTION}",
+                   "\\begin{tabular}{cc}\n方法 & 准确率 \\\\\n基线 & 81.2 \\\\\n本文 & 88.5 \\\\\n\\end{tabular}"]
+        else:
+            md.append(paragraph)
+        tex += [paragraph.replace("%", r"\%"), ""]
+    tex.append(r"\end{document}")
+    (work / "main.tex").write_text("\n".join(tex))
+    pdf, engine = compile_pdf(work, work / "main.tex", "pages-zh-test")
+    assert engine == "xelatex"
+    return pymupdf.open(pdf), "\n\n".join(md)
+
+
+def test_a_chinese_caption_goes_with_its_float_to_the_page_the_pdf_shows_it_on(chinese_document):
+    doc, markdown = chinese_document
+    on_pdf = [p.number for p in read_pdf_pages(doc) if " ".join(tokens_of(ZH_CAPTION)) in " ".join(p.tokens)]
+    splits = split_markdown_into_pages(markdown, doc)
+    in_markdown = [s.number for s in splits if ZH_CAPTION in s.markdown]
+    assert on_pdf and on_pdf[0] > 1 and in_markdown == on_pdf
+    assert all(s.kept for s in splits), [(s.number, s.score, s.reason) for s in splits]

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from synth.tex_run import ToolTimeout, run_tool
+from pipelines.doc2md.unpack import strip_comments
 from pipelines.job import InputError
 
 SOURCE_SUFFIXES = (".tex", ".sty", ".cls", ".bbl", ".def", ".cfg", ".ltx", ".clo")
@@ -28,17 +29,16 @@ RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|There were undefin
 MAX_RUNS = 4
 
 
-def strip_comments(text: str) -> str:
-    return re.sub(r"(?<!\\)%.*", "", text)
-
-
 def unsafe_path(path: str) -> bool:
     path = path.strip()
     return path.startswith(("/", "~", "|", "\\")) or ".." in re.split(r"[/\\]", path) or ":" in path[:3]
 
 
-def check_source(root: Path, paper: str) -> None:
-    """Refuse a source that asks for shell escape or names a file outside its folder (`InputError`)."""
+def check_source(root: Path, paper: str, main_tex: Path | None = None) -> None:
+    """Refuse a source that asks for shell escape or names a file outside its folder (`InputError`). When the
+    main file's `.bbl` is there, the `\\bibliography` names are not read (neither TeX nor LaTeXML opens a
+    `.bib` then), so an author's own absolute path there (`\\bibliography{/Users/me/refs}`) is let be."""
+    unread = {"bibliography", "addbibresource"} if main_tex and main_tex.with_suffix(".bbl").is_file() else set()
     for path in sorted(root.rglob("*")):
         if not path.is_file() or path.suffix.lower() not in SOURCE_SUFFIXES:
             continue
@@ -47,6 +47,8 @@ def check_source(root: Path, paper: str) -> None:
         if SHELL_ESCAPE.search(text):
             raise InputError(paper, "check source", f"paper {paper}: {rel} asks for shell escape (\\write18); refused")
         for match in FILE_COMMANDS.finditer(text):
+            if match.group(1) in unread:
+                continue
             argument = match.group(2) if match.group(2) is not None else match.group(3)
             for name in (argument or "").split(","):
                 if unsafe_path(name):

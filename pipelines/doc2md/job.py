@@ -91,7 +91,7 @@ class Doc2mdJob(Job):
             root.mkdir()
             unpack_paper(paper, root)
             main = find_main_tex(root, paper.paper)
-            check_source(root, paper.paper)
+            check_source(root, paper.paper, main)
             if paper.pdf:
                 with open_url(paper.pdf, "rb") as f:
                     pdf_bytes, pdf_origin = f.read(), paper.pdf

@@ -34,7 +34,10 @@ MARKDOWN_MASKS = re.compile(
     r"|\\[A-Za-z@]+\*?|\\."                                         # other commands and escapes
     r"|^Footnote \d+:|```\w*",
     re.DOTALL | re.MULTILINE)
-MOVABLE = re.compile(r"(?:Footnote \d+:|Figure \d+:|Table \d+:|Algorithm \d+:|\\begin\{tabular|```)")
+# a float's caption as LaTeXML tags it, in the languages papers come in: `Figure 3:`, `Table A.2:`, `图 1:`, `表 2：`
+FLOAT_NAME = (r"(?:Figure|Fig\.|Table|Tab\.|Algorithm|Listing|Scheme|图|表|算法|Abbildung|Abb\.|Tabelle|Tableau|"
+              r"Tabla|Figura|Tabella|Рис\.|Рисунок|Таблица)")
+MOVABLE = re.compile(rf"(?:Footnote \d+:|{FLOAT_NAME}\s*(?:[A-Z]\.?)?\d+(?:[.\-]\d+)*\s*[:：]|\\begin\{{tabular|```)")
 MOVABLE_MIN_SCORE = 60.0  # a float whose text matches no nearby page this well stays where the markdown has it
 UNRESOLVED = re.compile(r"\?\?")
 EDGE_FRACTION = 0.15  # running headers and footers live in the top and bottom 15 % of a page ...

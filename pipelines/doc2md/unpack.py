@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import posixpath
 import re
 import tarfile
@@ -25,6 +26,15 @@ VERSION = re.compile(r"v\d+$")
 OTHER_FILE = re.compile(r"\.[A-Za-z][A-Za-z0-9]*$")
 DOCUMENTCLASS = re.compile(r"^[^%\n]*\\documentclass", re.MULTILINE)
 PREFERRED_MAIN = ("ms.tex", "main.tex", "paper.tex", "article.tex")
+# a file that is a part of another: `\documentclass[../main.tex]{subfiles}`, a standalone figure
+PART_CLASS = re.compile(r"\\documentclass\s*(?:\[[^\]]*\]\s*)?\{\s*(?:subfiles|standalone)\s*\}")
+# `\input{sec/a}`, `\include{a}`, `\subfile{sec/a.tex}`, `\import{dir/}{a}`, `\subimport{dir/}{a}`
+INPUTS = re.compile(r"\\(?:input|include|subfile|(?:sub)?import\*?\s*\{([^}]*)\})\s*\{([^}]+)\}")
+
+
+def strip_comments(text: str) -> str:
+    """LaTeX text without its `%` comments (an escaped `\\%` stays)."""
+    return re.sub(r"(?<!\\)%.*", "", text)
 
 
 @dataclass(frozen=True)
@@ -205,9 +215,52 @@ def unpack_paper(paper: PaperInput, dest: Path, limits: Limits = Limits()) -> No
         raise InputError(paper.source, "unpack", f"paper {paper.paper}: {exn}", exception=type(exn).__name__) from exn
 
 
+def arxiv_toplevel(root: Path) -> Path | None:
+    """The main file arXiv's own `00README.json` names (`"usage": "toplevel"`; the first of several), or the
+    older `00README.XXX`'s (a line `NAME toplevelfile`), when it exists in the source."""
+    named: list[str] = []
+    readme = root / "00README.json"
+    if readme.is_file():
+        try:
+            sources = json.loads(readme.read_text("utf-8", errors="replace")).get("sources", [])
+            named = [s.get("filename", "") for s in sources if isinstance(s, dict) and s.get("usage") == "toplevel"]
+        except (ValueError, AttributeError):
+            named = []
+    legacy = root / "00README.XXX"
+    if not named and legacy.is_file():
+        rows = (line.split() for line in legacy.read_text("utf-8", errors="replace").split("\n"))
+        named = [row[0] for row in rows if len(row) >= 2 and row[1].lower() == "toplevelfile"]
+    for name in named:
+        path = root / name
+        if name and path.is_file() and path.resolve().is_relative_to(root.resolve()):
+            return path
+    return None
+
+
+def pulled_in(candidates: list[tuple[Path, str]], root: Path) -> set[Path]:
+    """The candidates another candidate reads with `\\input`/`\\include`/`\\subfile`/`\\import`: parts
+    of a paper that also compile alone (a `subfiles` child, a section with its own `\\documentclass`)."""
+    by_name: dict[str, Path] = {}
+    for path, _ in candidates:
+        rel = path.relative_to(root).as_posix()
+        for name in (rel, rel[:-4], path.name, path.stem):
+            by_name.setdefault(name, path)
+    read: set[Path] = set()
+    for path, text in candidates:
+        for match in INPUTS.finditer(strip_comments(text)):
+            name = posixpath.normpath(posixpath.join(match.group(1) or "", match.group(2).strip()))
+            target = by_name.get(name) or by_name.get(posixpath.basename(name))
+            if target is not None and target != path:
+                read.add(target)
+    return read
+
+
 def find_main_tex(root: Path, paper: str) -> Path:
-    """The main `.tex`: the files with a `\\documentclass` outside comments; among several, `ms.tex`/`main.tex`,
-    then the one a `.bbl` is named after, then the one with `\\begin{document}`, then the largest."""
+    """The main `.tex`: the one arXiv's `00README` names; else among the files with a `\\documentclass` outside
+    comments, less `subfiles`/`standalone` parts and files another of them reads, `ms.tex`/`main.tex`, then
+    the one a `.bbl` is named after, then the one with `\\begin{document}`, then the largest."""
+    if (named := arxiv_toplevel(root)) is not None:
+        return named
     candidates = []
     for path in sorted(root.rglob("*.tex")):
         if path.is_file():
@@ -216,6 +269,9 @@ def find_main_tex(root: Path, paper: str) -> Path:
                 candidates.append((path, text))
     if not candidates:
         raise InputError(paper, "find main tex", f"paper {paper}: no .tex file with \\documentclass")
+    parts = pulled_in(candidates, root)
+    whole = [(p, t) for p, t in candidates if p not in parts and not PART_CLASS.search(strip_comments(t))]
+    candidates = whole or candidates
     if len(candidates) == 1:
         return candidates[0][0]
     by_name = {p.name.lower(): p for p, _ in candidates}
