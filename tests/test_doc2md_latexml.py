@@ -105,3 +105,44 @@ def test_binary_input_is_a_clear_error(tmp_path):
 def test_missing_main_file_is_a_clear_error(tmp_path):
     with pytest.raises(LatexmlError, match=r"nope\.tex: no such file"):
         latex_to_html(tmp_path, "nope.tex")
+
+
+MACROS_STY = r"""\ProvidesPackage{mymacros}
+\RequirePackage{amsmath,amsthm}
+\newcommand{\method}{RouteAttn}
+\newcommand{\vect}[1]{\mathbf{#1}}
+\DeclareMathOperator{\rank}{rank}
+\newtheorem{lemma}{Lemma}
+"""
+
+
+def test_the_papers_own_style_file_is_read(tmp_path):
+    """Macros, operators and theorems defined in the paper's own .sty (no LaTeXML binding has them)."""
+    source = write_tex(tmp_path, "main.tex", r"\method{} routes each query \(\vect{q}_i\) with \(\rank(A)\)."
+                       "\n\\begin{lemma}The router converges.\\end{lemma}", preamble=r"\usepackage{mymacros}")
+    (source / "mymacros.sty").write_text(MACROS_STY)
+    html = latex_to_html(source, "main.tex", timeout_s=60)
+    assert "RouteAttn routes each query" in html
+    assert r"\mathbf{q}_{i}" in html and r"\operatorname{rank}" in html
+    assert "Lemma 1" in html
+    assert "ltx_ERROR" not in html
+
+
+def test_a_style_file_in_expl3_is_not_read_raw(tmp_path):
+    """LaTeXML 0.8.7 would interpret expl3 for minutes: such a .sty is left out, the paper converts at once."""
+    source = write_tex(tmp_path, "main.tex", r"Hello world, \method.", preamble=r"\usepackage{modern}")
+    (source / "modern.sty").write_text("\\ProvidesExplPackage{modern}{2024/01/01}{1.0}{x}\n"
+                                       "\\cs_new:Npn \\method {RouteAttn}\n")
+    started = time.monotonic()
+    html = latex_to_html(source, "main.tex", timeout_s=60)
+    assert time.monotonic() - started < 20
+    assert "Hello world," in html
+
+
+def test_a_style_file_latexml_cannot_get_through_is_left_out_on_a_second_run(tmp_path):
+    source = write_tex(tmp_path, "main.tex", "Hello world.", preamble=r"\usepackage{stuck}")
+    (source / "stuck.sty").write_text("\\loop\\iftrue\\repeat\n")
+    started = time.monotonic()
+    html = latex_to_html(source, "main.tex", timeout_s=4)
+    assert "Hello world." in html
+    assert time.monotonic() - started < 4 * 1.1 + 5 + 20

@@ -3,7 +3,10 @@
 `latexmlc` runs on a private copy of the paper's folder (it writes its log beside the source) through
 `synth.tex_run.run_tool` (timeout, memory cap, paranoid TeX file access), with docforge's own LaTeXML bindings
 (`latexml_bindings/`, on `--path`) for packages that LaTeXML 0.8.7 would otherwise interpret through
-expl3 for minutes. LaTeXML's server mode (`latexmls`, for a warm LaTeXML per worker) is not shipped by
+expl3 for minutes. A paper's own `.sty` files (macros, theorem styles: most arXiv sources ship one) are read
+raw, as arXiv's own HTML conversion does (`latexml.sty`'s `localrawstyles`: only files in the paper's folder,
+and never in place of a LaTeXML binding), unless one is written in expl3; if LaTeXML fails or times out with
+them, the paper is converted once more without. LaTeXML's server mode (`latexmls`, for a warm LaTeXML per worker) is not shipped by
 Debian's latexml package, so every paper starts a fresh `latexmlc`.
 """
 
@@ -18,13 +21,15 @@ from synth.tex_run import ToolTimeout, run_tool
 
 BINDINGS_DIR = Path(__file__).with_name("latexml_bindings")
 XETEX_PRELOAD = "docforge-xetex.sty"
-USE_BBL_PRELOAD = "--preload=[nobibtex]latexml.sty"
+USE_BBL = "nobibtex"  # latexml.sty options: read the .bbl beside the main file, not the .bib
+LOCAL_STYLES = "localrawstyles"  # read the paper's own .sty files
 TIMEOUT_GRACE_S = 5
 FATAL_LINE = re.compile(r"^(Fatal|Error):")
 MAX_REPORTED_LINES = 4
 DOCUMENT_BODY = re.compile(r"<article[^>]*>(.*)</article>", re.DOTALL)
 TAG = re.compile(r"<[^>]+>")
 PROGRESS_NOISE = re.compile(r"\s+\(|\s+\d+\.\d+ sec\)")
+EXPL3 = re.compile(r"^[^%\n]*\\(?:ExplSyntaxOn|ProvidesExplPackage)", re.MULTILINE)
 
 
 class LatexmlError(Exception):
@@ -32,14 +37,15 @@ class LatexmlError(Exception):
 
 
 def latexmlc_command(main_tex: str, html_name: str, timeout_s: float, engine_hint: str | None,
-                     use_bbl: bool) -> list[str]:
+                     use_bbl: bool, local_styles: bool = False) -> list[str]:
     command = ["latexmlc", "--format=html5", "--nodefaultresources", "--mathtex", "--nographicimages",
                "--nopictureimages", "--nocomments", f"--path={BINDINGS_DIR}", f"--timeout={max(1, round(timeout_s))}",
                f"--dest={html_name}"]
     if engine_hint == "xelatex":
         command.append(f"--preload={XETEX_PRELOAD}")
-    if use_bbl:
-        command.append(USE_BBL_PRELOAD)
+    options = [name for name, wanted in ((USE_BBL, use_bbl), (LOCAL_STYLES, local_styles)) if wanted]
+    if options:
+        command.append(f"--preload=[{','.join(options)}]latexml.sty")
     return command + [main_tex]
 
 
@@ -80,7 +86,8 @@ def latex_to_html(source_dir: str | Path, main_tex: str, *, timeout_s: float = 3
     """The HTML5 text LaTeXML makes of `source_dir/main_tex` (math as TeX in `ltx_Math` spans).
 
     `engine_hint="xelatex"` makes `\\ifxetex` true, as xelatex would. A `.bbl` beside the main file is used
-    instead of LaTeXML's own BibTeX processing, so the references read as the PDF prints them. The private
+    instead of LaTeXML's own BibTeX processing, so the references read as the PDF prints them. The paper's
+    own `.sty` files are read (and, should LaTeXML fail with them, the paper is converted without). The private
     copy lives in a temp dir under `work_root` (the system's temp dir by default) and is removed afterwards.
     Raises `LatexmlError` on a timeout, a fatal LaTeXML error, no HTML, or an empty document (LaTeXML
     ignores a binary input, for one).
@@ -94,18 +101,38 @@ def latex_to_html(source_dir: str | Path, main_tex: str, *, timeout_s: float = 3
         workdir.mkdir()
         copy_source(source_dir, workdir)
         use_bbl = (source_dir / main_tex).with_suffix(".bbl").is_file()
-        command = latexmlc_command(main_tex, html_name, timeout_s, engine_hint, use_bbl)
+        local_styles = readable_local_styles(workdir)
         try:
-            result = run_tool(command, workdir, timeout_s * 1.1 + TIMEOUT_GRACE_S, memory_bytes)
-        except ToolTimeout:
-            raise LatexmlError(f"{main_tex}: latexmlc timed out after {timeout_s:g} s") from None
-        html_path = workdir / html_name
-        log = result.output.replace(f"{workdir}/", "")
-        if "Fatal:timeout" in log:
-            raise LatexmlError(f"{main_tex}: latexmlc timed out after {timeout_s:g} s")
-        if result.returncode != 0 or not html_path.is_file():
-            raise LatexmlError(f"{main_tex}: latexmlc failed (exit {result.returncode}): {failure_lines(log)}")
-        html = html_path.read_text("utf-8", errors="replace")
-        if is_empty_document(html):
-            raise LatexmlError(f"{main_tex}: latexmlc produced an empty document: {failure_lines(log)}")
-        return html
+            return run_latexmlc(workdir, main_tex, html_name, timeout_s, engine_hint, use_bbl, local_styles,
+                                memory_bytes)
+        except LatexmlError:
+            if not local_styles:
+                raise
+        return run_latexmlc(workdir, main_tex, html_name, timeout_s, engine_hint, use_bbl, False, memory_bytes)
+
+
+def readable_local_styles(workdir: Path) -> bool:
+    """Whether the paper has `.sty` files of its own and LaTeXML can read them: none is written in expl3
+    (`\\ExplSyntaxOn`), which LaTeXML 0.8.7 interprets raw for minutes (FACTS.md)."""
+    styles = [path for path in workdir.rglob("*.sty") if path.is_file()]
+    return bool(styles) and not any(EXPL3.search(path.read_text("utf-8", errors="replace")) for path in styles)
+
+
+def run_latexmlc(workdir: Path, main_tex: str, html_name: str, timeout_s: float, engine_hint: str | None,
+                 use_bbl: bool, local_styles: bool, memory_bytes: int) -> str:
+    """One latexmlc run in `workdir`: the HTML, or `LatexmlError`."""
+    command = latexmlc_command(main_tex, html_name, timeout_s, engine_hint, use_bbl, local_styles)
+    try:
+        result = run_tool(command, workdir, timeout_s * 1.1 + TIMEOUT_GRACE_S, memory_bytes)
+    except ToolTimeout:
+        raise LatexmlError(f"{main_tex}: latexmlc timed out after {timeout_s:g} s") from None
+    html_path = workdir / html_name
+    log = result.output.replace(f"{workdir}/", "")
+    if "Fatal:timeout" in log:
+        raise LatexmlError(f"{main_tex}: latexmlc timed out after {timeout_s:g} s")
+    if result.returncode != 0 or not html_path.is_file():
+        raise LatexmlError(f"{main_tex}: latexmlc failed (exit {result.returncode}): {failure_lines(log)}")
+    html = html_path.read_text("utf-8", errors="replace")
+    if is_empty_document(html):
+        raise LatexmlError(f"{main_tex}: latexmlc produced an empty document: {failure_lines(log)}")
+    return html
