@@ -237,3 +237,40 @@ def test_algorithm_packages_become_caption_and_fenced_lines(tmp_path, package, b
     assert [" ".join(line.split()) for line in fenced[1:-1]] == lines
     assert blocks[caption + 2] == "After."
 
+
+
+PARTIAL_RULES_TEX = r"""\documentclass{article}
+\usepackage{booktabs,multirow}
+\begin{document}
+\begin{tabular}{llcc}
+\toprule
+\multirow{2}{*}{Model} & \multirow{2}{*}{Params} & \multicolumn{2}{c}{TEDS} \\
+\cmidrule(l){3-4}
+ & & Science & Finance \\
+\midrule
+Ours & 1.5B & 91.2 & 88.0 \\
+\cline{2-2}
+Base & 7B & 89.9 & 86.1 \\
+\bottomrule
+\end{tabular}
+\end{document}
+"""
+
+
+def test_a_rule_under_some_columns_stays_a_cline(tmp_path):
+    """booktabs' \\cmidrule{3-4} and \\cline{2-2} rule their columns only: `\\cline`, not a full `\\hline`."""
+    (tmp_path / "main.tex").write_text(PARTIAL_RULES_TEX)
+    table = next(b for b in paragraphs(html_to_markdown(latex_to_html(tmp_path, "main.tex", timeout_s=60)))
+                 if b.startswith(r"\begin{tabular}"))
+    assert table.splitlines() == [
+        r"\begin{tabular}{llcc}",
+        r"\hline",
+        r"\multirow{2}{*}{Model} & \multirow{2}{*}{Params} & \multicolumn{2}{c}{TEDS} \\",
+        r"\cline{3-4}",
+        r" &  & Science & Finance \\",
+        r"\hline",
+        r"Ours & 1.5B & 91.2 & 88.0 \\",
+        r"\cline{2-2}",
+        r"Base & 7B & 89.9 & 86.1 \\",
+        r"\hline",
+        r"\end{tabular}"]

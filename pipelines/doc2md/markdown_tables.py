@@ -2,7 +2,8 @@
 
 LaTeXML keeps a tabular's structure in HTML: `colspan`/`rowspan`, alignment classes (`ltx_align_center`)
 and rule classes (`ltx_border_t`, `ltx_border_r`, …). `tabular_latex` turns them back into
-`\\begin{tabular}{l|cc}`, `\\multicolumn`, `\\multirow` and `\\hline`; `tabular_html` keeps the table as
+`\\begin{tabular}{l|cc}`, `\\multicolumn`, `\\multirow`, `\\hline` and `\\cline` (a rule under some columns only:
+`\\cline`, booktabs' `\\cmidrule`); `tabular_html` keeps the table as
 HTML without LaTeXML's classes. Cell text comes from the caller's inline renderer (math as `\\( … \\)`).
 """
 
@@ -59,15 +60,20 @@ def latex_escape(text: str) -> str:
     return "\\(".join(escaped)
 
 
-def layout(table: Tag, render_cell: CellRenderer) -> tuple[list[list[Cell]], list[tuple[bool, bool]]]:
-    """Cells per row with their grid columns (rowspans occupy the rows below), and each row's top/bottom rule."""
+Ruled = tuple[set[int], set[int]]  # the columns a row's top and bottom rules run over
+
+
+def layout(table: Tag, render_cell: CellRenderer) -> tuple[list[list[Cell]], list[Ruled]]:
+    """Cells per row with their grid columns (rowspans occupy the rows below), and the columns each row's
+    top and bottom rules run over."""
     grid: list[list[Cell]] = []
     rules = []
     occupied: dict[tuple[int, int], bool] = {}
     for r, row in enumerate(table_rows(table)):
         cells = []
         column = 0
-        top = bottom = False
+        top: set[int] = set()
+        bottom: set[int] = set()
         for node in row.find_all(["td", "th"], recursive=False):
             while occupied.get((r, column)):
                 column += 1
@@ -79,8 +85,11 @@ def layout(table: Tag, render_cell: CellRenderer) -> tuple[list[list[Cell]], lis
             for dr in range(cell.rowspan):
                 for dc in range(cell.colspan):
                     occupied[(r + dr, column + dc)] = True
-            top |= bool(names & TOP_RULES)
-            bottom |= bool(names & BOTTOM_RULES)
+            covered = range(column, column + cell.colspan)
+            if names & TOP_RULES:
+                top.update(covered)
+            if names & BOTTOM_RULES:
+                bottom.update(covered)
             cells.append(cell)
             column += cell.colspan
         grid.append(cells)
@@ -104,14 +113,29 @@ def column_spec(grid: list[list[Cell]], width: int) -> str:
     return "".join(("|" if left_rule[c] else "") + aligns[c] for c in range(width)) + ("|" if left_rule[width] else "")
 
 
+def rule_line(columns: set[int], width: int) -> str | None:
+    """`\\hline` for a rule across the table, `\\cline{a-b}` for each run of ruled columns, None for no rule."""
+    if not columns:
+        return None
+    if columns >= set(range(width)):
+        return "\\hline"
+    runs: list[list[int]] = []
+    for column in sorted(columns):
+        if runs and column == runs[-1][1] + 1:
+            runs[-1][1] = column
+        else:
+            runs.append([column, column])
+    return " ".join(f"\\cline{{{first + 1}-{last + 1}}}" for first, last in runs)
+
+
 def tabular_latex(table: Tag, render_cell: CellRenderer) -> str:
     """The table as `\\begin{tabular}{spec} … \\end{tabular}`, one row per line, Nougat style."""
     grid, rules = layout(table, render_cell)
     width = max((cell.column + cell.colspan for cells in grid for cell in cells), default=0)
     lines = [f"\\begin{{tabular}}{{{column_spec(grid, width)}}}"]
-    for r, cells in enumerate(grid):
-        if rules[r][0] and not (r > 0 and rules[r - 1][1]):
-            lines.append("\\hline")
+    for r, cells in enumerate(grid):  # a rule between two rows: the upper's bottom one and the lower's top one
+        if line := rule_line(rules[r][0] | (rules[r - 1][1] if r > 0 else set()), width):
+            lines.append(line)
         by_column = {cell.column: cell for cell in cells}
         parts = []
         column = 0
@@ -130,8 +154,8 @@ def tabular_latex(table: Tag, render_cell: CellRenderer) -> str:
             parts.append(text)
             column += cell.colspan
         lines.append(" & ".join(parts) + " \\\\")
-        if rules[r][1]:
-            lines.append("\\hline")
+    if grid and (line := rule_line(rules[-1][1], width)):
+        lines.append(line)
     lines.append("\\end{tabular}")
     return "\n".join(lines)
 
