@@ -130,3 +130,43 @@ def test_a_chinese_caption_goes_with_its_float_to_the_page_the_pdf_shows_it_on(c
     in_markdown = [s.number for s in splits if ZH_CAPTION in s.markdown]
     assert on_pdf and on_pdf[0] > 1 and in_markdown == on_pdf
     assert all(s.kept for s in splits), [(s.number, s.score, s.reason) for s in splits]
+
+
+def test_the_page_number_of_a_letter_layout_on_a4_paper_is_a_footer(tmp_path):
+    """article's letter layout on A4 paper (what pdflatex makes where pdftex's configured paper is A4, as
+    TeX Live's default on Debian, and the paper sets none) prints the page number 83 % down the page,
+    above the bottom 15 %: it is still the page's footer."""
+    body = "\n\n".join(paragraphs(12))
+    (tmp_path / "main.tex").write_text("\\documentclass{article}\n\\pdfpagewidth=210mm \\pdfpageheight=297mm\n"
+                                       "\\begin{document}\n" + body + "\n\\end{document}\n")
+    pdf, _ = compile_pdf(tmp_path, tmp_path / "main.tex", "a4-test")
+    doc = pymupdf.open(pdf)
+    pages = read_pdf_pages(doc)
+    assert len(pages) >= 2
+    for number, page in enumerate(pages, 1):
+        assert [h.text for h in page.headers] == [str(number)]
+        assert 0.8 < page.headers[0].bbox[1] / doc[0].rect.height < 0.85
+
+
+def test_a_line_of_numbers_ending_a_paragraph_is_its_text_not_a_formula(tmp_path):
+    """A reference or sentence whose last line holds only numbers ("2019.") belongs to the block above it;
+    a display formula's number at the right margin is still the formula's."""
+    from pipelines.doc2md.layout import page_layout
+
+    reference = "S. Haykin and A. Sayed. Adaptive filters for drifting gauges. Signal Processing, 12(3):1--10,"
+    tex = ("\\documentclass{article}\n\\begin{document}\n" + paragraphs(1)[0] + "\n\n" + reference +
+           "\\\\\n2019.\n\\begin{equation}\na^2+b^2=c^2\n\\end{equation}\n\\end{document}\n")
+    (tmp_path / "main.tex").write_text(tex)
+    pdf, _ = compile_pdf(tmp_path, tmp_path / "main.tex", "tails-test")
+    doc = pymupdf.open(pdf)
+    markdown = paragraphs(1)[0] + "\n\n" + reference.replace("--", "–") + " 2019.\n\n\\[a^{2}+b^{2}=c^{2}\\] (1)"
+    split = split_markdown_into_pages(markdown, doc)[0]
+    page = doc[0]
+    layout = page_layout(split, page, 1.0, int(page.rect.width), int(page.rect.height))
+    tail = next(line for line in split.pdf.lines if line.text.strip() == "2019.")
+    formulas = [b["bbox"] for b in layout if b["label"] == "Formula"]
+    texts = [b["bbox"] for b in layout if b["label"] == "Text"]
+    equation = next(line for line in split.pdf.lines if line.math)
+    assert len(formulas) == 1 and formulas[0][0] > tail.bbox[2]  # the equation, not the tail ...
+    assert formulas[0][0] <= equation.bbox[0] + 0.1 and equation.bbox[2] <= formulas[0][2] + 0.1  # ... all of it
+    assert any(box[1] <= tail.bbox[1] + 0.1 and tail.bbox[3] <= box[3] + 0.1 for box in texts)

@@ -14,12 +14,13 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 
-from pipelines.doc2md.pages import PageSplit, PdfLine, align_body, markdown_blocks, markdown_tokens, tokens_of
+from pipelines.doc2md.pages import (CAPTION_TAG, PageSplit, PdfLine, align_body, markdown_blocks, markdown_tokens,
+                                    tokens_of)
 
 CLASSES = ("Caption", "Footnote", "Formula", "List-item", "Page-footer", "Page-header", "Picture",
            "Section-header", "Table", "Text", "Title")
 LIST_ITEM = re.compile(r"^(?:[*+-]|\d+\.) ", re.MULTILINE)
-CAPTION = re.compile(r"^(?:Figure|Table|Algorithm) \d+[.:]")
+CAPTION = re.compile("^" + CAPTION_TAG)
 FORMULA_GAP = 2.5  # points: the rows of one display formula are closer than this to each other
 MIN_PICTURE_SIDE = 12.0  # points: smaller drawings are rules, underlines and table lines
 Box = tuple[float, float, float, float]
@@ -133,6 +134,22 @@ def claim_same_row(owner: dict[int, int], lines: list[PdfLine]) -> None:
                 break
 
 
+def claim_wrapped_tails(owner: dict[int, int], lines: list[PdfLine]) -> None:
+    """Give an unclaimed text line without math (a reference's last line "2019.", the rest of a word broken
+    at the line above, whose words count there) to the claimed line just above it that starts at the same
+    left edge, top to bottom: the rest of its block. An equation's number, at the right margin, is left to
+    its formula."""
+    for index in sorted(range(len(lines)), key=lambda i: lines[i].bbox[1]):
+        line = lines[index]
+        if index in owner or line.math or not line.text:
+            continue
+        height = line.bbox[3] - line.bbox[1]
+        above = [other for other in owner if 0 <= line.bbox[1] - lines[other].bbox[3] <= height
+                 and abs(lines[other].bbox[0] - line.bbox[0]) <= 2 * height]
+        if above:
+            owner[index] = owner[max(above, key=lambda other: lines[other].bbox[3])]
+
+
 def grow(box: Box, margin: float) -> Box:
     return (box[0] - margin, box[1] - margin, box[2] + margin, box[3] + margin)
 
@@ -152,6 +169,7 @@ def page_layout(split: PageSplit, page, scale: float, width: int, height: int) -
     lines = split.pdf.lines
     owner = line_owners(units, split)
     claim_same_row(owner, lines)
+    claim_wrapped_tails(owner, lines)
     blocks: list[tuple[float, str, Box]] = []
     by_unit: dict[int, list[int]] = defaultdict(list)
     for line, unit in owner.items():
@@ -170,7 +188,7 @@ def page_layout(split: PageSplit, page, scale: float, width: int, height: int) -
                 and not any(overlaps(d, other) for other in text_boxes)]
     math_lines = [i for i, line in enumerate(lines)  # with their numbers: "(3)" has no words of its own
                   if i not in owner and (line.math or not tokens_of(line.text))
-                  and not any(overlaps(line.bbox, box) for box in text_boxes)]  # not a table's numbers
+                  and not any(overlaps(line.bbox, grow(box, -2)) for box in text_boxes)]  # not a table's numbers
     labels = [i for i in math_lines if any(overlaps(lines[i].bbox, grow(p, 12)) for p in pictures)]
     for index, picture in enumerate(pictures):  # a figure's own math labels are part of the picture
         pictures[index] = union([picture] + [lines[i].bbox for i in labels if overlaps(lines[i].bbox, grow(picture, 12))])

@@ -37,7 +37,8 @@ MARKDOWN_MASKS = re.compile(
 # a float's caption as LaTeXML tags it, in the languages papers come in: `Figure 3:`, `Table A.2:`, `图 1:`, `表 2：`
 FLOAT_NAME = (r"(?:Figure|Fig\.|Table|Tab\.|Algorithm|Listing|Scheme|图|表|算法|Abbildung|Abb\.|Tabelle|Tableau|"
               r"Tabla|Figura|Tabella|Рис\.|Рисунок|Таблица)")
-MOVABLE = re.compile(rf"(?:Footnote \d+:|{FLOAT_NAME}\s*(?:[A-Z]\.?)?\d+(?:[.\-]\d+)*\s*[:：]|\\begin\{{tabular|```)")
+CAPTION_TAG = rf"{FLOAT_NAME}\s*(?:[A-Z]\.?)?\d+(?:[.\-]\d+)*\s*(?:[:：]|\.(?=\s))"  # IEEEtran: "Fig. 1. …"
+MOVABLE = re.compile(rf"(?:Footnote \d+:|{CAPTION_TAG}|\\begin\{{tabular|```)")
 MOVABLE_MIN_SCORE = 60.0  # a float whose text matches no nearby page this well stays where the markdown has it
 UNRESOLVED = re.compile(r"\?\?")
 EDGE_FRACTION = 0.15  # running headers and footers live in the top and bottom 15 % of a page ...
@@ -128,11 +129,14 @@ def edge_signature(text: str) -> str:
 
 def edge_lines(lines: list[PdfLine], height: float) -> set[int]:
     """Indices of the lines where running headers and footers live: among the two topmost or the two
-    bottommost text lines of the page, and within its top or bottom 15 %."""
+    bottommost text lines of the page, and within its top or bottom 15 %; and the topmost or bottommost
+    line wherever it is when it is a page number (article's A4 layout puts it 83 % down the page)."""
     order = sorted((i for i in range(len(lines)) if lines[i].text), key=lambda i: lines[i].bbox[1])
     candidates = set(order[:EDGE_LINES] + order[-EDGE_LINES:])
+    outermost = set(order[:1] + order[-1:])
     return {i for i in candidates
-            if lines[i].bbox[3] < height * EDGE_FRACTION or lines[i].bbox[1] > height * (1 - EDGE_FRACTION)}
+            if lines[i].bbox[3] < height * EDGE_FRACTION or lines[i].bbox[1] > height * (1 - EDGE_FRACTION)
+            or (i in outermost and PAGE_NUMBER.match(lines[i].text))}
 
 
 def read_pdf_pages(doc) -> list[PdfPage]:
