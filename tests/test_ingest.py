@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import webdataset as wds
-from PIL import Image
+from PIL import Image, ImageChops, ImageOps
 
 from pipelines.ingest.img2dataset import Img2datasetIngest
 from pipelines.ingest.llava import LlavaIngest
@@ -153,3 +153,67 @@ def test_ingest_rerun_after_new_bad_input_is_refused_not_mixed(ray_local, tmp_pa
     (tmp_path / "mix.json").write_text(json.dumps(records[:2]))
     with pytest.raises(JobConfigMismatch, match="different plan"):
         run_job(job, str(out), OPTIONS)
+
+
+def test_llava_jsonl_lines_end_only_at_newline_and_a_bad_line_costs_only_its_record(ray_local, tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "a.jpg").write_bytes(jpeg(1, (64, 64)))
+    human = {"from": "human", "value": "<image>\nQuote the page."}
+    records = [{"id": "web-1", "image": "a.jpg",
+                "conversations": [human, {"from": "gpt", "value": "first\u2028second\u2029third\x85fourth\x1cend"}]},
+               {"id": "web-3", "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello."}]}]
+    lines = [json.dumps(records[0], ensure_ascii=False), '{"id": "web-2", "conversations": [', json.dumps(records[1])]
+    (tmp_path / "sharegpt.jsonl").write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    out = tmp_path / "out"
+    job = LlavaIngest([str(tmp_path / "sharegpt.jsonl")], str(tmp_path / "images"), "web")
+    assert run_job(job, str(out), OPTIONS).ok
+    errors = [(e["input"].rsplit("/", 1)[-1], e["step"]) for e in read_errors(out)]
+    assert errors == [("sharegpt.jsonl:2", "parse json")]
+    samples = read_dataset(out)
+    assert sorted(samples) == ["web-000000000", "web-000000002"]  # the other records keep their index
+    first = json.loads(samples["web-000000000"]["json"])
+    assert first["conversations"][1]["value"] == "first\u2028second\u2029third\x85fourth\x1cend"
+    assert json.loads(samples["web-000000002"]["json"])["id"] == "web-3"
+    assert verify_dataset(str(out)).ok
+
+
+def exif_image(fmt: str, orientation: int | None, size=(40, 20)) -> bytes:
+    """A `size` image stored as `fmt`, its left quarter red, with an EXIF orientation tag if one is given."""
+    image = Image.new("RGB", size, (255, 255, 255))
+    image.paste((255, 0, 0), (0, 0, size[0] // 4, size[1]))
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    out = io.BytesIO()
+    image.save(out, fmt, exif=exif.tobytes(), **({"quality": 95} if fmt == "JPEG" else {}))
+    return out.getvalue()
+
+
+def test_exif_rotated_images_are_stored_upright_in_their_format_and_others_untouched(ray_local, tmp_path):
+    shard = tmp_path / "in" / "00000"
+    shard.mkdir(parents=True)
+    inputs = {"000000000.jpg": exif_image("JPEG", 6), "000000001.png": exif_image("PNG", 8),
+              "000000002.jpg": exif_image("JPEG", 1), "000000003.png": exif_image("PNG", None)}
+    for name, data in inputs.items():
+        (shard / name).write_bytes(data)
+        (shard / name).with_suffix(".txt").write_text(f"a page {name}")
+    out = tmp_path / "out"
+    assert run_job(Img2datasetIngest(str(tmp_path / "in"), "photos"), str(out), OPTIONS).ok
+    samples = read_dataset(out)
+    # orientation 6 turns the stored image's red left side to the top, 8 to the bottom
+    for stem, ext, red_at in (("000000000", "jpg", (10, 3)), ("000000001", "png", (10, 36))):
+        sample = samples[f"photos-00000_{stem}"]
+        stored = Image.open(io.BytesIO(sample[ext]))
+        assert stored.format == {"jpg": "JPEG", "png": "PNG"}[ext] and stored.getexif().get(0x0112) is None
+        upright = ImageOps.exif_transpose(Image.open(shard / f"{stem}.{ext}")).convert("RGB")
+        assert stored.size == upright.size == (20, 40)  # as trainer.generate.open_image shows the file
+        assert json.loads(sample["json"])["image"] == {"width": 20, "height": 40, "format": ext,
+                                                      "source_format": stored.format, "exif_transposed": True}
+        assert max(high for _, high in ImageChops.difference(stored.convert("RGB"), upright).getextrema()) < 24
+        red, green, blue = stored.convert("RGB").getpixel(red_at)
+        assert red > 200 and green < 60 and blue < 60
+    for name in ("000000002.jpg", "000000003.png"):
+        stem, ext = name.split(".")
+        assert samples[f"photos-00000_{stem}"][ext] == inputs[name]  # no orientation to undo: the bytes as given
+        assert "exif_transposed" not in json.loads(samples[f"photos-00000_{stem}"]["json"])["image"]
+    assert verify_dataset(str(out)).ok

@@ -84,3 +84,23 @@ def test_synthdog_folders_and_hub_parquet_files_become_ocr_samples(ray_local, tm
                       ("train-00000-of-00001.parquet#row1", "decode image"),
                       ("train-00000-of-00001.parquet#row3", "read ground truth"), ("other.parquet", "read parquet")}
     assert verify_dataset(str(out)).ok
+
+
+def test_metadata_lines_end_only_at_newline_not_at_unicode_separators(ray_local, tmp_path):
+    """A Donut-format set written with ensure_ascii=False may hold U+2028, U+0085 ... raw inside a line."""
+    split = tmp_path / "donut" / "train"
+    split.mkdir(parents=True)
+    texts = ["para one\u2028para two", "left\x85right\u2029end\x1d"]
+    lines = []
+    for k, text in enumerate(texts):
+        (split / f"image_{k}.jpg").write_bytes(page(k))
+        entry = {"file_name": f"image_{k}.jpg", "ground_truth": ground_truth(text)}
+        lines.append(json.dumps(entry, ensure_ascii=False))
+    (split / "metadata.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert run_job(DonutIngest([str(tmp_path / "donut")], None, "donut"), str(out), OPTIONS).ok
+    assert read_errors(out) == []
+    samples = read_dataset(out)
+    assert {key: sample["txt"].decode() for key, sample in samples.items()} == \
+        {"donut-train_image_0": texts[0], "donut-train_image_1": texts[1]}
+    assert json.loads(samples["donut-train_image_1"]["json"])["meta"]["line"] == 2

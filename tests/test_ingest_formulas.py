@@ -98,3 +98,20 @@ def test_cli_builds_each_stage3_format_and_im2latex_needs_its_formulas_file():
         make_ingest_job(parser.parse_args(args))
     job = make_ingest_job(parser.parse_args(args + ["--formulas", "f.lst", "--images", "imgs"]))
     assert job.config()["formulas"].endswith("/f.lst") and job.config()["images"].endswith("/imgs")
+
+
+def test_im2latex_stray_carriage_return_inside_a_formula_becomes_a_space(ray_local, tmp_path):
+    root = tmp_path / "im2latex"
+    shutil.copytree(SAMPLES / "im2latex", root)
+    formulas = (root / "im2latex_formulas.lst").read_bytes().split(b"\n")[:-1]
+    with (root / "im2latex_formulas.lst").open("ab") as f:
+        f.write(b"x ^ { 2 } \r+ 1\r\n")  # formula len(formulas): a bare "\r" inside, and a CRLF ending
+    shutil.copy(root / "formula_images" / "f9abd2d9f2.png", root / "formula_images" / "cccccccccc.png")
+    (root / "im2latex_train.lst").write_text(f"{len(formulas)} cccccccccc basic\n")
+    (root / "im2latex_validate_filter.lst").unlink()
+    out = tmp_path / "out"
+    job = Im2latexIngest(str(root / "im2latex_formulas.lst"), [str(root)], str(root / "formula_images"), "im2latex")
+    assert run_job(job, str(out), OPTIONS).ok
+    sample = read_dataset(out)["im2latex-cccccccccc"]
+    assert sample["tex"].decode() == "x ^ { 2 }  + 1"
+    assert json.loads(sample["json"])["latex"] == "x ^ { 2 }  + 1"

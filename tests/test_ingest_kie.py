@@ -6,7 +6,11 @@ import random
 import shutil
 from pathlib import Path
 
+import pytest
+
 from mixtures.tasks import render_conversation
+from pipelines.cli import build_parser
+from pipelines.ingest import make_ingest_job
 from pipelines.ingest.funsd import FunsdIngest, XfundIngest, question_answer_fields
 from pipelines.ingest.sroie import SroieIngest
 from pipelines.ingest.wildreceipt import WildreceiptIngest
@@ -121,3 +125,76 @@ def test_wildreceipt_fields_come_from_value_classes(ray_local, tmp_path):
     assert [line["label"] for line in record["lines"]][:3] == ["Store_name_value", "Others", "Date_key"]
     assert error_steps(out, root) == {("train.txt:3", "parse json"),
                                 ("train.txt#image_files/Image_1/0/receipt_1", "check box")}
+
+
+def test_sroie_box_and_key_files_in_legacy_encodings_are_read_and_rows_end_only_at_newline(ray_local, tmp_path):
+    root = tmp_path / "sroie"
+    shutil.copytree(SAMPLES / "sroie", root)
+    train = root / "train"
+    rows = (train / "box" / "X51000000000.txt").read_text().splitlines()
+    # Latin-1 (0x81 is no Windows-1252 character): 0x85 is then U+0085, which str.splitlines() would cut a row at
+    latin1_rows = rows[:1] + ["16,60,160,60,160,70,16,70,CAF\xc9 \x81\x85 NO.7"] + rows[1:]
+    (train / "box" / "X51000000000.txt").write_bytes("\r\n".join(latin1_rows).encode("latin-1") + b"\r\n")
+    key = json.loads((train / "entities" / "X51000000001.txt").read_text())
+    key["company"] = "CAFÉ “ROSE” SDN BHD"  # Windows-1252: 0xC9, 0x93, 0x94
+    (train / "entities" / "X51000000001.txt").write_bytes(json.dumps(key, ensure_ascii=False).encode("cp1252"))
+    out = tmp_path / "out"
+    assert run_job(SroieIngest([str(train)], None, "sroie"), str(out), OPTIONS).ok
+    assert read_errors(out) == []
+    samples = read_dataset(out)
+    assert sorted(samples) == ["sroie-X51000000000", "sroie-X51000000001"]
+    latin1 = json.loads(samples["sroie-X51000000000"]["json"])
+    assert [line["text"] for line in latin1["lines"]] == [row.split(",", 8)[8] for row in rows[:1]] + \
+        ["CAF\xc9 \x81\x85 NO.7"] + [row.split(",", 8)[8] for row in rows[1:]]
+    assert latin1["provenance"]["encodings"] == {"box": "latin-1", "entities": "utf-8"}
+    cp1252 = json.loads(samples["sroie-X51000000001"]["json"])
+    assert cp1252["fields"]["company"] == "CAFÉ “ROSE” SDN BHD"
+    assert cp1252["provenance"]["encodings"] == {"box": "utf-8", "entities": "cp1252"}
+
+
+def test_sroie_official_layout_reads_box_files_beside_images_and_key_files_from_entities(ray_local, tmp_path):
+    task1, task2 = tmp_path / "0325updated.task1train(626p)", tmp_path / "0325updated.task2train(626p)"
+    task1.mkdir()
+    task2.mkdir()
+    kaggle = SAMPLES / "sroie" / "train"
+    for stem, image_name in (("X51000000000", "X51000000000.jpg"), ("X51000000001", "X51000000001.JPG")):
+        shutil.copy(kaggle / "box" / f"{stem}.txt", task1 / f"{stem}.txt")
+        shutil.copy(kaggle / "img" / f"{stem}.jpg", task1 / image_name)
+        shutil.copy(kaggle / "entities" / f"{stem}.txt", task2 / f"{stem}.txt")
+        shutil.copy(kaggle / "img" / f"{stem}.jpg", task2 / image_name)
+    shutil.copy(kaggle / "box" / "X51000000000.txt", task1 / "X51000000002.txt")  # no key file, no image
+    with pytest.raises(FileNotFoundError, match=r"task1train\(626p\): no box/\*\.txt files; .* needs --entities"):
+        SroieIngest([str(task1)], None, "sroie").plan()
+    out = tmp_path / "out"
+    args = ["build", "ingest", "--format", "sroie", "--input", str(task1), "--entities", str(task2),
+            "--source", "sroie", "--output", str(out)]
+    job = make_ingest_job(build_parser().parse_args(args))
+    assert run_job(job, str(out), OPTIONS).ok
+    samples = read_dataset(out)
+    assert sorted(samples) == ["sroie-X51000000000", "sroie-X51000000001"]
+    for stem in ("X51000000000", "X51000000001"):
+        record = json.loads(samples[f"sroie-{stem}"]["json"])
+        assert record["fields"] == json.loads((kaggle / "entities" / f"{stem}.txt").read_text())
+        rows = (kaggle / "box" / f"{stem}.txt").read_text().splitlines()
+        assert [line["text"] for line in record["lines"]] == [row.split(",", 8)[8] for row in rows]
+        assert record["provenance"]["entities_file"].endswith(f"task2train(626p)/{stem}.txt")
+    assert error_steps(out, tmp_path) == {("0325updated.task2train(626p)/X51000000002.txt", "read entities file")}
+    assert verify_dataset(str(out)).ok
+
+
+def test_wildreceipt_lines_end_only_at_newline_not_at_unicode_separators(ray_local, tmp_path):
+    root = tmp_path / "wildreceipt"
+    shutil.copytree(SAMPLES / "wildreceipt", root)
+    lines = (root / "train.txt").read_text().splitlines()
+    first = json.loads(lines[0])
+    first["annotations"][0]["text"] = "HILLTOP\u2028BAKERY\x85"
+    (root / "train.txt").write_text("\n".join([json.dumps(first, ensure_ascii=False)] + lines[1:]) + "\n")
+    out = tmp_path / "out"
+    assert run_job(WildreceiptIngest([str(root)], None, "wildreceipt"), str(out), OPTIONS).ok
+    assert read_errors(out) == []
+    samples = read_dataset(out)
+    assert sorted(samples) == ["wildreceipt-image_files_Image_0_0_receipt_0",
+                               "wildreceipt-image_files_Image_1_0_receipt_1"]
+    record = json.loads(samples["wildreceipt-image_files_Image_0_0_receipt_0"]["json"])
+    assert record["lines"][0]["text"] == "HILLTOP\u2028BAKERY\x85"
+    assert record["fields"]["Store_name"] == "HILLTOP\u2028BAKERY"

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops, ImageStat
 
 from mixtures.tasks import render_conversation
 from pipelines.ingest.cdla import CdlaIngest
@@ -100,3 +100,26 @@ def test_cdla_labelme_pages_map_to_doclaynet_classes(ray_local, tmp_path):
     assert [e[:2] for e in errors] == [("train_0001.json#train_0001", "check labelme"),
                                        ("train_0002.json", "parse labelme json")]
     assert "'Seal' is not a CDLA class" in errors[0][2]
+
+
+def test_cdla_page_photographed_turned_is_stored_upright_as_labelme_annotated_it(ray_local, tmp_path):
+    """labelme turns a JPEG upright by its EXIF orientation before it is annotated: the size and boxes are upright."""
+    root = tmp_path / "cdla"
+    root.mkdir()
+    upright = Image.open(SAMPLES / "cdla" / "train" / "train_0000.jpg").convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned a quarter to the left: a viewer turns it back clockwise
+    upright.transpose(Image.Transpose.ROTATE_90).save(root / "train_0000.jpg", "JPEG", quality=95, exif=exif.tobytes())
+    shutil.copy(SAMPLES / "cdla" / "train" / "train_0000.json", root / "train_0000.json")
+    out = tmp_path / "out"
+    assert run_job(CdlaIngest([str(root)], None, "cdla"), str(out), OPTIONS).ok
+    assert read_errors(out) == []
+    samples = read_dataset(out)
+    assert sorted(samples) == ["cdla-train_0000"]
+    record = json.loads(samples["cdla-train_0000"]["json"])
+    assert record["image"] == {"width": 420, "height": 560, "format": "jpg", "source_format": "JPEG",
+                               "exif_transposed": True}
+    stored = Image.open(io.BytesIO(samples["cdla-train_0000"]["jpg"]))
+    assert stored.size == upright.size and stored.getexif().get(0x0112) is None
+    assert max(ImageStat.Stat(ImageChops.difference(stored.convert("RGB"), upright)).mean) < 3
+    assert all(ink_inside(stored, block["bbox"]) for block in record["layout"])

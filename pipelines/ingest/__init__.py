@@ -30,7 +30,7 @@ from pipelines.ingest.wildreceipt import WildreceiptIngest
 from pipelines.job import Job
 
 ANNOTATED = {"doclaynet": DoclaynetIngest, "cdla": CdlaIngest, "funsd": FunsdIngest, "xfund": XfundIngest,
-             "sroie": SroieIngest, "wildreceipt": WildreceiptIngest, "pubtabnet": PubtabnetIngest,
+             "wildreceipt": WildreceiptIngest, "pubtabnet": PubtabnetIngest,
              "crohme": CrohmeIngest, "donut": DonutIngest}
 
 EXAMPLES = """examples:
@@ -43,11 +43,14 @@ EXAMPLES = """examples:
   docforge build ingest --format doclaynet --input DocLayNet/COCO/train.json --images DocLayNet/PNG \\
       --output /shards/doclaynet
   docforge build ingest --format cdla --input CDLA/train --output /shards/cdla
-  # key information: FUNSD (annotations/ + images/), XFUND, SROIE (folder with img/ box/ entities/), WildReceipt
+  # key information: FUNSD (annotations/ + images/), XFUND, SROIE (Kaggle's folder with img/ box/ entities/, or
+  # the official release's X*.jpg + X*.txt folder with --entities, the key-field folder), WildReceipt
   docforge build ingest --format funsd --input funsd/training_data/annotations \\
       --images funsd/training_data/images --output /shards/funsd
   docforge build ingest --format xfund --input zh.train.json --images zh.train --output /shards/xfund-zh
   docforge build ingest --format sroie --input SROIE2019/train --output /shards/sroie
+  docforge build ingest --format sroie --input "0325updated.task1train(626p)" \\
+      --entities "0325updated.task2train(626p)" --output /shards/sroie
   docforge build ingest --format wildreceipt --input wildreceipt/train.txt --output /shards/wildreceipt
   # QA: docvqa | infovqa | chartqa | textvqa (JSON + image folder)
   docforge build ingest --format docvqa --input spdocvqa/train_v1.0.json --output /shards/docvqa
@@ -74,6 +77,8 @@ def add_ingest_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", metavar="URL", help="the folder that the records' image paths are relative to "
                                                         "(default: the annotation file's folder)")
     parser.add_argument("--formulas", metavar="URL", help="im2latex: the formulas file (im2latex_formulas.lst)")
+    parser.add_argument("--entities", metavar="URL", help="sroie: the folder of key-field NAME.txt files (default: "
+                                                          "entities/ beside box/; the official layout needs it)")
     parser.add_argument("--source", help="dataset name used in sample keys and records (default: the input's name)")
     parser.add_argument("--lang", help="language of the text (default: en; cdla: zh; xfund: the file's)")
     parser.add_argument("--items-per-task", type=int, default=1000, help="inputs per Ray task (default: 1000)")
@@ -93,6 +98,10 @@ def make_im2latex(args: argparse.Namespace, source: str) -> Job:
     return Im2latexIngest(args.formulas, args.input, args.images, source, args.lang, args.items_per_task)
 
 
+def make_sroie(args: argparse.Namespace, source: str) -> Job:
+    return SroieIngest(args.input, args.images, source, args.lang, args.items_per_task, entities_url=args.entities)
+
+
 def annotated_builder(job_class: type) -> Callable[[argparse.Namespace, str], Job]:
     return lambda args, source: job_class(args.input, args.images, source, args.lang, args.items_per_task)
 
@@ -105,6 +114,7 @@ BUILDERS: dict[str, Callable[[argparse.Namespace, str], Job]] = {
     "img2dataset": make_img2dataset,
     "llava": make_llava,
     **{name: annotated_builder(job_class) for name, job_class in ANNOTATED.items()},
+    "sroie": make_sroie,
     **{name: qa_builder(name) for name in QA_FORMATS},
     "im2latex": make_im2latex,
 }

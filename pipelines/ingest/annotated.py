@@ -32,6 +32,7 @@ class Targets:
     members: dict[str, str] = field(default_factory=dict)
     size: tuple[int, int] | None = None  # (width, height) the annotation claims, checked against the image
     lang: str | None = None  # the annotation's own language, over the job's
+    provenance: dict[str, Any] = field(default_factory=dict)  # added to the record's provenance
 
 
 def read_bytes(url: str, what: str) -> bytes:
@@ -52,6 +53,24 @@ def read_text(url: str, what: str) -> str:
     except UnicodeDecodeError as exn:
         raise InputError(url, f"read {what}", f"not UTF-8 ({exn.reason} at byte {exn.start})",
                          exception="UnicodeDecodeError") from exn
+
+
+def read_text_any_encoding(url: str, what: str) -> tuple[str, str]:
+    """The text of a file that may predate UTF-8, and the encoding it was read with: UTF-8 (a BOM
+    dropped), else Windows-1252, else Latin-1 (which reads any byte)."""
+    data = read_bytes(url, what)
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding), encoding.removesuffix("-sig")
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1"), "latin-1"
+
+
+def text_lines(text: str) -> list[str]:
+    """The lines of a text file: only "\\n" ends a line (a trailing "\\r" is dropped). `str.splitlines()`
+    would also cut at U+0085, U+2028 and the other separators that JSON strings and Latin-1 text may hold."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
 
 
 def read_json(url: str, what: str) -> Any:
@@ -176,7 +195,7 @@ class AnnotatedIngest(Job):
             "source": self.source,
             "provenance": {"input": item["file"], "id": str(item["id"]), "image_file": image_url,
                            "format": self.format, "generator": f"docforge.ingest.{self.format}",
-                           "version": code_version()},
+                           "version": code_version(), **targets.provenance},
             "image": image.record(),
             **targets.record,
         }

@@ -22,7 +22,7 @@ import posixpath
 from functools import lru_cache
 from typing import Any
 
-from pipelines.ingest.annotated import AnnotatedIngest, Targets, expect, read_text
+from pipelines.ingest.annotated import AnnotatedIngest, Targets, expect, read_text, text_lines
 from pipelines.job import InputError
 from pipelines.storage import open_url
 
@@ -95,7 +95,7 @@ class DonutIngest(AnnotatedIngest):
             return self._parquet_items(url), []
         split = posixpath.basename(posixpath.dirname(url))
         items, errors = [], []
-        for number, line in enumerate(read_text(url, "metadata").splitlines(), 1):
+        for number, line in enumerate(text_lines(read_text(url, "metadata")), 1):
             if not line.strip():
                 continue
             try:

@@ -4,7 +4,8 @@ Input: `--formulas im2latex_formulas.lst` (one formula per line, line i is formu
 lists as `--input` in either form the dataset ships: `IDX IMAGE_NAME RENDER_TYPE` (the original
 `im2latex_train.lst`, image `IMAGE_NAME.png`) or `IMAGE_FILE IDX` (the processed `im2latex_train_filter.lst`),
 and `--images` (the `formula_images/` folder). One sample per image, family `formula`: `KEY.tex` = the
-formula as given, the record with its formula index, split list and render type.
+formula as given (a stray "\\r" inside it becomes a space, as in im2markup's preprocessing), the record with
+its formula index, split list and render type.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import posixpath
 from functools import lru_cache
 from typing import Any
 
-from pipelines.ingest.annotated import AnnotatedIngest, Targets, expect, read_bytes, read_text
+from pipelines.ingest.annotated import AnnotatedIngest, Targets, expect, read_bytes, read_text, text_lines
 from pipelines.job import InputError, Plan
 from pipelines.storage import Folder, absolute_url
 
@@ -62,7 +63,7 @@ class Im2latexIngest(AnnotatedIngest):
 
     def read_items(self, url: str) -> tuple[list[dict[str, Any]], list[InputError]]:
         items, errors = [], []
-        for number, row in enumerate(read_text(url, "split list").splitlines(), 1):
+        for number, row in enumerate(text_lines(read_text(url, "split list")), 1):
             if not row.strip():
                 continue
             try:
@@ -84,10 +85,11 @@ class Im2latexIngest(AnnotatedIngest):
                                                          f"({len(lines)} formulas)")
         encoding = "utf-8"
         try:
-            formula = lines[index].decode(encoding).strip()
+            formula = lines[index].decode(encoding)
         except UnicodeDecodeError:  # not UTF-8: Latin-1 reads any byte; the record says which was used
             encoding = "latin-1"
-            formula = lines[index].decode(encoding).strip()
+            formula = lines[index].decode(encoding)
+        formula = formula.replace("\r", " ").strip()  # a stray "\r" inside a formula is a space, as in im2markup
         expect(bool(formula), name, "read formula", f"formula {index} of {self.formulas_url} is empty")
         record = {"latex": formula, "meta": {"formula_index": index, "render_type": item["render_type"],
                                              "formulas": self.formulas_url, "encoding": encoding}}

@@ -1,6 +1,7 @@
 """Ingest LLaVA-style conversation data (LLaVA-665k, ShareGPT4V, ALLaVA shape) into docforge shards.
 
-Input: one or more JSON files holding a list of records (or JSONL, one record per line)
+Input: one or more JSON files holding a list of records (or JSONL, one record per "\\n"-ended line; a
+line that is not JSON is an error-log line)
 `{"id", "image": "relative/path.jpg", "conversations": [{"from": "human"|"gpt"|"system", "value"}]}`
 plus the image folder the paths are relative to. One sample per record, family `conversation`: the
 image (absent for text-only records) and `KEY.json` with the turns kept as LLaVA wrote them.
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pipelines.images import check_image
-from pipelines.ingest.annotated import find_input_files
+from pipelines.ingest.annotated import find_input_files, text_lines
 from pipelines.job import InputError, Job, Plan, chunk_into_tasks, code_version, safe_key
 from pipelines.storage import absolute_url, join_url, open_url
 
@@ -24,8 +25,9 @@ ROLE_ALIASES = {"user": "human", "assistant": "gpt"}  # OpenAI-style turns found
 IMAGE_TOKEN = "<image>"
 
 
-def read_records(url: str) -> list[Any]:
-    """The records of one LLaVA JSON (a list) or JSONL file; raises `InputError` naming the file."""
+def read_records(url: str) -> tuple[list[tuple[int, Any]], list[InputError]]:
+    """The (index, record) pairs of one LLaVA JSON (a list) or JSONL file, and an error for each JSONL line that
+    is not JSON (its index is skipped, so the other records keep theirs); raises `InputError` for a bad file."""
     try:
         with open_url(url, "rb") as f:
             raw = f.read()
@@ -36,22 +38,21 @@ def read_records(url: str) -> list[Any]:
     except OSError as exn:
         raise InputError(url, "read json", str(exn), exception=type(exn).__name__) from exn
     if url.endswith(".jsonl"):
-        records = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
+        records, errors = [], []
+        lines = [(number, line) for number, line in enumerate(text_lines(text), 1) if line.strip()]
+        for index, (number, line) in enumerate(lines):
             try:
-                records.append(json.loads(line))
+                records.append((index, json.loads(line)))
             except ValueError as exn:
-                raise InputError(f"{url}:{number}", "parse json", str(exn), exception="JSONDecodeError") from exn
-        return records
+                errors.append(InputError(f"{url}:{number}", "parse json", str(exn), exception="JSONDecodeError"))
+        return records, errors
     try:
         data = json.loads(text)
     except ValueError as exn:
         raise InputError(url, "parse json", str(exn), exception="JSONDecodeError") from exn
     if not isinstance(data, list):
         raise InputError(url, "parse json", f"expected a JSON list of records, got {type(data).__name__}")
-    return data
+    return list(enumerate(data)), []
 
 
 def check_conversations(record: Any, name: str) -> list[dict[str, str]]:
@@ -97,13 +98,14 @@ class LlavaIngest(Job):
         items, errors = [], []
         for url in files:
             try:
-                records = read_records(url)
+                records, bad = read_records(url)
             except InputError as exn:
                 errors.append(exn)
                 continue
+            errors += bad
             stem = posixpath.splitext(posixpath.basename(url))[0]
             prefix = safe_key(self.source) if len(files) == 1 else f"{safe_key(self.source)}-{safe_key(stem)}"
-            items += [{"file": url, "index": i, "key": f"{prefix}-{i:09d}", "record": r} for i, r in enumerate(records)]
+            items += [{"file": url, "index": i, "key": f"{prefix}-{i:09d}", "record": r} for i, r in records]
         return Plan(chunk_into_tasks(items, self.items_per_task), errors)
 
     def describe(self, item: dict[str, Any]) -> str:

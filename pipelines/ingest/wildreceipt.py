@@ -13,7 +13,7 @@ import json
 import posixpath
 from typing import Any
 
-from pipelines.ingest.annotated import AnnotatedIngest, Targets, expect, read_text
+from pipelines.ingest.annotated import AnnotatedIngest, Targets, expect, read_text, text_lines
 from pipelines.ingest.targets import quad_box
 from pipelines.job import InputError
 
@@ -23,7 +23,7 @@ VALUE_SUFFIX = "_value"
 
 def read_class_list(text: str, url: str) -> dict[int, str]:
     classes = {}
-    for number, row in enumerate(text.splitlines(), 1):
+    for number, row in enumerate(text_lines(text), 1):
         parts = row.split(None, 1)
         if not parts:
             continue
@@ -64,7 +64,7 @@ class WildreceiptIngest(AnnotatedIngest):
         class_url = f"{posixpath.dirname(url)}/{CLASS_LIST}"
         classes = read_class_list(read_text(class_url, "class list"), class_url)
         items, errors = [], []
-        for number, row in enumerate(read_text(url, "annotations").splitlines(), 1):
+        for number, row in enumerate(text_lines(read_text(url, "annotations")), 1):
             if not row.strip():
                 continue
             try:
