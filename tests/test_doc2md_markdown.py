@@ -274,3 +274,40 @@ def test_a_rule_under_some_columns_stays_a_cline(tmp_path):
         r"Base & 7B & 89.9 & 86.1 \\",
         r"\hline",
         r"\end{tabular}"]
+
+
+NATBIB_TEX = r"""\documentclass{article}
+\usepackage[OPTIONS]{natbib}
+\begin{document}
+As \citet{smith2020} show, and others agree \citep{smith2020,lee2021}.
+\bibliographystyle{plainnat}
+\bibliography{refs}
+\end{document}
+"""
+NATBIB_BBL = r"""\begin{thebibliography}{2}
+\providecommand{\natexlab}[1]{#1}
+\bibitem[Lee(2021)]{lee2021}
+Kim Lee.
+\newblock Sparse bounds.
+\newblock 2021.
+\bibitem[Smith and Brown(2020)]{smith2020}
+Ann Smith and Bob Brown.
+\newblock Dense bounds.
+\newblock 2020.
+\end{thebibliography}
+"""
+
+
+@pytest.mark.parametrize("options, cited", [
+    # plainnat's own punctuation, as LaTeX reads \bibstyle{plainnat} back from the .aux before the first \cite
+    ("", "As Smith and Brown [2020] show, and others agree [Smith and Brown, 2020, Lee, 2021]."),
+    # natbib's options win over the style's, in LaTeX and here
+    ("round", "As Smith and Brown (2020) show, and others agree (Smith and Brown, 2020; Lee, 2021)."),
+])
+def test_author_year_citations_and_references_read_as_natbib_prints_them(tmp_path, options, cited):
+    (tmp_path / "main.tex").write_text(NATBIB_TEX.replace("[OPTIONS]", f"[{options}]" if options else ""))
+    (tmp_path / "main.bbl").write_text(NATBIB_BBL)
+    text = html_to_markdown(latex_to_html(tmp_path, "main.tex", timeout_s=60))
+    assert cited in text
+    # an author-year list prints no labels: not "* Lee [2021] Kim Lee."
+    assert "\n* Kim Lee. Sparse bounds. 2021.\n* Ann Smith and Bob Brown. Dense bounds. 2020." in text

@@ -33,6 +33,7 @@ SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 CJK = r"\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
 SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{CJK}])[ \t\n]+(?=[{CJK}])")
 WHITESPACE = re.compile(r"\s+")
+PRINTED_LABEL = re.compile(r"^(?:\[[^\]]*\]|\(?\d+[.)]?)$")  # "[1]", "[Hay02]", "1.": labels the PDF prints
 TABLE_FORMATS = ("latex", "html")
 
 
@@ -192,8 +193,10 @@ class MarkdownWriter:
         lines = []
         for item in node.find_all("li", recursive=False):
             tag = item.find(class_="ltx_tag_bibitem")
+            label = squeeze(tag.get_text()) if tag else ""
+            label = label if PRINTED_LABEL.match(label) else ""  # author-year lists print no "Lee [2021]"
             blocks = [squeeze(self.inline(block)) for block in item.find_all(class_="ltx_bibblock")]
-            text = " ".join(part for part in [squeeze(tag.get_text()) if tag else ""] + blocks if part)
+            text = " ".join(part for part in [label] + blocks if part)
             lines.append(f"* {text}")
         return "\n".join(lines)
 

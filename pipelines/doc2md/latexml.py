@@ -21,6 +21,8 @@ from synth.tex_run import ToolTimeout, run_tool
 
 BINDINGS_DIR = Path(__file__).with_name("latexml_bindings")
 XETEX_PRELOAD = "docforge-xetex.sty"
+BIBSTYLE_PRELOAD = "docforge-bibstyle.sty"  # [STYLE]: the .aux's \bibstyle{STYLE}, read at \begin{document}
+BIBLIOGRAPHY_STYLE = re.compile(r"^[^%\n]*\\bibliographystyle\s*\{\s*([\w.-]+)\s*\}", re.MULTILINE)
 USE_BBL = "nobibtex"  # latexml.sty options: read the .bbl beside the main file, not the .bib
 LOCAL_STYLES = "localrawstyles"  # read the paper's own .sty files
 TIMEOUT_GRACE_S = 5
@@ -37,12 +39,14 @@ class LatexmlError(Exception):
 
 
 def latexmlc_command(main_tex: str, html_name: str, timeout_s: float, engine_hint: str | None,
-                     use_bbl: bool, local_styles: bool = False) -> list[str]:
+                     use_bbl: bool, local_styles: bool = False, bibliography_style: str | None = None) -> list[str]:
     command = ["latexmlc", "--format=html5", "--nodefaultresources", "--mathtex", "--nographicimages",
                "--nopictureimages", "--nocomments", f"--path={BINDINGS_DIR}", f"--timeout={max(1, round(timeout_s))}",
                f"--dest={html_name}"]
     if engine_hint == "xelatex":
         command.append(f"--preload={XETEX_PRELOAD}")
+    if bibliography_style:
+        command.append(f"--preload=[{bibliography_style}]{BIBSTYLE_PRELOAD}")
     options = [name for name, wanted in ((USE_BBL, use_bbl), (LOCAL_STYLES, local_styles)) if wanted]
     if options:
         command.append(f"--preload=[{','.join(options)}]latexml.sty")
@@ -102,13 +106,24 @@ def latex_to_html(source_dir: str | Path, main_tex: str, *, timeout_s: float = 3
         copy_source(source_dir, workdir)
         use_bbl = (source_dir / main_tex).with_suffix(".bbl").is_file()
         local_styles = readable_local_styles(workdir)
+        style = bibliography_style(workdir, main_tex)
+        command = latexmlc_command(main_tex, html_name, timeout_s, engine_hint, use_bbl, local_styles, style)
         try:
-            return run_latexmlc(workdir, main_tex, html_name, timeout_s, engine_hint, use_bbl, local_styles,
-                                memory_bytes)
+            return run_latexmlc(command, workdir, main_tex, html_name, timeout_s, memory_bytes)
         except LatexmlError:
             if not local_styles:
                 raise
-        return run_latexmlc(workdir, main_tex, html_name, timeout_s, engine_hint, use_bbl, False, memory_bytes)
+        command = latexmlc_command(main_tex, html_name, timeout_s, engine_hint, use_bbl, False, style)
+        return run_latexmlc(command, workdir, main_tex, html_name, timeout_s, memory_bytes)
+
+
+def bibliography_style(workdir: Path, main_tex: str) -> str | None:
+    """The `\\bibliographystyle` the paper names (its main file first, then its other `.tex` files)."""
+    main = workdir / main_tex
+    for path in [main] + sorted(p for p in workdir.rglob("*.tex") if p != main):
+        if path.is_file() and (found := BIBLIOGRAPHY_STYLE.search(path.read_text("utf-8", errors="replace"))):
+            return found.group(1)
+    return None
 
 
 def readable_local_styles(workdir: Path) -> bool:
@@ -118,10 +133,9 @@ def readable_local_styles(workdir: Path) -> bool:
     return bool(styles) and not any(EXPL3.search(path.read_text("utf-8", errors="replace")) for path in styles)
 
 
-def run_latexmlc(workdir: Path, main_tex: str, html_name: str, timeout_s: float, engine_hint: str | None,
-                 use_bbl: bool, local_styles: bool, memory_bytes: int) -> str:
-    """One latexmlc run in `workdir`: the HTML, or `LatexmlError`."""
-    command = latexmlc_command(main_tex, html_name, timeout_s, engine_hint, use_bbl, local_styles)
+def run_latexmlc(command: list[str], workdir: Path, main_tex: str, html_name: str, timeout_s: float,
+                 memory_bytes: int) -> str:
+    """One latexmlc run of `command` in `workdir`: the HTML, or `LatexmlError`."""
     try:
         result = run_tool(command, workdir, timeout_s * 1.1 + TIMEOUT_GRACE_S, memory_bytes)
     except ToolTimeout:
