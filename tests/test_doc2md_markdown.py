@@ -311,3 +311,38 @@ def test_author_year_citations_and_references_read_as_natbib_prints_them(tmp_pat
     assert cited in text
     # an author-year list prints no labels: not "* Lee [2021] Kim Lee."
     assert "\n* Kim Lee. Sparse bounds. 2021.\n* Ann Smith and Bob Brown. Dense bounds. 2020." in text
+
+
+NUMERIC_CITES_TEX = r"""\documentclass{article}
+PACKAGES
+\begin{document}
+Prior work \cite{d,a,b,c,f} and \cite{b,a}.
+\begin{thebibliography}{9}
+\bibitem{a} A. One. First. 2001.
+\bibitem{b} B. Two. Second. 2002.
+\bibitem{c} C. Three. Third. 2003.
+\bibitem{d} D. Four. Fourth. 2004.
+\bibitem{e} E. Five. Fifth. 2005.
+\bibitem{f} F. Six. Sixth. 2006.
+\end{thebibliography}
+\end{document}
+"""
+
+
+@pytest.mark.parametrize("packages, cited", [
+    (r"\usepackage{cite}", "Prior work [1–4, 6] and [1, 2]."),  # IEEE's default: sorted, runs of 3+ a range
+    (r"\usepackage[numbers,sort&compress]{natbib}", "Prior work [1–4, 6] and [1, 2]."),
+    (r"\usepackage[nocompress]{cite}", "Prior work [1, 2, 3, 4, 6] and [1, 2]."),
+    ("", "Prior work [4, 1, 2, 3, 6] and [2, 1]."),  # LaTeX's own \cite: as cited
+])
+def test_numeric_citations_are_sorted_and_compressed_as_the_papers_package_prints_them(tmp_path, packages, cited):
+    from pipelines.doc2md.compile import citation_form, compile_pdf
+
+    main = tmp_path / "main.tex"
+    main.write_text(NUMERIC_CITES_TEX.replace("PACKAGES", packages))
+    text = html_to_markdown(latex_to_html(tmp_path, "main.tex", timeout_s=60), citations=citation_form(main))
+    assert cited in text
+    pdf, _ = compile_pdf(tmp_path, main, "cites")  # and the PDF prints the same (cite's comma: a thin space)
+    import pymupdf
+
+    assert cited.replace(" ", "") in "".join(pymupdf.open(pdf)[0].get_text().split())

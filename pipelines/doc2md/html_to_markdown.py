@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from dataclasses import dataclass
+
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 
 from pipelines.doc2md.markdown_math import display_math, equation_rows, inline_math, is_math
@@ -35,6 +37,33 @@ SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{CJK}])[ \t\n]+(?=[{CJK}])")
 WHITESPACE = re.compile(r"\s+")
 PRINTED_LABEL = re.compile(r"^(?:\[[^\]]*\]|\(?\d+[.)]?)$")  # "[1]", "[Hay02]", "1.": labels the PDF prints
 TABLE_FORMATS = ("latex", "html")
+NUMERIC_CITATION = re.compile(r"^\[(\d+(?:,\s*\d+)*)\]$")
+
+
+@dataclass(frozen=True)
+class CitationForm:
+    """How the paper's LaTeX prints a numeric citation of several works (`pipelines.doc2md.compile.
+    citation_form`): sorted, and with runs of three or more consecutive numbers as a range (`cite`, natbib's
+    `sort&compress`: [1–4, 7]). LaTeXML writes every number, in the order cited."""
+
+    sort: bool = False
+    compress: bool = False
+
+    def __call__(self, text: str) -> str:
+        found = NUMERIC_CITATION.match(text)
+        if not found or not (self.sort or self.compress):
+            return text
+        numbers = [int(n) for n in found.group(1).split(",")]
+        if self.sort:
+            numbers = sorted(dict.fromkeys(numbers))
+        runs: list[list[int]] = []
+        for number in numbers:
+            if self.compress and runs and number == runs[-1][-1] + 1:
+                runs[-1].append(number)
+            else:
+                runs.append([number])
+        parts = [f"{run[0]}–{run[-1]}" if len(run) >= 3 else ", ".join(map(str, run)) for run in runs]
+        return "[" + ", ".join(parts) + "]"
 
 
 def classes(node: Tag) -> set[str]:
@@ -63,10 +92,11 @@ def document_root(soup: BeautifulSoup) -> Tag:
 class MarkdownWriter:
     """Walks one LaTeXML document; `blocks` are the markdown paragraphs in reading order."""
 
-    def __init__(self, tables: str):
+    def __init__(self, tables: str, citations: CitationForm = CitationForm()):
         if tables not in TABLE_FORMATS:
             raise ValueError(f"tables must be one of {', '.join(TABLE_FORMATS)}, not {tables!r}")
         self.tables = tables
+        self.citations = citations
         self.blocks: list[str] = []
         self.pending: list[str] = []
         self.in_code = False
@@ -271,6 +301,8 @@ class MarkdownWriter:
             return text.strip().translate(SUPERSCRIPTS)
         if node.name == "sub" and text.strip().isdigit():
             return text.strip().translate(SUBSCRIPTS)
+        if node.name == "cite":
+            return self.citations(text)
         return text
 
     def note(self, node: Tag) -> str:
@@ -288,9 +320,10 @@ class MarkdownWriter:
         return mark_text.translate(SUPERSCRIPTS)
 
 
-def html_to_markdown(html: str, *, tables: str = "latex") -> str:
-    """The markdown of a LaTeXML HTML5 document, Nougat style; `tables="html"` keeps tables as HTML."""
-    writer = MarkdownWriter(tables)
+def html_to_markdown(html: str, *, tables: str = "latex", citations: CitationForm = CitationForm()) -> str:
+    """The markdown of a LaTeXML HTML5 document, Nougat style; `tables="html"` keeps tables as HTML;
+    `citations` is how the paper prints numeric citations of several works."""
+    writer = MarkdownWriter(tables, citations)
     writer.walk(document_root(BeautifulSoup(html, "html.parser")))
     return "\n\n".join(block for block in writer.blocks if block.strip()) + "\n"
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pipelines.doc2md.compile import check_source, choose_engine, compile_pdf
+from pipelines.doc2md.compile import check_source, choose_engine, citation_form, compile_pdf
 from pipelines.doc2md.layout import page_layout
 from pipelines.doc2md.pages import CJK, split_markdown_into_pages
 from pipelines.doc2md.render import LONGEST_SIDE, page_scale, page_words, render_page_image
@@ -103,7 +103,7 @@ class Doc2mdJob(Job):
                                      engine_hint=choose_engine(main), work_root=tmp)
             except LatexmlError as exn:
                 raise InputError(paper.source, "latexml", f"paper {paper.paper}: {exn}", exception="LatexmlError") from exn
-            markdown = html_to_markdown(html, tables=self.tables)
+            markdown = html_to_markdown(html, tables=self.tables, citations=citation_form(main))
         try:
             doc = pymupdf.open(stream=pdf_bytes, filetype="pdf")
         except Exception as exn:
