@@ -93,6 +93,11 @@ def test_cli_builds_each_stage3_format_and_im2latex_needs_its_formulas_file():
         job = make_ingest_job(parser.parse_args(["build", "ingest", "--format", name, "--input", "in.json",
                                                  "--output", "out"]))
         assert job.name == f"ingest-{name}" and job.config()["format"] == name and job.config()["source"] == "in"
+    for given, source in (("DocLayNet/COCO/train.json", "doclaynet-train"), ("DocLayNet/COCO/val.json", "doclaynet-val"),
+                          ("dln/", "dln")):  # a split's name alone would name every dataset "train"
+        job = make_ingest_job(parser.parse_args(["build", "ingest", "--format", "doclaynet", "--input", given,
+                                                 "--output", "out"]))
+        assert job.config()["source"] == source
     args = ["build", "ingest", "--format", "im2latex", "--input", "train.lst", "--output", "out"]
     with pytest.raises(ValueError, match="needs --formulas"):
         make_ingest_job(parser.parse_args(args))

@@ -79,7 +79,8 @@ def add_ingest_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--formulas", metavar="URL", help="im2latex: the formulas file (im2latex_formulas.lst)")
     parser.add_argument("--entities", metavar="URL", help="sroie: the folder of key-field NAME.txt files (default: "
                                                           "entities/ beside box/; the official layout needs it)")
-    parser.add_argument("--source", help="dataset name used in sample keys and records (default: the input's name)")
+    parser.add_argument("--source", help="dataset name used in sample keys and records (default: the input's name; "
+                                         "FORMAT-NAME for a split's name such as train or annotations)")
     parser.add_argument("--lang", help="language of the text (default: en; cdla: zh; xfund: the file's)")
     parser.add_argument("--items-per-task", type=int, default=1000, help="inputs per Ray task (default: 1000)")
 
@@ -121,6 +122,19 @@ BUILDERS: dict[str, Callable[[argparse.Namespace, str], Job]] = {
 FORMATS = tuple(BUILDERS)
 
 
+# input names that say which part of a dataset it is, not which dataset (DocLayNet's COCO/train.json,
+# FUNSD's training_data/annotations): a default source is then FORMAT-NAME
+SPLIT_NAMES = {"train", "training", "val", "valid", "validation", "test", "testing", "dev", "eval", "annotations",
+               "training_data", "testing_data", "data", "images", "img", "box", "metadata"}
+
+
+def default_source(args: argparse.Namespace) -> str:
+    """The input's name, or `FORMAT-NAME` when the name is a split's or folder's (`doclaynet-train`)."""
+    name = posixpath.splitext(posixpath.basename(args.input[0].rstrip("/")))[0]
+    if not name:
+        return args.format
+    return f"{args.format}-{name}" if name.lower() in SPLIT_NAMES else name
+
+
 def make_ingest_job(args: argparse.Namespace) -> Job:
-    source = args.source or posixpath.splitext(posixpath.basename(args.input[0].rstrip("/")))[0] or args.format
-    return BUILDERS[args.format](args, source)
+    return BUILDERS[args.format](args, args.source or default_source(args))
