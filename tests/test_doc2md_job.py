@@ -108,6 +108,7 @@ def test_doc2md_writes_verified_page_pairs_from_the_bundled_papers(built):
         assert key == f"arxiv-{record['paper'].replace('.', '_')}-p{record['page']:04d}"
         assert max(image.size) == 1344 and (record["image"]["width"], record["image"]["height"]) == image.size
         assert record["family"] == "doc2md" and record["score"] >= 0.9 and record["words"] and record["lines"]
+        assert record["provenance"]["latexml"]["errors"] >= 0 and "undefined" in record["provenance"]["latexml"]
         assert record["lang"] == ("zh" if record["paper"] == "2601.00003" else "en")
         assert all(0 <= w["box"][0] < w["box"][2] <= image.size[0] and 0 <= w["box"][1] < w["box"][3] <= image.size[1]
                    for w in record["words"])

@@ -346,3 +346,13 @@ def test_numeric_citations_are_sorted_and_compressed_as_the_papers_package_print
     import pymupdf
 
     assert cited.replace(" ", "") in "".join(pymupdf.open(pdf)[0].get_text().split())
+
+
+def test_what_latexml_could_not_interpret_is_counted_for_the_records(html, tmp_path):
+    from pipelines.doc2md.html_to_markdown import latexml_errors
+
+    source = tmp_path / "main.tex"
+    source.write_text(FEATURES_TEX)
+    found = latexml_errors(latex_to_html(tmp_path, "main.tex", timeout_s=60))
+    assert found["errors"] >= 1 and "\\nosuchmacro" in found["undefined"]
+    assert latexml_errors(html["2601.00001"]) == {"errors": 0, "undefined": []}

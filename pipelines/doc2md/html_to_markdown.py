@@ -35,6 +35,8 @@ SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 CJK = r"\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
 SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{CJK}])[ \t\n]+(?=[{CJK}])")
 WHITESPACE = re.compile(r"\s+")
+LATEXML_ERROR = re.compile(r'class="(ltx_ERROR[^"]*)"[^>]*>([^<]*)<')
+MAX_UNDEFINED_LISTED = 20
 PRINTED_LABEL = re.compile(r"^(?:\[[^\]]*\]|\(?\d+[.)]?)$")  # "[1]", "[Hay02]", "1.": labels the PDF prints
 TABLE_FORMATS = ("latex", "html")
 NUMERIC_CITATION = re.compile(r"^\[(\d+(?:,\s*\d+)*)\]$")
@@ -326,6 +328,16 @@ def html_to_markdown(html: str, *, tables: str = "latex", citations: CitationFor
     writer = MarkdownWriter(tables, citations)
     writer.walk(document_root(BeautifulSoup(html, "html.parser")))
     return "\n\n".join(block for block in writer.blocks if block.strip()) + "\n"
+
+
+def latexml_errors(html: str) -> dict:
+    """What LaTeXML could not interpret in a document, as its HTML marks it (`ltx_ERROR`, left out of the
+    markdown): how many such places and the undefined macros and environments among them, for a record's
+    provenance, so a user can leave out the pages of papers whose text lost words (`\\method` defined in
+    a class file LaTeXML has no binding for)."""
+    found = LATEXML_ERROR.findall(html)
+    undefined = sorted({text.strip() for kind, text in found if "undefined" in kind and text.strip()})
+    return {"errors": len(found), "undefined": undefined[:MAX_UNDEFINED_LISTED]}
 
 
 def extract_lifted(html: str) -> list[dict]:

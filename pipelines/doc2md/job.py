@@ -82,7 +82,7 @@ class Doc2mdJob(Job):
     def process(self, item: dict, task_index: int) -> Iterator[dict[str, Any] | InputError | SideRecord]:
         import pymupdf
 
-        from pipelines.doc2md.html_to_markdown import extract_lifted, html_to_markdown
+        from pipelines.doc2md.html_to_markdown import extract_lifted, html_to_markdown, latexml_errors
         from pipelines.doc2md.latexml import LatexmlError, latex_to_html
 
         paper = PaperInput.from_item(item)
@@ -110,11 +110,12 @@ class Doc2mdJob(Job):
             raise InputError(paper.pdf or paper.source, "open pdf", f"paper {paper.paper}: not a readable PDF ({exn})",
                              exception=type(exn).__name__) from exn
         with doc:
-            yield from self.page_samples(paper, doc, markdown, pdf_origin)
+            yield from self.page_samples(paper, doc, markdown, pdf_origin, latexml_errors(html))
         for number, lifted in enumerate(extract_lifted(html)):
             yield SideRecord("lifted", {"paper": paper.paper, "source": paper.source, "index": number, **lifted})
 
-    def page_samples(self, paper: PaperInput, doc, markdown: str, pdf_origin: str) -> Iterator[dict | InputError]:
+    def page_samples(self, paper: PaperInput, doc, markdown: str, pdf_origin: str,
+                     latexml: dict) -> Iterator[dict | InputError]:
         lang = detect_lang(markdown) if self.lang == "auto" else self.lang
         paper_key = safe_key(paper.paper)
         for split in split_markdown_into_pages(markdown, doc, self.min_score):
@@ -140,7 +141,7 @@ class Doc2mdJob(Job):
                 "lines": lines,
                 "layout": page_layout(split, page, scale, width, height),
                 "provenance": {"generator": GENERATOR, "version": code_version(), "input": paper.source,
-                               "pdf": pdf_origin, "min_score": self.min_score},
+                               "pdf": pdf_origin, "min_score": self.min_score, "latexml": latexml},
             }
             yield {"__key__": f"{self.source}-{paper_key}-p{split.number:04d}", self.image_format: image,
                    "md": split.markdown, "json": record}
