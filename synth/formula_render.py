@@ -40,7 +40,8 @@ CJK_PREAMBLE = r"""\documentclass[12pt]{article}
 \pagestyle{empty}
 \begin{document}
 """  # for xelatex: Chinese text (Noto CJK, installed by `make install`)
-FORMULA_PAGE = (r"\begin{preview}$\displaystyle", r"$\end{preview}")  # display math, as im2markup renders
+# display-style math, as im2markup renders, in a box: a formula wider than the text stays on one line
+FORMULA_PAGE = (r"\begin{preview}\hbox{$\displaystyle", r"$}\end{preview}")
 SNIPPET_PAGE = (r"\begin{preview}", r"\end{preview}")  # text-mode material (tabular)
 ERROR_LINE = re.compile(r"^l\.(\d+)", re.MULTILINE)
 INK_LEVEL = 200  # grey levels below this count as ink

@@ -52,6 +52,45 @@ def test_normalisation_is_canonical_and_idempotent():
         assert normalize_latex(once) == once, formula
 
 
+KEPT_MEANING = [r"f(x) = x \quad \text{for all } x \in \mathbb{R}", r"a \hspace{1cm} b \hspace*{2mm} c",
+                r"\begin{aligned}a &= b \\[6pt] c &= d\end{aligned}", r"\begin{array}{p{2cm}c} a & b \end{array}",
+                r"\operatorname{argmax}_x f(x) \rule[-1pt]{1pt}{8pt}", r"x \mathrel{\raisebox{2pt}{$\scriptstyle <$}} y",
+                r"x \kern2pt z \mkern-3mu y", r"\mbox{if }  n > 0 \textbf{ and } m"]
+
+
+def png_pixels(image) -> bytes:
+    return Image.open(io.BytesIO(image.png)).tobytes()
+
+
+def test_normalisation_keeps_what_a_formula_draws():
+    """Text-mode words, dimensions, a row break's [6pt] and an array's p{2cm} stay whole: the normalised formula
+    renders pixel for pixel as the one it came from (cut into characters, \\hspace{1 c m} failed to compile,
+    \\text{f o r a l l} came out letter-spaced and \\\\ [ 6 p t ] printed "[6pt]")."""
+    normalized = [normalize_latex(formula) for formula in KEPT_MEANING]
+    assert [normalize_latex(once) for once in normalized] == normalized
+    raw, canonical = render_formulas(KEPT_MEANING, RenderOptions(dpi=100)), render_formulas(normalized,
+                                                                                          RenderOptions(dpi=100))
+    assert not raw.failures and not canonical.failures, (raw.failures, canonical.failures)
+    for position, formula in enumerate(KEPT_MEANING):
+        assert png_pixels(raw.images[position]) == png_pixels(canonical.images[position]), formula
+
+
+def test_display_environments_unicode_math_and_long_formulas_render():
+    """`split` and `alignat` (lifted from an equation) work only at the top level of a display: they become
+    `aligned` and `alignedat`; Unicode minus and relations become macros pdflatex reads; a formula wider
+    than a page's text stays on one line."""
+    long_formula = " + ".join(f"\\frac{{a_{{{i}}}}}{{b_{{{i}}}}}" for i in range(40))
+    formulas = [r"\begin{split} a &= b + c \\ &= d \end{split}", r"\begin{alignat}{2} x &= y &\quad z &= w \end{alignat}",
+                "a − b ≤ c × d", long_formula, "\\frac{a_{1}}{b_{1}}"]
+    normalized = [normalize_latex(formula) for formula in formulas]
+    assert normalized[0].startswith("\\begin{aligned}") and normalized[1].startswith("\\begin{alignedat} {2}")
+    assert normalized[2] == "a - b \\leq c \\times d"
+    result = render_formulas(normalized, RenderOptions(dpi=100))
+    assert not result.failures, result.failures
+    one_line = result.images[4].height
+    assert result.images[3].height <= one_line + 2 and result.images[3].width > 20 * result.images[4].width
+
+
 @pytest.mark.parametrize("formula", ["\\write18{rm -rf /}", "x + \\input{/etc/passwd}", "\\immediate\\write18{id}",
                                      "\\def\\x{\\x}\\x", "\\openin5=/etc/passwd", "\\catcode`\\^^M=13"])
 def test_unsafe_latex_is_refused(formula):

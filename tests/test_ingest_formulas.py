@@ -11,6 +11,7 @@ from PIL import Image
 
 from pipelines.ingest.crohme import TARGET_HEIGHT, CrohmeIngest
 from pipelines.ingest.im2latex import Im2latexIngest, split_entry
+from synth.formulas import normalize_latex
 from pipelines.runner import RunOptions, run_job
 from pipelines.verify import verify_dataset
 from tests.test_ingest import read_dataset, read_errors
@@ -44,10 +45,12 @@ def test_im2latex_reads_formulas_by_index_and_logs_bad_rows(ray_local, tmp_path)
              for line in (SAMPLES / "im2latex" / "im2latex_validate_filter.lst").read_text().splitlines()]
     assert sorted(samples) == sorted([f"im2latex-{row[1]}" for row in rows] + ["im2latex-bbbbbbbbbb"])
     latin1 = json.loads(samples["im2latex-bbbbbbbbbb"]["json"])
-    assert latin1["latex"] == "\\text { café }" and latin1["meta"]["encoding"] == "latin-1"
+    assert latin1["latex_raw"] == "\\text { café }" and latin1["meta"]["encoding"] == "latin-1"
+    assert latin1["latex"] == "\\text { café }"  # text-mode words whole, as `docforge build formulas` writes them
     for row in rows:
         sample = samples[f"im2latex-{row[1]}"]
-        assert sample["tex"].decode() == formulas[int(row[0])]
+        assert sample["tex"].decode() == normalize_latex(formulas[int(row[0])]) == json.loads(sample["json"])["latex"]
+        assert json.loads(sample["json"])["latex_raw"] == formulas[int(row[0])]
         record = json.loads(sample["json"])
         assert record["family"] == "formula" and record["meta"]["formula_index"] == int(row[0])
     errors = {(e["input"].rsplit("/", 1)[-1], e["step"]) for e in read_errors(out)}
@@ -68,7 +71,7 @@ def test_crohme_strokes_render_to_an_image_with_symbol_boxes(ray_local, tmp_path
     samples = read_dataset(out)
     assert sorted(samples) == ["crohme-formulaire001-equation001", "crohme-formulaire001-equation002"]
     sample = samples["crohme-formulaire001-equation001"]
-    assert sample["tex"] == b"x^{2}+1"
+    assert sample["tex"] == b"x ^ { 2 } + 1" and json.loads(sample["json"])["latex_raw"] == "x^{2}+1"
     record = json.loads(sample["json"])
     image = Image.open(io.BytesIO(sample["png"])).convert("L")
     assert image.height == TARGET_HEIGHT + 2 * 12 and image.getextrema() == (0, 255)
@@ -118,5 +121,5 @@ def test_im2latex_stray_carriage_return_inside_a_formula_becomes_a_space(ray_loc
     job = Im2latexIngest(str(root / "im2latex_formulas.lst"), [str(root)], str(root / "formula_images"), "im2latex")
     assert run_job(job, str(out), OPTIONS).ok
     sample = read_dataset(out)["im2latex-cccccccccc"]
-    assert sample["tex"].decode() == "x ^ { 2 }  + 1"
-    assert json.loads(sample["json"])["latex"] == "x ^ { 2 }  + 1"
+    assert sample["tex"].decode() == "x ^ { 2 } + 1" and json.loads(sample["json"])["latex_raw"] == "x ^ { 2 }  + 1"
+    assert json.loads(sample["json"])["latex"] == "x ^ { 2 } + 1"

@@ -3,7 +3,8 @@
 Input: folders of `.inkml` files (`<ink>` with `<annotation type="truth">$LATEX$</annotation>`, `<trace
 id>x y, x y, ...</trace>` and, where segmented, `<traceGroup>`s naming each symbol and its traces).
 One sample per file, family `formula`: the strokes drawn in black on white (`KEY.png`, the expression
-scaled to `TARGET_HEIGHT` pixels high, anti-aliased), `KEY.tex` = the truth LaTeX without its `$`,
+scaled to `TARGET_HEIGHT` pixels high, anti-aliased), `KEY.tex` = the truth LaTeX without its `$` in the
+canonical tokens every formula source writes (`formula_target`; `record.latex_raw` as the file has it),
 `record.symbols = [{label, bbox}]` in the rendered image's pixels when the file is segmented.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from pipelines.ingest.annotated import AnnotatedIngest, Targets, expect, read_bytes
-from pipelines.ingest.targets import pixel
+from pipelines.ingest.targets import formula_target, pixel
 from pipelines.job import InputError
 
 INKML = "{http://www.w3.org/2003/InkML}"
@@ -114,7 +115,8 @@ class CrohmeIngest(AnnotatedIngest):
     def targets(self, item: dict[str, Any], name: str) -> Targets:
         latex, strokes, symbols = read_ink(read_bytes(item["file"], "inkml"), name)
         image, to_pixels = render_strokes(strokes)
-        record: dict[str, Any] = {"latex": latex, "strokes": len(strokes)}
+        target = formula_target(latex, name)
+        record: dict[str, Any] = {"latex": target, "latex_raw": latex, "strokes": len(strokes)}
         if symbols:
             record["symbols"] = symbol_boxes(symbols, strokes, to_pixels)
-        return Targets(image, record, members={"tex": latex})
+        return Targets(image, record, members={"tex": target})

@@ -4,8 +4,9 @@ Input: `--formulas im2latex_formulas.lst` (one formula per line, line i is formu
 lists as `--input` in either form the dataset ships: `IDX IMAGE_NAME RENDER_TYPE` (the original
 `im2latex_train.lst`, image `IMAGE_NAME.png`) or `IMAGE_FILE IDX` (the processed `im2latex_train_filter.lst`),
 and `--images` (the `formula_images/` folder). One sample per image, family `formula`: `KEY.tex` = the
-formula as given (a stray "\\r" inside it becomes a space, as in im2markup's preprocessing), the record with
-its formula index, split list and render type.
+formula in the canonical tokens every formula source writes (`formula_target`; `record.latex_raw` as the file
+has it, a stray "\\r" inside it a space, as in im2markup's preprocessing), the record with its formula index,
+split list and render type.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from pipelines.ingest.annotated import AnnotatedIngest, Targets, expect, read_bytes, read_text, text_lines
+from pipelines.ingest.targets import formula_target
 from pipelines.job import InputError, Plan
 from pipelines.storage import Folder, absolute_url
 
@@ -91,6 +93,8 @@ class Im2latexIngest(AnnotatedIngest):
             formula = lines[index].decode(encoding)
         formula = formula.replace("\r", " ").strip()  # a stray "\r" inside a formula is a space, as in im2markup
         expect(bool(formula), name, "read formula", f"formula {index} of {self.formulas_url} is empty")
-        record = {"latex": formula, "meta": {"formula_index": index, "render_type": item["render_type"],
-                                             "formulas": self.formulas_url, "encoding": encoding}}
-        return Targets(item["image"], record, members={"tex": formula})
+        target = formula_target(formula, name)
+        record = {"latex": target, "latex_raw": formula,
+                  "meta": {"formula_index": index, "render_type": item["render_type"], "formulas": self.formulas_url,
+                           "encoding": encoding}}
+        return Targets(item["image"], record, members={"tex": target})

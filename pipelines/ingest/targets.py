@@ -1,4 +1,5 @@
-"""Boxes in structured targets: how ingest formats write them, check them and how the report finds them.
+"""Targets as ingest writes them: boxes (how formats write them, how they are checked and how the report
+finds them) and formula LaTeX (`formula_target`).
 
 Targets hold boxes in image pixels, as `bbox: [x1, y1, x2, y2]` (corners, x1 <= x2, y1 <= y2) and,
 where a format has four-point boxes, `quad: [[x, y] x 4]`, at any depth of the record (`layout`,
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pipelines.job import InputError
+from synth.formulas import FormulaError, normalize_latex
 
 EDGE_SLACK = 1.0  # pixels a box may overhang the image edge (annotation tools round outwards)
 SKIPPED_KEYS = ("image", "provenance", "meta")
@@ -105,3 +107,13 @@ def record_quads(record: dict[str, Any]) -> list[list[list[float]]]:
         except (TypeError, ValueError):
             continue
     return quads
+
+
+def formula_target(latex: str, name: str) -> str:
+    """A formula's LaTeX as every formula source writes its target: `synth.formulas.normalize_latex`'s tokens,
+    as `docforge build formulas` writes them (the dataset's own form stays in the record as `latex_raw`);
+    `InputError` when it does not tokenise."""
+    try:
+        return normalize_latex(latex)
+    except FormulaError as exn:
+        raise InputError(name, "normalize formula", str(exn), exception="FormulaError") from exn
