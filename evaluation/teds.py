@@ -3,6 +3,9 @@
 TEDS = 1 - APTED(pred, gold) / max(nodes), where renaming costs 1 across tags or spans and, between two
 cells, the normalised Levenshtein distance of their content tokens (characters and inline tags).
 Structure-only TEDS ignores cell content. Parsing is lxml's; the tree edit distance is `apted`'s.
+As in PubTabNet's `src/metric.py`, only `<td>` is a cell: a `<th>` is a tag like `<tr>`, whose inline
+children are nodes of the tree. Both a bare `<table>` (docforge's `KEY.html`) and an
+`<html><body><table>` document (what the official `TEDS.evaluate` reads) are accepted.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ def span(element, name: str) -> int:
 
 
 def table_tree(element, structure_only: bool) -> TableNode:
-    if element.tag in ("td", "th"):
+    if element.tag == "td":
         return TableNode("td", span(element, "colspan"), span(element, "rowspan"),
                          [] if structure_only else content_tokens(element))
     return TableNode(element.tag, children=[table_tree(child, structure_only) for child in element

@@ -4,7 +4,8 @@ Tables come from `synth.tables.generate_table` (table i seeded from (job seed, i
 regenerated alone) or from `--specs`, a JSONL of `{"html": "<table>..."}` lines to render as given
 (`--arxiv`, tabulars lifted from papers, is `pipelines.tables_arxiv`). Each
 sample: `KEY.png` (the cropped table), `KEY.html` (the target) and `KEY.json` (PubTabNet's
-`html.structure.tokens` and `html.cells[*].tokens/bbox`, plus each cell's grid position and full box).
+`html.structure.tokens` and `html.cells[*].tokens/bbox`, plus each cell's grid position and full box). As
+in PubTabNet, tokens are raw characters (`&`, `<`); `KEY.html` escapes them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any
 from pipelines.job import InputError, Job, Plan, chunk_into_tasks, code_version
 from pipelines.storage import absolute_url, open_url
 from synth.tables import (GENERATOR, GENERATOR_VERSION, STYLES, TableConfig, TableError, TableStructure, cell_tokens,
-                          generate_table, parse_table_html, random_style, render_table, structure_tokens, table_html)
+                          check_cjk_fonts, generate_table, parse_table_html, random_style, render_table,
+                          structure_tokens, table_html)
 
 DPI_CHOICES = (96, 110, 120, 144)
 
@@ -92,6 +94,8 @@ class TablesJob(Job):
     def plan(self) -> Plan:
         try:
             self.table_config().check()
+            if self.lang == "zh":
+                check_cjk_fonts()
         except TableError as exn:
             raise ValueError(str(exn)) from None
         if self.specs:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import posixpath
-import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -26,11 +25,10 @@ from pipelines.storage import absolute_url
 from pipelines.tex_sources import iter_arxiv_inputs
 from synth.formula_render import CJK_PREAMBLE, SNIPPET_PAGE, BatchResult, RenderOptions, render_formulas
 from synth.formulas import FormulaError, extract_tabulars, latex_tokens, refused_macro
-from synth.tables import TableError, cell_tokens, parse_table_html, structure_tokens, table_html
+from synth.tables import CJK, TableError, cell_tokens, parse_table_html, structure_tokens, table_html
 
 LATEXML_PREAMBLE = "\\documentclass{article}\n\\usepackage{amsmath,amssymb,array,booktabs,multirow}\n\\begin{document}\n"
 MAX_TABULAR_CHARS = 20_000
-CJK = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 
 
 def latexml_document(tabulars: list[str]) -> str:

@@ -4,6 +4,8 @@
 write it the way PubTabNet annotates tables; `render_table` lays the table out with PyMuPDF's Story
 (HTML + CSS, no browser), crops the page to the table and reads every cell's box from the layout.
 `pipelines.tables` runs this as a Ray job; `parse_table_html` reads a PubTabNet-shaped table back.
+Chinese text is set in Noto CJK (regular and bold faces, read from the system's font files), so a `<b>` in
+the target is bold in the image; CJK-only cells are never italic (print has no italic CJK).
 """
 
 from __future__ import annotations
@@ -11,15 +13,19 @@ from __future__ import annotations
 import html
 import io
 import random
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
 from PIL import Image
 
 from synth.errors import SynthError
+from synth.fonts import font_face
 from synth.table_content import COLUMN_KINDS, LANGS, column_value, header_label, row_label
 
 GENERATOR = "docforge.synth.tables"
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: raw characters in cell tokens, bold CJK rendered bold, no italic CJK-only cells
 STYLES = ("grid", "booktabs", "zebra", "horizontal", "plain")
 FONTS = ("sans-serif", "serif", "monospace")
 FINANCIAL_KINDS = ("currency", "decimal", "percent", "integer")
@@ -28,6 +34,16 @@ MAX_COLS = 20
 PAGE = (2400.0, 3400.0)  # points: the Story's page, wide enough for any table within the limits
 MARGIN_PT = 4.0  # white space kept around the table when cropping
 PNG_COMPRESSION = 1  # zlib level: the fastest; files about 5 % larger than level 6
+# Ideographs, kana, CJK punctuation and full-width forms. PyMuPDF's own fallback for them (Droid Sans
+# Fallback) has no bold face, so the layout sets them in Noto CJK's Simplified Chinese faces instead
+# (Debian's fonts-noto-cjk, listed in cluster/install-system-packages.sh).
+CJK = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]+")
+CJK_FONT_FILES = {"sans": ("NotoSansCJK-Regular.ttc", "NotoSansCJK-Bold.ttc"),
+                  "serif": ("NotoSerifCJK-Regular.ttc", "NotoSerifCJK-Bold.ttc")}
+SYSTEM_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts")
+CJK_CSS = ("@font-face{font-family:docforge-cjk;src:url(cjk-regular.otf)}"
+           "@font-face{font-family:docforge-cjk;font-weight:bold;src:url(cjk-bold.otf)}"
+           ".cjk{font-family:docforge-cjk}")
 
 
 class TableError(SynthError):
@@ -175,7 +191,8 @@ def generate_table(seed: int, config: TableConfig = TableConfig()) -> TableStruc
             for r in range(row, row + rowspan):
                 for c in range(col, col + colspan):
                     occupied[r][c] = True
-            cells.append(Cell(row, col, rowspan, colspan, text, bold and bool(text), italic and bool(text)))
+            cells.append(Cell(row, col, rowspan, colspan, text, bold and bool(text),
+                              italic and bool(text) and not is_cjk_only(text)))
     table = TableStructure(rows, cols, header_rows, tuple(cells))
     check_structure(table)
     return table
@@ -218,8 +235,14 @@ def check_structure(table: TableStructure) -> None:
         raise TableError(f"grid position {holes[0]} is covered by no cell ({len(holes)} holes)")
 
 
+def is_cjk_only(text: str) -> bool:
+    """Whether every visible character of `text` is CJK (an italic of it would look upright)."""
+    return not CJK.sub("", text).strip()
+
+
 def cell_markup(cell: Cell) -> str:
-    text = html.escape(cell.text, quote=False)
+    """The cell's text for the layout: escaped, CJK runs in `<span class="cjk">` (set in Noto CJK), `<b>`/`<i>`."""
+    text = CJK.sub(lambda run: f'<span class="cjk">{run.group()}</span>', html.escape(cell.text, quote=False))
     if cell.italic:
         text = f"<i>{text}</i>"
     if cell.bold:
@@ -256,10 +279,11 @@ def structure_tokens(table: TableStructure) -> list[str]:
 
 
 def cell_tokens(cell: Cell) -> list[str]:
-    """A cell's content as PubTabNet tokenises it: one token per character, `<b>`/`<i>` tags as tokens."""
+    """A cell's content as PubTabNet tokenises it: one token per raw character (`&`, not `&amp;`), `<b>`/`<i>`
+    tags as tokens."""
     opening = (["<b>"] if cell.bold else []) + (["<i>"] if cell.italic else [])
     closing = (["</i>"] if cell.italic else []) + (["</b>"] if cell.bold else [])
-    return opening + [html.escape(ch, quote=False) for ch in cell.text] + closing
+    return opening + list(cell.text) + closing
 
 
 def table_html(table: TableStructure) -> str:
@@ -268,14 +292,15 @@ def table_html(table: TableStructure) -> str:
 
 
 def html_from_tokens(structure: list[str], cells: list[list[str]]) -> str:
-    """A table's HTML from PubTabNet structure tokens and per-cell content tokens (cells in order)."""
+    """A table's HTML from PubTabNet structure tokens and per-cell content tokens (cells in order). As in
+    PubTabNet's `format_html`, single-character tokens are text and are escaped here; longer ones are tags."""
     parts = []
     contents = iter(cells)
     for token in structure:
         parts.append(token)
         if token in ("<td>", ">"):
             try:
-                parts.append("".join(next(contents)))
+                parts.append("".join(html.escape(t, quote=False) if len(t) == 1 else t for t in next(contents)))
             except StopIteration:
                 raise TableError(f"the structure has more cells than the {len(cells)} given") from None
     if next(contents, None) is not None:
@@ -369,6 +394,45 @@ def styled_html(table: TableStructure) -> str:
     return "".join(parts)
 
 
+def find_font_file(name: str) -> Path:
+    """The first file called `name` under the system's font folders."""
+    for folder in SYSTEM_FONT_DIRS:
+        found = next(Path(folder).rglob(name), None) if Path(folder).is_dir() else None
+        if found:
+            return found
+    raise TableError(f"font file {name} not found under {', '.join(SYSTEM_FONT_DIRS)}: Chinese table text needs "
+                     "Noto CJK (apt-get install fonts-noto-cjk; cluster/install-system-packages.sh)")
+
+
+def check_cjk_fonts() -> None:
+    """Raise `TableError` unless the Noto CJK files that Chinese tables are rendered with are installed."""
+    for names in CJK_FONT_FILES.values():
+        for name in names:
+            find_font_file(name)
+
+
+def cjk_kind(font: str) -> str:
+    """The Noto CJK design that goes with a CSS generic family (monospace CJK ideographs are the sans ones)."""
+    return "serif" if font == "serif" else "sans"
+
+
+@lru_cache(maxsize=len(CJK_FONT_FILES))
+def cjk_fonts(kind: str):
+    """A PyMuPDF archive holding `cjk-regular.otf` and `cjk-bold.otf`, the Simplified Chinese faces of the
+    Noto CJK collections of `kind` (MuPDF's `@font-face` reads only a collection's first face, the Japanese
+    one, so each face is copied out of its `.ttc`; read once per process)."""
+    import pymupdf
+    from fontTools.ttLib import TTFont
+
+    archive = pymupdf.Archive()
+    for weight, name in zip(("regular", "bold"), CJK_FONT_FILES[kind]):
+        path = str(find_font_file(name))
+        out = io.BytesIO()
+        TTFont(path, fontNumber=font_face(path).index, lazy=True).save(out, reorderTables=False)
+        archive.add(out.getvalue(), f"cjk-{weight}.otf")
+    return archive
+
+
 def png_bytes(image: Image.Image) -> bytes:
     out = io.BytesIO()
     image.save(out, "PNG", compress_level=PNG_COMPRESSION)
@@ -399,7 +463,9 @@ def render_table(table: TableStructure, style: TableStyle = TableStyle(), dpi: i
     boxes are the union of the glyph boxes PyMuPDF reports inside each cell. Both are in output pixels."""
     import pymupdf
 
-    story = pymupdf.Story(html=styled_html(table), user_css=style_css(style))
+    cjk = any(CJK.search(cell.text) for cell in table.cells)
+    story = pymupdf.Story(html=styled_html(table), user_css=style_css(style) + (CJK_CSS if cjk else ""),
+                          archive=cjk_fonts(cjk_kind(style.font)) if cjk else None)
     page_rect = pymupdf.Rect(0, 0, *PAGE)
     more, _ = story.place(page_rect)
     positions: dict[str, tuple[float, float, float, float]] = {}

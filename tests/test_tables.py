@@ -1,8 +1,10 @@
-"""Synthetic tables: valid structures, PubTabNet-shaped targets (TEDS 1.0), cell boxes on the rendered ink,
-spans rendered as spans, and `docforge build tables` on real Ray with bad specs logged."""
+"""Synthetic tables: valid structures, PubTabNet-shaped targets (TEDS 1.0, raw-character tokens), cell boxes on
+the rendered ink, spans rendered as spans, Chinese bold rendered bold, and `docforge build tables` on real Ray
+with bad specs logged."""
 
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -13,8 +15,8 @@ from evaluation.teds import teds
 from pipelines.runner import RunOptions, run_job
 from pipelines.tables import TablesJob, table_seed
 from pipelines.verify import verify_dataset
-from synth.tables import (TableConfig, TableStyle, cell_tokens, check_structure, generate_table, html_from_tokens,
-                          parse_table_html, render_table, structure_tokens, table_html)
+from synth.tables import (Cell, TableConfig, TableStructure, TableStyle, cell_tokens, check_structure, generate_table,
+                          html_from_tokens, parse_table_html, render_table, structure_tokens, table_html)
 from tests.test_ocr_job import samples_of
 
 SEEDS = range(30)
@@ -59,6 +61,32 @@ def test_cell_boxes_contain_their_text_ink():
             assert inside.any(), f"seed {seed}: no ink in the box of {cell.text!r}"
             covered[max(int(y0) - 1, 0):int(np.ceil(y1)) + 2, max(int(x0) - 1, 0):int(np.ceil(x1)) + 2] = True
         assert not (ink & ~covered).any(), f"seed {seed}: ink outside every cell's text box"
+
+
+@pytest.mark.parametrize("font", ["sans-serif", "serif", "monospace"])
+def test_bold_chinese_text_renders_bold(font):
+    def ink(bold: bool) -> int:
+        table = TableStructure(1, 1, 0, (Cell(0, 0, text="营业成本合计 2023年", bold=bold),))
+        rendered = render_table(table, TableStyle(font=font, font_size=20), dpi=120)
+        mask = ink_mask(rendered.png)
+        x0, y0, x1, y1 = (int(v) for v in rendered.content_boxes[0])
+        left = x0 + (x1 - x0) * 6 // 10  # the six ideographs, left of the Latin digits
+        return int(mask[y0:y1 + 1, x0:left].sum())
+
+    assert ink(True) > 1.2 * ink(False)
+
+
+def test_generated_chinese_tables_put_italic_only_on_text_that_can_look_italic():
+    italic = [c.text for seed in range(300) for c in generate_table(seed, TableConfig(lang="zh")).cells if c.italic]
+    assert not [text for text in italic if re.fullmatch(r"[\u4e00-\u9fff]+", text)], "italic ideographs only"
+    assert sum(bool(re.search(r"[0-9A-Za-z]", text)) for text in italic) >= 10
+
+
+def test_chinese_tables_job_names_the_missing_cjk_font_package(tmp_path, monkeypatch):
+    monkeypatch.setattr("synth.tables.SYSTEM_FONT_DIRS", (str(tmp_path),))
+    with pytest.raises(ValueError, match="NotoSansCJK-Regular.ttc not found .*fonts-noto-cjk"):
+        TablesJob(count=1, lang="zh").plan()
+    assert TablesJob(count=1, lang="en").plan()
 
 
 def test_spans_render_as_spans():
@@ -107,6 +135,22 @@ def test_tables_job_writes_verified_samples_that_regenerate_alone(ray_local, tmp
     assert table_html(table) == sample["html"].decode()
     report = evaluate("table", str(out), str(out))
     assert report["metrics"]["teds"] == 1.0 and report["count"] == 6
+
+
+def test_records_hold_raw_characters_and_key_html_escapes_them(ray_local, tmp_path):
+    spec = ('<table><thead><tr><td><b>R&amp;D</b></td><td>p &lt; 0.05</td></tr></thead>'
+            '<tbody><tr><td>a &gt; b</td><td>"x" 营业</td></tr></tbody></table>')
+    specs = tmp_path / "specs.jsonl"
+    specs.write_text(json.dumps({"html": spec}) + "\n")
+    out = tmp_path / "raw"
+    result = run_job(TablesJob(specs=str(specs)), str(out), RunOptions(progress=False))
+    assert result.ok and result.stats["samples"] == 1
+    (sample,) = samples_of(out).values()
+    record = json.loads(sample["json"])
+    tokens = [cell["tokens"] for cell in record["html"]["cells"]]
+    assert tokens == [["<b>", "R", "&", "D", "</b>"], list("p < 0.05"), list("a > b"), list('"x" 营业')]  # as PubTabNet
+    assert sample["html"].decode() == spec  # KEY.html stays escaped
+    assert html_from_tokens(record["html"]["structure"]["tokens"], tokens) == spec
 
 
 def test_specs_render_as_given_and_bad_specs_are_logged(ray_local, tmp_path):

@@ -9,6 +9,7 @@ from PIL import Image
 from pipelines.runner import RunOptions, run_job
 from pipelines.tables_arxiv import ArxivTablesJob, pubtabnet_html
 from pipelines.verify import verify_dataset
+from synth.tables import html_from_tokens
 from tests.test_ocr_job import samples_of
 
 PAPER = r"""\documentclass{article}
@@ -17,6 +18,7 @@ PAPER = r"""\documentclass{article}
 \begin{tabular}{lr}
 \multicolumn{2}{c}{\textbf{Results}} \\
 Loss $x^2$ & 0.25 \\
+R\&D & $a<b$ \\
 Accuracy & \textit{91.5}
 \end{tabular}
 \end{table}
@@ -62,8 +64,11 @@ def test_arxiv_tabulars_render_with_latexml_targets_and_bad_ones_are_logged(ray_
     paper = samples["table-2501_00001_main_tex-0000"]
     html = paper["html"].decode()
     assert '<td colspan="2"><b>Results</b></td>' in html and "<td>Loss $x^{2}$</td>" in html
-    assert "<td><i>91.5</i></td>" in html
+    assert "<td><i>91.5</i></td>" in html and "<td>R&amp;D</td><td>$a&lt;b$</td>" in html
     record = json.loads(paper["json"])
+    tokens = [cell["tokens"] for cell in record["html"]["cells"]]
+    assert list("R&D") in tokens and list("$a<b$") in tokens  # raw characters, as PubTabNet's tokens
+    assert html_from_tokens(record["html"]["structure"]["tokens"], tokens) == html
     assert Image.open(io.BytesIO(paper["png"])).size == (record["image"]["width"], record["image"]["height"])
     errors = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
     assert {(e["input"].split(" ")[0], e["step"]) for e in errors} == {
