@@ -94,6 +94,22 @@ def test_cjk_text_is_compared_character_by_character():
     assert markdown_tokens("公式 \\(x^2\\) 成立")[0] == ["公", "式", "成", "立"]
 
 
+def write_float_document(work: Path, head: list[str], markdown_head: list[str], body: list[str], at: int,
+                         float_tex: list[str], float_markdown: list[str]) -> str:
+    """`work/main.tex`: `head`, the paragraphs, a float defined after paragraph `at` (printed at the top of
+    the next page when that paragraph ends one), the end; and the markdown a converter makes of it, where
+    the float follows its paragraph."""
+    tex, markdown = list(head), list(markdown_head)
+    for i, paragraph in enumerate(body):
+        markdown.append(paragraph)
+        if i == at:
+            tex += float_tex
+            markdown += float_markdown
+        tex += [paragraph.replace("%", r"\%"), ""]
+    (work / "main.tex").write_text("\n".join(tex + [r"\end{document}"]))
+    return "\n\n".join(markdown)
+
+
 ZH_CAPTION = "不同方法在三个数据集上的实验结果与误差范围"
 
 
@@ -105,22 +121,15 @@ def chinese_document(tmp_path_factory):
     text = (CORPUS.parent / "zh.txt").read_text()
     body = [re.sub(r"\s+", "", p) for p in text.split("\n\n") if len(p) > 60]
     body += [p[::-1] for p in body]  # about three pages, no paragraph twice
-    tex = [r"\documentclass{ctexart}", r"\begin{document}", r"\section{方法}"]
-    md = ["## 1 方法"]
-    for i, paragraph in enumerate(body):
-        if i == 8:
-            tex += [r"\begin{table}[t]\centering\caption{" + ZH_CAPTION + r"}", r"\begin{tabular}{cc}",
-                    r"方法 & 准确率 \\ 基线 & 81.2 \\ 本文 & 88.5 \\", r"\end{tabular}", r"\end{table}"]
-            md += [paragraph, f"表 1: {ZH_CAPTION}",
-                   "\\begin{tabular}{cc}\n方法 & 准确率 \\\\\n基线 & 81.2 \\\\\n本文 & 88.5 \\\\\n\\end{tabular}"]
-        else:
-            md.append(paragraph)
-        tex += [paragraph.replace("%", r"\%"), ""]
-    tex.append(r"\end{document}")
-    (work / "main.tex").write_text("\n".join(tex))
+    table = [r"\begin{table}[t]\centering\caption{" + ZH_CAPTION + r"}", r"\begin{tabular}{cc}",
+             r"方法 & 准确率 \\ 基线 & 81.2 \\ 本文 & 88.5 \\", r"\end{tabular}", r"\end{table}"]
+    table_md = [f"表 1: {ZH_CAPTION}", "\\begin{tabular}{cc}\n方法 & 准确率 \\\\\n基线 & 81.2 \\\\\n本文 & 88.5 \\\\\n"
+                                       "\\end{tabular}"]
+    markdown = write_float_document(work, [r"\documentclass{ctexart}", r"\begin{document}", r"\section{方法}"],
+                                    ["## 1 方法"], body, 8, table, table_md)
     pdf, engine = compile_pdf(work, work / "main.tex", "pages-zh-test")
     assert engine == "xelatex"
-    return pymupdf.open(pdf), "\n\n".join(md)
+    return pymupdf.open(pdf), markdown
 
 
 def test_a_chinese_caption_goes_with_its_float_to_the_page_the_pdf_shows_it_on(chinese_document):
@@ -170,3 +179,63 @@ def test_a_line_of_numbers_ending_a_paragraph_is_its_text_not_a_formula(tmp_path
     assert len(formulas) == 1 and formulas[0][0] > tail.bbox[2]  # the equation, not the tail ...
     assert formulas[0][0] <= equation.bbox[0] + 0.1 and equation.bbox[2] <= formulas[0][2] + 0.1  # ... all of it
     assert any(box[1] <= tail.bbox[1] + 0.1 and tail.bbox[3] <= box[3] + 0.1 for box in texts)
+
+
+def test_accents_drawn_apart_in_a_pdf_without_t1_fonts_match_the_markdowns_letters(tmp_path):
+    """pdflatex's default OT1 fonts draw an accent as a glyph of its own, which PyMuPDF returns beside its
+    letter ("Universit¨at"); the markdown has "Universität": both read "universitat"."""
+    names = "Jürgen Müller of the Universität Tübingen, Jana Nováková of São Paulo, naïve polyèdres and Ørsted"
+    tex = ("\\documentclass{article}\n\\usepackage[utf8]{inputenc}\n\\begin{document}\n" + names + ".\n\n"
+           + paragraphs(1)[0] + "\n\\end{document}\n")
+    (tmp_path / "main.tex").write_text(tex, encoding="utf-8")
+    pdf, _ = compile_pdf(tmp_path, tmp_path / "main.tex", "ot1-test")
+    doc = pymupdf.open(pdf)
+    assert "¨" in doc[0].get_text() or "´" in doc[0].get_text()  # the accents come apart in this PDF
+    markdown = names + ".\n\n" + paragraphs(1)[0]
+    (split,) = split_markdown_into_pages(markdown, doc)
+    assert split.kept and split.score == 1.0, (split.score, split.pdf.tokens[:20])
+
+
+ROMAN_CAPTION = "Accuracy and speed of the routed heads on the three gauge campaigns"
+
+
+def test_an_upper_case_roman_numbered_table_caption_goes_with_its_float(tmp_path):
+    """IEEEtran and revtex print "TABLE I: …": the caption moves to the page the PDF shows its table on, as
+    "Table 1: …" does."""
+    body = paragraphs(12)
+    table = [r"\begin{table}[t]\centering\caption{" + ROMAN_CAPTION + r"}", r"\begin{tabular}{cc}",
+             r"Campaign & Accuracy \\ River & 81.2 \\", r"\end{tabular}", r"\end{table}"]
+    table_md = [f"TABLE I: {ROMAN_CAPTION}", "\\begin{tabular}{cc}\nCampaign & Accuracy \\\\\nRiver & 81.2 \\\\\n\\end{tabular}"]
+    markdown = write_float_document(tmp_path, [r"\documentclass{article}", r"\renewcommand{\thetable}{\Roman{table}}",
+                                               r"\renewcommand{\tablename}{TABLE}", r"\begin{document}"], [], body, 10,
+                                    table, table_md)
+    pdf, _ = compile_pdf(tmp_path, tmp_path / "main.tex", "roman-test")
+    doc = pymupdf.open(pdf)
+    on_pdf = [p.number for p in read_pdf_pages(doc) if " ".join(tokens_of(ROMAN_CAPTION)) in " ".join(p.tokens)]
+    splits = split_markdown_into_pages(markdown, doc)
+    assert on_pdf and on_pdf[0] > 1 and [s.number for s in splits if ROMAN_CAPTION in s.markdown] == on_pdf
+    assert all(s.kept for s in splits), [(s.number, s.score, s.reason) for s in splits]
+
+
+def test_a_two_column_equation_number_stays_with_its_formula(tmp_path):
+    """The number at the left column's right edge is on the same row as the right column's text: it is the
+    equation's, not that text's."""
+    from pipelines.doc2md.layout import page_layout
+
+    body = paragraphs(10)
+    tex = ["\\documentclass[twocolumn]{article}\n\\begin{document}", body[0], "\\begin{equation}\na^2+b^2=c^2\n"
+           "\\end{equation}"] + body[1:] + ["\\end{document}"]
+    (tmp_path / "main.tex").write_text("\n\n".join(tex))
+    pdf, _ = compile_pdf(tmp_path, tmp_path / "main.tex", "twocol-test")
+    doc = pymupdf.open(pdf)
+    markdown = "\n\n".join([body[0], "\\[a^{2}+b^{2}=c^{2}\\] (1)"] + body[1:])
+    split = split_markdown_into_pages(markdown, doc)[0]
+    page = doc[0]
+    number = next(line for line in split.pdf.lines if line.text.strip() == "(1)")
+    beside = [line for line in split.pdf.lines if line.bbox[0] > number.bbox[2] and line.text.strip()
+              and min(line.bbox[3], number.bbox[3]) - max(line.bbox[1], number.bbox[1]) > 0]
+    assert beside  # the right column's text on the number's row: what the number was once given to
+    layout = page_layout(split, page, 1.0, int(page.rect.width), int(page.rect.height))
+    holding = [b["label"] for b in layout if b["bbox"][0] <= number.bbox[0] + 0.1 and number.bbox[2] <= b["bbox"][2] + 0.1
+               and b["bbox"][1] <= number.bbox[1] + 0.1 and number.bbox[3] <= b["bbox"][3] + 0.1]
+    assert holding == ["Formula"], holding

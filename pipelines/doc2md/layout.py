@@ -118,9 +118,29 @@ def clusters(indices: list[int], lines: list[PdfLine], margin: float = FORMULA_G
     return sorted(groups)
 
 
-def claim_same_row(owner: dict[int, int], lines: list[PdfLine]) -> None:
-    """Give an unclaimed text line (a section number, an equation's number) to the claimed line beside it on
-    the same row, so a header's box holds its number too."""
+def gutter(lines: list[PdfLine], width: float) -> float | None:
+    """Where two columns meet: the middle of the widest stretch of the page's middle 40 % that hardly any line
+    crosses (a title or a wide float may: a tenth of the lines); None on a one-column page."""
+    crossing = [0] * int(width)
+    for line in lines:
+        for x in range(max(0, int(line.bbox[0])), min(int(width), int(line.bbox[2]) + 1)):
+            crossing[x] += 1
+    open_ = [0.3 * width <= x <= 0.7 * width and crossing[x] <= 0.1 * len(lines) for x in range(int(width))]
+    best, start = None, None
+    for x, is_open in enumerate(open_ + [False]):
+        if is_open and start is None:
+            start = x
+        elif not is_open and start is not None:
+            if x - start >= 4 and (best is None or x - start > best[1] - best[0]):
+                best = (start, x)
+            start = None
+    return None if best is None else (best[0] + best[1]) / 2
+
+
+def claim_same_row(owner: dict[int, int], lines: list[PdfLine], middle: float | None) -> None:
+    """Give an unclaimed text line (a section number) to the claimed line beside it on the same row, so a
+    header's box holds its number too; never across the gutter `middle` of a two-column page (an equation's
+    number at the left column's right edge is not the right column's)."""
     for index, line in enumerate(lines):
         if index in owner or line.math or not line.text:
             continue
@@ -129,7 +149,8 @@ def claim_same_row(owner: dict[int, int], lines: list[PdfLine]) -> None:
             box = lines[other].bbox
             shared = min(box[3], line.bbox[3]) - max(box[1], line.bbox[1])
             gap = max(box[0] - line.bbox[2], line.bbox[0] - box[2])
-            if shared >= 0.5 * height and gap <= 3 * height:
+            across = middle is not None and min(box[2], line.bbox[2]) <= middle <= max(box[0], line.bbox[0])
+            if shared >= 0.5 * height and gap <= 3 * height and not across:
                 owner[index] = unit
                 break
 
@@ -168,7 +189,7 @@ def page_layout(split: PageSplit, page, scale: float, width: int, height: int) -
     units = markdown_units(split.markdown)
     lines = split.pdf.lines
     owner = line_owners(units, split)
-    claim_same_row(owner, lines)
+    claim_same_row(owner, lines, gutter(lines, page.rect.width))
     claim_wrapped_tails(owner, lines)
     blocks: list[tuple[float, str, Box]] = []
     by_unit: dict[int, list[int]] = defaultdict(list)

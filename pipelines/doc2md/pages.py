@@ -37,10 +37,16 @@ MARKDOWN_MASKS = re.compile(
 # a float's caption as LaTeXML tags it, in the languages papers come in: `Figure 3:`, `Table A.2:`, `图 1:`, `表 2：`
 FLOAT_NAME = (r"(?:Figure|Fig\.|Table|Tab\.|Algorithm|Listing|Scheme|图|表|算法|Abbildung|Abb\.|Tabelle|Tableau|"
               r"Tabla|Figura|Tabella|Рис\.|Рисунок|Таблица)")
-CAPTION_TAG = rf"{FLOAT_NAME}\s*(?:[A-Z]\.?)?\d+(?:[.\-]\d+)*\s*(?:[:：]|\.(?=\s))"  # IEEEtran: "Fig. 1. …"
+FLOAT_NUMBER = r"(?:(?:[A-Z]\.?)?\d+(?:[.\-]\d+)*|[IVXLC]+)"  # 3, A.2, 3.1, S1; IEEEtran's tables: I, IV
+# "Figure 3:", "Fig. 1. …" (IEEEtran), "TABLE I:" (IEEEtran, revtex), and the algorithm packages' "**Algorithm 1**"
+CAPTION_TAG = (rf"(?:(?i:{FLOAT_NAME})\s*{FLOAT_NUMBER}\s*(?:[:：]|\.(?=\s))"
+               rf"|\*\*(?i:{FLOAT_NAME})\s*{FLOAT_NUMBER}[.:]?\*\*)")
 MOVABLE = re.compile(rf"(?:Footnote \d+:|{CAPTION_TAG}|\\begin\{{tabular|```)")
 MOVABLE_MIN_SCORE = 60.0  # a float whose text matches no nearby page this well stays where the markdown has it
 UNRESOLVED = re.compile(r"\?\?")
+SPACING_ACCENTS = re.compile("[\u00a8\u00b4`\u02c6\u02dc\u00b8\u02c7\u02d8\u02d9\u02da\u02dd\u00af\u02c9]")
+COMBINING_ACCENTS = re.compile("[\u0300-\u036f]")  # the marks Latin, Greek and Cyrillic letters take (not kana's)
+DOTLESS = str.maketrans({"\u0131": "i", "\u0237": "j"})  # OT1's accented i and j are dotless ones under an accent
 EDGE_FRACTION = 0.15  # running headers and footers live in the top and bottom 15 % of a page ...
 EDGE_LINES = 2  # ... as one of its two first or two last lines
 PAGE_NUMBER = re.compile(r"^(?:page\s*)?[\divxlcdm]+(?:\s*(?:/|of)\s*\d+)?$", re.IGNORECASE)
@@ -80,7 +86,11 @@ class PageSplit:
 
 
 def normalise(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).lower()
+    """Text as both sides are compared: NFKC, lower case, and Latin, Greek and Cyrillic letters without their
+    accents. A PDF typeset without T1 fonts draws an accent as a character of its own ("Universit¨at",
+    "Nov´akov´a", "´ı"), which PyMuPDF returns beside the letter; the markdown has "Universität"."""
+    text = COMBINING_ACCENTS.sub("", unicodedata.normalize("NFKD", SPACING_ACCENTS.sub("", text)))
+    return unicodedata.normalize("NFKC", text).lower().translate(DOTLESS)
 
 
 def tokens_of(text: str) -> list[str]:
