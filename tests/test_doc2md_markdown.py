@@ -356,3 +356,35 @@ def test_what_latexml_could_not_interpret_is_counted_for_the_records(html, tmp_p
     found = latexml_errors(latex_to_html(tmp_path, "main.tex", timeout_s=60))
     assert found["errors"] >= 1 and "\\nosuchmacro" in found["undefined"]
     assert latexml_errors(html["2601.00001"]) == {"errors": 0, "undefined": []}
+
+
+ADJUSTBOX_TEX = r"""\documentclass{article}
+\usepackage{adjustbox,booktabs}
+\begin{document}
+Intro text.
+\begin{table}[h]\centering
+\caption{Scaled with adjustbox.}
+\begin{adjustbox}{width=\linewidth}
+\begin{tabular}{lc}\toprule
+Epsilon & 5 \\ \midrule
+Zeta & 6 \\ \bottomrule
+\end{tabular}
+\end{adjustbox}
+\end{table}
+\end{document}
+"""
+
+
+def test_a_tabular_in_an_adjustbox_is_a_table_not_a_line_of_words(tmp_path):
+    """LaTeXML sets a tabular inside an inline box as spans (span.ltx_tabular, span.ltx_tr, span.ltx_td): it
+    is still the markdown's tabular and a lifted table, not "Epsilon 5 Zeta 6"."""
+    (tmp_path / "main.tex").write_text(ADJUSTBOX_TEX)
+    converted = latex_to_html(tmp_path, "main.tex", timeout_s=60)
+    assert 'span class="ltx_tabular' in converted
+    expected = "\n".join([r"\begin{tabular}{lc}", r"\hline", r"Epsilon & 5 \\", r"\hline", r"Zeta & 6 \\", r"\hline",
+                          r"\end{tabular}"])
+    assert expected in paragraphs(html_to_markdown(converted))
+    (table,) = [found for found in extract_lifted(converted) if found["kind"] == "table"]
+    assert table["latex"] == expected and table["caption"] == "Table 1: Scaled with adjustbox."
+    html_table = html_to_markdown(converted, tables="html")
+    assert "<table><tr><td>Epsilon</td><td>5</td></tr><tr><td>Zeta</td><td>6</td></tr></table>" in html_table

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 
 from pipelines.doc2md.markdown_math import display_math, equation_rows, inline_math, is_math
-from pipelines.doc2md.markdown_tables import tabular_html, tabular_latex
+from pipelines.doc2md.markdown_tables import is_tabular, tabular_html, tabular_latex
 
 UNRESOLVED = "[??]"
 HEADING_LEVELS = {"ltx_title_document": 1, "ltx_title_section": 2, "ltx_title_bibliography": 2,
@@ -141,7 +141,7 @@ class MarkdownWriter:
             self.emit(self.references_text(node))
         elif node.name == "table" and names & {"ltx_equation", "ltx_equationgroup"}:
             self.emit(display_math(node))
-        elif node.name == "table" and "ltx_tabular" in names:
+        elif is_tabular(node):
             self.emit(self.table_text(node))
         elif node.name == "figure" and "ltx_figure" in names:
             for caption in node.find_all("figcaption"):
@@ -182,7 +182,7 @@ class MarkdownWriter:
                 nested.append(self.description_text(node, level + 1))
             elif node.name == "table" and classes(node) & {"ltx_equation", "ltx_equationgroup"}:
                 words.append(display_math(node))
-            elif node.name == "table" and "ltx_tabular" in classes(node):
+            elif is_tabular(node):
                 self.pending.append(self.table_text(node))
             else:
                 words.append(self.inline(node))
@@ -287,7 +287,7 @@ class MarkdownWriter:
             return UNRESOLVED
         if node.name == "br":
             return " "
-        if node.name == "table" and "ltx_tabular" in names:
+        if is_tabular(node):
             self.pending.append(self.table_text(node))
             return " "
         if node.name == "table" and names & {"ltx_equation", "ltx_equationgroup"}:
@@ -346,7 +346,7 @@ def extract_lifted(html: str) -> list[dict]:
     root = document_root(BeautifulSoup(html, "html.parser"))
     writer = MarkdownWriter("latex")
     lifted = []
-    for node in root.find_all("table"):
+    for node in root.find_all(lambda found: found.name == "table" or is_tabular(found)):
         names = classes(node)
         if node.find_parent(class_=lambda name: name in DROPPED) is not None:
             continue
@@ -355,7 +355,7 @@ def extract_lifted(html: str) -> list[dict]:
             if rows:
                 lifted.append({"kind": "formula", "id": node.get("id"), "tex": [tex for tex, _ in rows],
                                "numbers": [number for _, number in rows], "display": display_math(node)})
-        elif "ltx_tabular" in names and node.find_parent("table", class_="ltx_tabular") is None:
+        elif is_tabular(node) and node.find_parent(is_tabular) is None:
             float_node = node.find_parent("figure", class_="ltx_table")
             caption = float_node.find("figcaption") if float_node is not None else None
             lifted.append({"kind": "table", "id": (float_node or node).get("id"),

@@ -5,6 +5,8 @@ and rule classes (`ltx_border_t`, `ltx_border_r`, …). `tabular_latex` turns th
 `\\begin{tabular}{l|cc}`, `\\multicolumn`, `\\multirow`, `\\hline` and `\\cline` (a rule under some columns only:
 `\\cline`, booktabs' `\\cmidrule`); `tabular_html` keeps the table as
 HTML without LaTeXML's classes. Cell text comes from the caller's inline renderer (math as `\\( … \\)`).
+A tabular LaTeXML sets inside an inline box (`adjustbox`) is made of spans (`span.ltx_tabular`, `span.ltx_tr`,
+`span.ltx_td`) rather than table elements: rows and cells are found by their classes as well.
 """
 
 from __future__ import annotations
@@ -45,9 +47,31 @@ def span(node: Tag, attribute: str) -> int:
         return 1
 
 
+def is_tabular(node: Tag) -> bool:
+    """A LaTeXML tabular: `table.ltx_tabular`, or `span.ltx_tabular` inside an inline box."""
+    return "ltx_tabular" in classes(node)
+
+
+def is_row(node: Tag) -> bool:
+    return node.name == "tr" or "ltx_tr" in classes(node)
+
+
+def is_cell(node: Tag) -> bool:
+    return node.name in ("td", "th") or "ltx_td" in classes(node)
+
+
 def table_rows(table: Tag) -> list[Tag]:
     """The table's own rows, in order (not those of a table nested in a cell)."""
-    return [row for row in table.find_all("tr") if row.find_parent("table") is table]
+    return [row for row in table.find_all(is_row) if row.find_parent(is_tabular) is table]
+
+
+def row_cells(row: Tag) -> list[Tag]:
+    return [cell for cell in row.find_all(is_cell, recursive=False)]
+
+
+def cell_tag(cell: Tag) -> str:
+    """`td` or `th`, as the cell's element or (a span's) class says."""
+    return cell.name if cell.name in ("td", "th") else "th" if "ltx_th" in classes(cell) else "td"
 
 
 def latex_escape(text: str) -> str:
@@ -74,7 +98,7 @@ def layout(table: Tag, render_cell: CellRenderer) -> tuple[list[list[Cell]], lis
         column = 0
         top: set[int] = set()
         bottom: set[int] = set()
-        for node in row.find_all(["td", "th"], recursive=False):
+        for node in row_cells(row):
             while occupied.get((r, column)):
                 column += 1
             names = classes(node)
@@ -165,10 +189,10 @@ def tabular_html(table: Tag, render_cell: CellRenderer) -> str:
     rows = []
     for row in table_rows(table):
         cells = []
-        for node in row.find_all(["td", "th"], recursive=False):
+        for node in row_cells(row):
             attributes = "".join(f' {name}="{span(node, name)}"' for name in ("colspan", "rowspan")
                                  if span(node, name) > 1)
-            cells.append(f"<{node.name}{attributes}>{html.escape(' '.join(render_cell(node).split()), quote=False)}"
-                         f"</{node.name}>")
+            tag = cell_tag(node)
+            cells.append(f"<{tag}{attributes}>{html.escape(' '.join(render_cell(node).split()), quote=False)}</{tag}>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return "<table>" + "".join(rows) + "</table>"
