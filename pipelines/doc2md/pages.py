@@ -27,6 +27,14 @@ MATH_FONT = re.compile(r"^(?:cmmi|cmsy|cmex|msbm|msam|eufm|eusm|euex|eurm|rsfs|w
                        r"lmmathsymbols|lmmathextension|latinmodernmath|stixmath|stixtwomath|xitsmath|"
                        r"cambriamath|texgyre\w*math|mathdesign|bbm|dsrom|esint|txmi|txsy|txex|pxmi|pxsy|pxex)",
                        re.IGNORECASE)
+MATH_REGION = re.compile(r"\\\(.*?\\\)|\\\[.*?\\\]|\$\$.*?\$\$", re.DOTALL)
+# a formula's words in text fonts: operator names, set upright in roman (\liminf prints "lim inf"), and
+# \text{…}-like arguments (\mathbf is cmbx, \mathrm cmr: not math fonts)
+MATH_WORDS = re.compile(r"\\(log|ln|lg|exp|sin|cos|tan|cot|sec|csc|sinh|cosh|tanh|coth|arcsin|arccos|arctan|max|min|"
+                        r"arg|lim|liminf|limsup|sup|inf|det|dim|ker|deg|gcd|hom|Pr|bmod|pmod|mod)(?![A-Za-z])"
+                        r"|\\(?:text|textrm|textbf|textit|textsf|texttt|textnormal|mbox|mathrm|mathbf|mathit|mathsf|"
+                        r"mathtt|operatorname)\*?\s*\{([^{}]*)\}")
+OPERATOR_WORDS = {"liminf": ("lim", "inf"), "limsup": ("lim", "sup"), "bmod": ("mod",), "pmod": ("mod",)}
 MARKDOWN_MASKS = re.compile(
     r"\\\(.*?\\\)|\\\[.*?\\\]|\$\$.*?\$\$"                       # inline and display math
     r"|\\begin\{tabular\*?\}(?:\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\})?"  # a tabular's column spec
@@ -97,14 +105,27 @@ def tokens_of(text: str) -> list[str]:
     return TOKEN.findall(normalise(text))
 
 
+def math_words(tex: str) -> list[str]:
+    """The words a formula sets in text fonts, which the PDF's text keeps (`line_text` drops only math-font
+    glyphs): `\\text{if}`, `\\mathrm{Attn}`, `\\mathbf{W}`, `\\operatorname{softmax}`, `\\max`, `\\log`."""
+    words: list[str] = []
+    for found in MATH_WORDS.finditer(tex):  # in the formula's order
+        operator, argument = found.groups()
+        if operator:
+            words += OPERATOR_WORDS.get(operator, (operator.lower(),))
+        else:
+            words += tokens_of(re.sub(r"\\[A-Za-z]+|\\.", " ", argument))
+    return words
+
+
 def markdown_tokens(markdown: str) -> tuple[list[str], list[tuple[int, int]]]:
-    """The markdown's word tokens (math and markup masked) and each token's (start, end) offsets."""
+    """The markdown's word tokens (math and markup masked, but the words a formula sets in text fonts) and
+    each token's (start, end) offsets (a formula's words: the whole formula's)."""
     masked = MARKDOWN_MASKS.sub(lambda m: " " * len(m.group(0)), markdown)
-    tokens, spans = [], []
-    for match in TOKEN.finditer(masked):
-        tokens.append(normalise(match.group(0)))
-        spans.append(match.span())
-    return tokens, spans
+    found = [(match.span(), normalise(match.group(0))) for match in TOKEN.finditer(masked)]
+    found += [(math.span(), word) for math in MATH_REGION.finditer(markdown) for word in math_words(math.group(0))]
+    found.sort(key=lambda item: item[0][0])
+    return [token for _, token in found], [span for span, _ in found]
 
 
 def line_text(line: dict) -> tuple[str, bool]:
