@@ -388,3 +388,13 @@ def test_a_tabular_in_an_adjustbox_is_a_table_not_a_line_of_words(tmp_path):
     assert table["latex"] == expected and table["caption"] == "Table 1: Scaled with adjustbox."
     html_table = html_to_markdown(converted, tables="html")
     assert "<table><tr><td>Epsilon</td><td>5</td></tr><tr><td>Zeta</td><td>6</td></tr></table>" in html_table
+
+
+def test_a_paragraph_column_keeps_its_width_and_a_tabularx_column_is_valid_latex(tmp_path):
+    (tmp_path / "main.tex").write_text("\\documentclass{article}\n\\usepackage{tabularx}\n\\begin{document}\n"
+                                       "\\begin{tabular}{lp{2cm}}\na & long text in a paragraph column \\\\\n"
+                                       "\\end{tabular}\n\n\\begin{tabularx}{\\linewidth}{lX}\nb & x column \\\\\n"
+                                       "\\end{tabularx}\n\\end{document}\n")
+    tables = [b for b in paragraphs(html_to_markdown(latex_to_html(tmp_path, "main.tex", timeout_s=60)))
+              if b.startswith("\\begin{tabular}")]
+    assert [t.splitlines()[0] for t in tables] == ["\\begin{tabular}{lp{56.9pt}}", "\\begin{tabular}{ll}"]

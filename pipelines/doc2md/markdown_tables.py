@@ -12,6 +12,7 @@ A tabular LaTeXML sets inside an inline box (`adjustbox`) is made of spans (`spa
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from bs4 import Tag
 ALIGNMENTS = {"ltx_align_left": "l", "ltx_align_right": "r", "ltx_align_center": "c", "ltx_align_justify": "p"}
 TOP_RULES = {"ltx_border_t", "ltx_border_tt"}
 BOTTOM_RULES = {"ltx_border_b", "ltx_border_bb"}
+STYLE_WIDTH = re.compile(r"(?:^|;)\s*width:\s*([\d.]+(?:pt|px|em|cm|mm|in))")
 LATEX_SPECIALS = {"&": r"\&", "%": r"\%", "#": r"\#", "$": r"\$"}
 
 CellRenderer = Callable[[Tag], str]
@@ -74,6 +76,16 @@ def cell_tag(cell: Tag) -> str:
     return cell.name if cell.name in ("td", "th") else "th" if "ltx_th" in classes(cell) else "td"
 
 
+def cell_alignment(node: Tag, names: set[str]) -> str | None:
+    """`l`, `c`, `r`, or a paragraph column with its width (`p{56.9pt}`, from LaTeXML's style); a paragraph
+    column LaTeXML gives no width (tabularx's `X`) is `l`, as a bare `p` is no LaTeX."""
+    align = next((ALIGNMENTS[name] for name in names if name in ALIGNMENTS), None)
+    if align != "p":
+        return align
+    width = STYLE_WIDTH.search(node.get("style") or "")
+    return f"p{{{width.group(1)}}}" if width else "l"
+
+
 def latex_escape(text: str) -> str:
     """Escape LaTeX's specials in cell text outside `\\( … \\)` math."""
     parts = text.split("\\(")
@@ -104,7 +116,7 @@ def layout(table: Tag, render_cell: CellRenderer) -> tuple[list[list[Cell]], lis
             names = classes(node)
             cell = Cell(text=" ".join(render_cell(node).split()), column=column, colspan=span(node, "colspan"),
                         rowspan=span(node, "rowspan"),
-                        align=next((ALIGNMENTS[name] for name in names if name in ALIGNMENTS), None),
+                        align=cell_alignment(node, names),
                         rule_left="ltx_border_l" in names, rule_right="ltx_border_r" in names)
             for dr in range(cell.rowspan):
                 for dc in range(cell.colspan):
