@@ -264,3 +264,23 @@ def test_the_words_a_formula_sets_in_text_fonts_count_on_both_sides(tmp_path):
     (split,) = split_markdown_into_pages(markdown, pymupdf.open(pdf))
     assert split.score >= 0.99, split.score
     assert {"softmax", "otherwise", "attn", "arg", "min"} <= set(markdown_tokens(markdown)[0])
+
+
+def test_items_of_a_list_with_printed_labels_are_list_items(tmp_path):
+    """enumitem's `(i)` labels are written as printed: each item is still a List-item box."""
+    from pipelines.doc2md.html_to_markdown import html_to_markdown
+    from pipelines.doc2md.latexml import latex_to_html
+    from pipelines.doc2md.layout import page_layout
+
+    items = "".join(f"\\item {sentence}\n" for sentence in paragraphs(3)[0].split(". ")[:3])
+    tex = ("\\documentclass{article}\n\\usepackage{enumitem}\n\\begin{document}\n" + paragraphs(2)[1] +
+           "\n\\begin{enumerate}[label=(\\roman*)]\n" + items + "\\end{enumerate}\n\\end{document}\n")
+    (tmp_path / "main.tex").write_text(tex)
+    pdf, _ = compile_pdf(tmp_path, tmp_path / "main.tex", "list-test")
+    markdown = html_to_markdown(latex_to_html(tmp_path, "main.tex", timeout_s=60))
+    assert "\n(i) " in markdown and "\n(iii) " in markdown
+    doc = pymupdf.open(pdf)
+    (split,) = split_markdown_into_pages(markdown, doc)
+    page = doc[0]
+    labels = [b["label"] for b in page_layout(split, page, 1.0, int(page.rect.width), int(page.rect.height))]
+    assert labels.count("List-item") == 3, labels

@@ -19,7 +19,8 @@ from pipelines.doc2md.pages import (CAPTION_TAG, PageSplit, PdfLine, align_body,
 
 CLASSES = ("Caption", "Footnote", "Formula", "List-item", "Page-footer", "Page-header", "Picture",
            "Section-header", "Table", "Text", "Title")
-LIST_ITEM = re.compile(r"^(?:[*+-]|\d+\.) ", re.MULTILINE)
+# a list item: markdown's bullets and numbers, and the labels enumitem lists print ("(i)", "(a)", "a)")
+LIST_ITEM = re.compile(r"^(?:[*+-]|\d+[.)]|\([0-9a-zA-Z]{1,4}\)|[a-z]{1,4}\)) ", re.MULTILINE)
 CAPTION = re.compile("^" + CAPTION_TAG)
 FORMULA_GAP = 2.5  # points: the rows of one display formula are closer than this to each other
 MIN_PICTURE_SIDE = 12.0  # points: smaller drawings are rules, underlines and table lines
