@@ -30,7 +30,18 @@ DROPPED = {"ltx_ERROR", "ltx_page_footer", "ltx_page_header", "ltx_pagination", 
            "ltx_bib_cited"}
 BOLD = {"ltx_font_bold"}
 ITALIC = {"ltx_font_italic", "ltx_font_slanted"}
-SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+SUPERSCRIPTS = str.maketrans("0123456789abcdefghijklmnoprstuvwxyz", "⁰¹²³⁴⁵⁶⁷⁸⁹ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻ")
+# the publisher classes' author contacts, printed under the names (an ORCID, a homepage are not written)
+CONTACT_ROLES = {"ltx_role_affiliation", "ltx_role_address", "ltx_role_email", "ltx_role_institute"}
+AUTHOR_MARKS = re.compile(r"[\d,\s]*")  # llncs's \inst marks, which LaTeXML leaves in the notes as bare digits: "1122"
+# class metadata LaTeXML keeps as front-matter notes; the PDF prints it in margins, footers or not at all
+METADATA_NOTES = {"ltx_role_" + role for role in (
+    "copyright", "copyrightholder", "journal", "journalyear", "journalvolume", "journalnumber", "volume", "issue",
+    "pubyear", "pagerange", "price", "doi", "isbn", "conference", "booktitle", "proceeding", "ccs", "article",
+    "articleseq", "articletype", "submissionid", "publicationid", "publicationmonth", "microfiche")}
+FRONT_NOTES = {"ltx_role_thanks", "ltx_role_institutetext"}  # notes of the authors that LaTeXML may put before them
+CONTACT_NOTES = {"ltx_role_institutetext", "ltx_role_email"}  # llncs's \institute{… \email{…}} lines
+NOTE_LABELS = {"ltx_note_mark", "ltx_tag_note", "ltx_note_type"}  # a note's mark, number, "thanks: "
 SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 CJK = r"\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
 SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{CJK}])[ \t\n]+(?=[{CJK}])")
@@ -165,11 +176,49 @@ class MarkdownWriter:
             self.emit("#" * level + " " + text)
 
     def authors(self, node: Tag) -> None:
-        """The authors' names on one line; their notes (`\\thanks`) as footnotes after it."""
+        """The authors' names on one line. Under it, as the publisher classes print them, a paragraph per author
+        of their affiliations, addresses and e-mails, one a line (each once: revtex lists a shared affiliation
+        once), then llncs's `\\institute` lines (LaTeXML leaves them before the title). Then each `\\thanks`
+        as a `Footnote: …` paragraph. ORCIDs and llncs's `\\inst` marks are not written."""
         names = [squeeze(self.inline(person)) for person in node.find_all(class_="ltx_personname")]
         self.emit(", ".join(name for name in names if name))
-        notes = node.find_all(class_="ltx_author_notes")
-        self.blocks.extend(f"Footnote: {squeeze(self.inline(note))}" for note in notes)
+        written: set[str] = set()
+        footnotes = []
+        for notes in node.find_all(class_="ltx_author_notes"):
+            lines, thanks = [], []
+            for child in notes.children:
+                roles = classes(child) if isinstance(child, Tag) else set()
+                if roles & CONTACT_ROLES:
+                    line = self.contact_text(child)
+                    if line and line not in written:
+                        written.add(line)
+                        lines.append(line)
+                elif "ltx_contact" not in roles or "ltx_role_thanks" in roles:
+                    thanks.append(self.inline(child))
+            self.emit("\n".join(lines))
+            text = squeeze("".join(thanks))
+            if not AUTHOR_MARKS.fullmatch(text):
+                footnotes.append(f"Footnote: {text}")
+        for note in reversed(node.find_all_previous(class_=lambda name: name in FRONT_NOTES)):
+            content = note.find(class_="ltx_note_content")
+            if content is not None and note.find_parent(class_="ltx_note") is None:
+                self.front_note(note, content)
+        self.emit("")
+        self.blocks.extend(footnotes)
+
+    def contact_text(self, node: Tag) -> str:
+        """An author's contact as the PDF prints it: its lines (LaTeXML's `<br>`s), or an address given in
+        parts (acmart's `\\institution`, `\\city`, `\\country`) joined by ", "."""
+        parts = node.find_all(class_=lambda name: bool(name) and name.startswith("ltx_affiliation_"))
+        if parts:
+            return ", ".join(text for part in parts if (text := squeeze(self.inline(part))))
+        copy = next(BeautifulSoup(str(node), "html.parser").children)
+        for label in copy.find_all(class_=lambda name: name in NOTE_LABELS, recursive=False):
+            label.decompose()
+        for br in copy.find_all("br"):
+            br.replace_with("\n")
+        lines = "".join(self.inline(child) for child in copy.children).split("\n")
+        return "\n".join(line for line in map(squeeze, lines) if line)
 
     def item_text(self, item: Tag, level: int) -> str:
         """An item's own paragraphs on one line, then its nested lists on the lines below."""
@@ -308,18 +357,46 @@ class MarkdownWriter:
         return text
 
     def note(self, node: Tag) -> str:
-        """A footnote: its mark stays in the text, its content becomes a `Footnote N: …` paragraph."""
+        """A footnote: its mark stays in the text, its content becomes a `Footnote N: …` paragraph. A footnote
+        in a tabular keeps only its mark, as LaTeX loses its text there, unless it is in a minipage, whose
+        footnotes LaTeX prints with a letter per minipage (a, b, …). A `\\thanks` or another front-matter note
+        becomes `Footnote: …` with no mark and no type label, an llncs institute (and its e-mail) plain lines;
+        class metadata (copyright, DOI, ISBN, conference, CCS, …) is dropped. Notes of the authors that LaTeXML
+        puts before them are written by `authors`, under the names."""
+        names = classes(node)
+        content = node.find(class_="ltx_note_content")
+        if content is None or ("ltx_note_frontmatter" in names and names & METADATA_NOTES):
+            return ""
+        if (names & FRONT_NOTES and node.find_parent(class_="ltx_authors") is None
+                and node.find_next(class_="ltx_authors") is not None):
+            return ""
+        if names & (FRONT_NOTES | CONTACT_NOTES) or "ltx_note_frontmatter" in names:
+            return self.front_note(node, content)
         mark = node.find(class_="ltx_note_mark")
         mark_text = squeeze(mark.get_text()) if mark is not None else ""
-        content = node.find(class_="ltx_note_content")
-        if content is None:
-            return ""
+        minipage = node.find_parent(class_="ltx_minipage")
+        if minipage is not None:
+            number = minipage.find_all(class_="ltx_role_footnote").index(node)
+            mark_text = chr(ord("a") + number % 26)
+        elif node.find_parent(is_tabular) is not None:
+            return mark_text.translate(SUPERSCRIPTS)
         parts = [child for child in content.children
-                 if not (isinstance(child, Tag) and classes(child) & {"ltx_note_mark", "ltx_tag_note"})]
+                 if not (isinstance(child, Tag) and classes(child) & NOTE_LABELS)]
         text = squeeze("".join(self.inline(part) for part in parts))
         label = f"Footnote {mark_text}: " if mark_text else "Footnote: "
         self.pending.append(label + text)
         return mark_text.translate(SUPERSCRIPTS)
+
+    def front_note(self, node: Tag, content: Tag) -> str:
+        """A note of the front matter: an llncs institute as its lines (an e-mail in it on a line of its own),
+        anything else (`\\thanks`) as `Footnote: …`; no mark is left in the text."""
+        if classes(node) & CONTACT_NOTES:
+            if node.find_parent(class_="ltx_note_content") is not None:
+                return "\n" + self.contact_text(content) + "\n"
+            self.pending.append(self.contact_text(content))
+        else:
+            self.pending.append(f"Footnote: {squeeze(self.contact_text(content))}")
+        return ""
 
 
 def html_to_markdown(html: str, *, tables: str = "latex", citations: CitationForm = CitationForm()) -> str:
