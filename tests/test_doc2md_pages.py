@@ -284,3 +284,22 @@ def test_items_of_a_list_with_printed_labels_are_list_items(tmp_path):
     page = doc[0]
     labels = [b["label"] for b in page_layout(split, page, 1.0, int(page.rect.width), int(page.rect.height))]
     assert labels.count("List-item") == 3, labels
+
+
+def test_a_thanks_note_goes_to_the_foot_of_the_page_and_its_label_is_not_a_word(tmp_path):
+    """`\\thanks` becomes an unnumbered `Footnote: …` block after the names; the PDF prints it at the foot of
+    the page, where it moves, and its label counts as no word."""
+    from pipelines.doc2md.html_to_markdown import html_to_markdown
+    from pipelines.doc2md.latexml import latex_to_html
+
+    tex = ("\\documentclass{article}\n\\title{Drift of River Gauges}\n\\author{Ann Smith\\thanks{Supported by the "
+           "river gauge foundation under its second campaign.}}\n\\date{}\n\\begin{document}\n\\maketitle\n"
+           + "\n\n".join(paragraphs(4)[:3]) + "\n\\end{document}\n")
+    (tmp_path / "main.tex").write_text(tex)
+    pdf, _ = compile_pdf(tmp_path, tmp_path / "main.tex", "thanks-test")
+    markdown = html_to_markdown(latex_to_html(tmp_path, "main.tex", timeout_s=60))
+    assert "\nFootnote: Supported by the river gauge foundation under its second campaign.\n" in markdown
+    split = split_markdown_into_pages(markdown, pymupdf.open(pdf))[0]
+    assert split.markdown.rstrip().endswith("Footnote: Supported by the river gauge foundation under its second "
+                                            "campaign."), split.markdown[-200:]
+    assert split.score >= 0.98, split.score

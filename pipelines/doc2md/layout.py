@@ -1,7 +1,7 @@
 """doc2md layout: DocLayNet-class boxes for every kept page, derived with no human labels.
 
 The page's markdown already says what each block is (LaTeXML knew): `#` title, `##…` section headers,
-list items, `Figure N:`/`Table N:` captions, tabulars, `\\[…\\]` formulas, `Footnote N:` footnotes, the
+list items, `Figure N:`/`Table N:` captions, tabulars, `\\[…\\]` formulas, `Footnote N:`/`Footnote:` footnotes, the
 rest text. Each block's words are aligned to the PDF page's words (the same alignment as the page split),
 so each PDF line votes for the block it belongs to; a block's box is the union of its lines, cut where it
 jumps to the next column. Display formulas are the lines with math fonts and no block's words; pictures are
@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 
-from pipelines.doc2md.pages import (CAPTION_TAG, PageSplit, PdfLine, align_body, markdown_blocks, markdown_tokens,
-                                    tokens_of)
+from pipelines.doc2md.pages import (CAPTION_TAG, FOOTNOTE_LABEL, PageSplit, PdfLine, align_body, markdown_blocks,
+                                    markdown_tokens, tokens_of)
 
 CLASSES = ("Caption", "Footnote", "Formula", "List-item", "Page-footer", "Page-header", "Picture",
            "Section-header", "Table", "Text", "Title")
@@ -35,7 +35,7 @@ def block_label(text: str) -> str:
         return "Section-header"
     if CAPTION.match(first):
         return "Caption"
-    if first.startswith("Footnote "):
+    if re.match(FOOTNOTE_LABEL, first):
         return "Footnote"
     if first.startswith(("\\begin{tabular", "<table")):
         return "Table"

@@ -27,6 +27,7 @@ MATH_FONT = re.compile(r"^(?:cmmi|cmsy|cmex|msbm|msam|eufm|eusm|euex|eurm|rsfs|w
                        r"lmmathsymbols|lmmathextension|latinmodernmath|stixmath|stixtwomath|xitsmath|"
                        r"cambriamath|texgyre\w*math|mathdesign|bbm|dsrom|esint|txmi|txsy|txex|pxmi|pxsy|pxex)",
                        re.IGNORECASE)
+FOOTNOTE_LABEL = r"Footnote(?: [^\s:]{1,6})?:"  # "Footnote 3:", "Footnote a:" (a minipage's), "Footnote:" (\thanks)
 MATH_REGION = re.compile(r"\\\(.*?\\\)|\\\[.*?\\\]|\$\$.*?\$\$", re.DOTALL)
 # a formula's words in text fonts: operator names, set upright in roman (\liminf prints "lim inf"), and
 # \text{…}-like arguments (\mathbf is cmbx, \mathrm cmr: not math fonts)
@@ -40,7 +41,7 @@ MARKDOWN_MASKS = re.compile(
     r"|\\begin\{tabular\*?\}(?:\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\})?"  # a tabular's column spec
     r"|\\(?:multicolumn|multirow)\{[^}]*\}\{[^}]*\}"               # span counts and alignments
     r"|\\[A-Za-z@]+\*?|\\."                                         # other commands and escapes
-    r"|^Footnote \d+:|```\w*",
+    rf"|^{FOOTNOTE_LABEL}|```\w*",
     re.DOTALL | re.MULTILINE)
 # a float's caption as LaTeXML tags it, in the languages papers come in: `Figure 3:`, `Table A.2:`, `图 1:`, `表 2：`
 FLOAT_NAME = (r"(?:Figure|Fig\.|Table|Tab\.|Algorithm|Listing|Scheme|图|表|算法|Abbildung|Abb\.|Tabelle|Tableau|"
@@ -49,7 +50,7 @@ FLOAT_NUMBER = r"(?:(?:[A-Z]\.?)?\d+(?:[.\-]\d+)*|[IVXLC]+)"  # 3, A.2, 3.1, S1;
 # "Figure 3:", "Fig. 1. …" (IEEEtran), "TABLE I:" (IEEEtran, revtex), and the algorithm packages' "**Algorithm 1**"
 CAPTION_TAG = (rf"(?:(?i:{FLOAT_NAME})\s*{FLOAT_NUMBER}\s*(?:[:：]|\.(?=\s))"
                rf"|\*\*(?i:{FLOAT_NAME})\s*{FLOAT_NUMBER}[.:]?\*\*)")
-MOVABLE = re.compile(rf"(?:Footnote \d+:|{CAPTION_TAG}|\\begin\{{tabular|```)")
+MOVABLE = re.compile(rf"(?:{FOOTNOTE_LABEL}|{CAPTION_TAG}|\\begin\{{tabular|```)")
 MOVABLE_MIN_SCORE = 60.0  # a float whose text matches no nearby page this well stays where the markdown has it
 UNRESOLVED = re.compile(r"\?\?")
 SPACING_ACCENTS = re.compile("[\u00a8\u00b4`\u02c6\u02dc\u00b8\u02c7\u02d8\u02d9\u02da\u02dd\u00af\u02c9]")
