@@ -146,3 +146,26 @@ def test_a_style_file_latexml_cannot_get_through_is_left_out_on_a_second_run(tmp
     html = latex_to_html(source, "main.tex", timeout_s=4)
     assert "Hello world." in html
     assert time.monotonic() - started < 4 * 1.1 + 5 + 20
+
+
+LLNCS_TEX = r"""\documentclass[OPTIONS]{llncs}
+\begin{document}
+\section{One}
+\begin{theorem}First.\end{theorem}
+\section{Two}
+\begin{theorem}Second.\end{theorem}
+\begin{lemma}A lemma.\end{lemma}
+\end{document}
+"""
+
+
+@pytest.mark.parametrize("options, numbers", [("", ["Theorem 1", "Theorem 2", "Lemma 1"]),
+                                               ("envcountsect", ["Theorem 1.1", "Theorem 2.1", "Lemma 1"])])
+def test_llncs_theorems_are_numbered_as_its_options_say(tmp_path, options, numbers):
+    """llncs numbers theorems across the paper ("Theorem 1"), within sections only with `envcountsect`;
+    LaTeXML's binding always did the latter."""
+    import re
+
+    (tmp_path / "main.tex").write_text(LLNCS_TEX.replace("OPTIONS", options))
+    html = latex_to_html(tmp_path, "main.tex", timeout_s=60)
+    assert re.findall(r'ltx_tag_theorem">([^<]*?)\.?<', html) == numbers

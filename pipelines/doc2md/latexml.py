@@ -22,6 +22,8 @@ from synth.tex_run import ToolTimeout, run_tool
 BINDINGS_DIR = Path(__file__).with_name("latexml_bindings")
 XETEX_PRELOAD = "docforge-xetex.sty"
 BIBSTYLE_PRELOAD = "docforge-bibstyle.sty"  # [STYLE]: the .aux's \bibstyle{STYLE}, read at \begin{document}
+LLNCS_PRELOAD = "docforge-llncs.sty"  # theorems numbered across the paper, as llncs without envcountsect
+DOCUMENT_CLASS = re.compile(r"^[^%\n]*\\documentclass\s*(?:\[([^\]]*)\])?\s*\{\s*([\w-]+)\s*\}", re.MULTILINE)
 BIBLIOGRAPHY_STYLE = re.compile(r"^[^%\n]*\\bibliographystyle\s*\{\s*([\w.-]+)\s*\}", re.MULTILINE)
 USE_BBL = "nobibtex"  # latexml.sty options: read the .bbl beside the main file, not the .bib
 LOCAL_STYLES = "localrawstyles"  # read the paper's own .sty files
@@ -39,7 +41,8 @@ class LatexmlError(Exception):
 
 
 def latexmlc_command(main_tex: str, html_name: str, timeout_s: float, engine_hint: str | None,
-                     use_bbl: bool, local_styles: bool = False, bibliography_style: str | None = None) -> list[str]:
+                     use_bbl: bool, local_styles: bool = False, bibliography_style: str | None = None,
+                     preloads: tuple[str, ...] = ()) -> list[str]:
     command = ["latexmlc", "--format=html5", "--nodefaultresources", "--mathtex", "--nographicimages",
                "--nopictureimages", "--nocomments", f"--path={BINDINGS_DIR}", f"--timeout={max(1, round(timeout_s))}",
                f"--dest={html_name}"]
@@ -47,6 +50,7 @@ def latexmlc_command(main_tex: str, html_name: str, timeout_s: float, engine_hin
         command.append(f"--preload={XETEX_PRELOAD}")
     if bibliography_style:
         command.append(f"--preload=[{bibliography_style}]{BIBSTYLE_PRELOAD}")
+    command += [f"--preload={name}" for name in preloads]
     options = [name for name, wanted in ((USE_BBL, use_bbl), (LOCAL_STYLES, local_styles)) if wanted]
     if options:
         command.append(f"--preload=[{','.join(options)}]latexml.sty")
@@ -107,14 +111,24 @@ def latex_to_html(source_dir: str | Path, main_tex: str, *, timeout_s: float = 3
         use_bbl = (source_dir / main_tex).with_suffix(".bbl").is_file()
         local_styles = readable_local_styles(workdir)
         style = bibliography_style(workdir, main_tex)
-        command = latexmlc_command(main_tex, html_name, timeout_s, engine_hint, use_bbl, local_styles, style)
+        preloads = class_preloads(workdir / main_tex)
+        command = latexmlc_command(main_tex, html_name, timeout_s, engine_hint, use_bbl, local_styles, style, preloads)
         try:
             return run_latexmlc(command, workdir, main_tex, html_name, timeout_s, memory_bytes)
         except LatexmlError:
             if not local_styles:
                 raise
-        command = latexmlc_command(main_tex, html_name, timeout_s, engine_hint, use_bbl, False, style)
+        command = latexmlc_command(main_tex, html_name, timeout_s, engine_hint, use_bbl, False, style, preloads)
         return run_latexmlc(command, workdir, main_tex, html_name, timeout_s, memory_bytes)
+
+
+def class_preloads(main: Path) -> tuple[str, ...]:
+    """docforge's corrections to LaTeXML's binding of the paper's class: llncs numbers theorems within
+    sections only with `envcountsect`."""
+    found = DOCUMENT_CLASS.search(main.read_text("utf-8", errors="replace"))
+    if found and found.group(2) == "llncs" and "envcountsect" not in (found.group(1) or ""):
+        return (LLNCS_PRELOAD,)
+    return ()
 
 
 def bibliography_style(workdir: Path, main_tex: str) -> str | None:
