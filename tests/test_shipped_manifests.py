@@ -247,3 +247,133 @@ def test_demo_doc2md_keeps_the_pages_of_every_bundled_paper(demo_out):
     papers = sorted(p.name for p in (REPO / "samples" / "papers").iterdir() if p.is_dir())
     assert stats["inputs"] == len(papers) >= 6
     assert stats["samples"] / (stats["samples"] + len(errors)) >= 0.9, errors
+
+
+# --- the build behind each recipe source ------------------------------------------------------------
+# Each source of a recipe manifest carries a `# build: docforge build ...` comment: the command that
+# writes its folder. The tests below hold those commands to the manifest and to the task templates.
+
+BUILD_LINE = re.compile(r"^\s+# build: (docforge build .+)$")
+SOURCE_LINE = re.compile(r"^  - name: (\S+)")
+DEMO_DATASET = {  # a documented build -> the `make demo` dataset written by the same command
+    ("ingest", "img2dataset"): "captions",
+    ("ingest", "llava"): "conversations",
+    ("ingest", "donut"): "ocr-en",  # donut writes `build ocr`'s shape (family ocr, KEY.txt) without word boxes
+    ("doc2md", None): "doc2md",
+    ("ocr", "en"): "ocr-en",
+    ("ocr", "zh"): "ocr-zh",
+    ("positional", None): "positional",
+    **{("ingest", fmt): f"stage3/{fmt}" for fmt in ("doclaynet", "cdla", "funsd", "xfund", "sroie", "wildreceipt",
+                                                     "docvqa", "infovqa", "chartqa", "textvqa", "pubtabnet",
+                                                     "im2latex", "crohme")},
+}
+WORD_BOX_JOBS = ("ocr", "doc2md", "positional")  # the builds whose records let `positional` ask about a page
+
+
+def documented_builds(path: Path) -> dict[str, list[str]]:
+    """Source name -> the `# build:` commands in its entry."""
+    builds: dict[str, list[str]] = {}
+    current = None
+    for line in path.read_text().splitlines():
+        if match := SOURCE_LINE.match(line):
+            current = match.group(1)
+            builds[current] = []
+        elif (match := BUILD_LINE.match(line)) and current is not None:
+            builds[current].append(match.group(1))
+    return builds
+
+
+def parsed_build(command: str):
+    """A documented command parsed by the real `docforge` CLI parser (bad flags fail the test)."""
+    import shlex
+
+    from pipelines.cli import build_parser
+
+    argv = shlex.split(command)
+    assert argv[:2] == ["docforge", "build"], command
+    try:
+        return build_parser().parse_args(argv[1:])
+    except SystemExit:
+        pytest.fail(f"not a valid docforge command: {command}")
+
+
+def build_kind(args) -> tuple[str, str | None]:
+    if args.job == "ingest":
+        return "ingest", args.format
+    return args.job, args.lang if args.job == "ocr" else None
+
+
+@pytest.mark.parametrize("path", RECIPE, ids=lambda p: p.name)
+def test_recipe_documents_the_build_that_writes_each_source(path):
+    builds = documented_builds(path)
+    for source in raw_sources(path):
+        commands = builds.get(source["name"], [])
+        assert len(commands) == 1, f"{path.name}: {source['name']}: expected one '# build:' line, got {commands}"
+        args = parsed_build(commands[0])
+        assert args.output == source["shards"], \
+            f"{path.name}: {source['name']}: the build writes {args.output}, the source reads {source['shards']}"
+        assert build_kind(args) in DEMO_DATASET, f"{path.name}: {source['name']}: unexpected build {commands[0]}"
+
+
+@pytest.mark.parametrize("path", RECIPE, ids=lambda p: p.name)
+def test_recipe_positional_sources_are_built_with_word_boxes(recipe_env, path):
+    """`positional` asks about word boxes: only `build ocr|doc2md|positional` records carry them (an ingested
+    SynthDoG via --format donut has text only, and every positional draw of it would be a template error)."""
+    builds = documented_builds(path)
+    for source in load_manifest(str(path), resolve=False).sources:
+        if "positional" in [task for task, _ in source.tasks]:
+            args = parsed_build(builds[source.name][0])
+            assert args.job in WORD_BOX_JOBS, f"{path.name}: {source.name}: positional over a {args.job} build"
+
+
+def test_recipe_stage3_ocr_pages_are_not_stage2_pages():
+    """`build ocr` page i is a function of (--seed, i): stage 3's pages need seeds stage 2 did not use."""
+    def ocr_seeds(path):
+        commands = [parsed_build(c[0]) for c in documented_builds(path).values() if c]
+        return {(args.lang, args.seed) for args in commands if args.job == "ocr"}
+
+    stage2, stage3 = ocr_seeds(RECIPE_DIR / "stage2.yaml"), ocr_seeds(RECIPE_DIR / "stage3.yaml")
+    assert stage2 and stage3
+    assert not stage2 & stage3, f"stage 3 OCR builds repeat stage 2's pages: {sorted(stage2 & stage3)}"
+
+
+@pytest.fixture
+def recipe_over_demo_builds(demo_out, monkeypatch, tmp_path):
+    """DATA_ROOT and DOCFORGE_SHARDS laid out as the recipe expects, each source's folder a link to the demo
+    dataset written by the same kind of build as the source's `# build:` line."""
+    roots = {"DATA_ROOT": tmp_path / "data", "DOCFORGE_SHARDS": tmp_path / "docforge"}
+    for variable, root in roots.items():
+        monkeypatch.setenv(variable, str(root))
+    for path in RECIPE:
+        builds = documented_builds(path)
+        for source in raw_sources(path):
+            folder = Path(source["shards"].replace("${DATA_ROOT}", str(roots["DATA_ROOT"]))
+                          .replace("${DOCFORGE_SHARDS}", str(roots["DOCFORGE_SHARDS"])))
+            if not folder.exists():
+                folder.parent.mkdir(parents=True, exist_ok=True)
+                folder.symlink_to(demo_out / DEMO_DATASET[build_kind(parsed_build(builds[source["name"]][0]))],
+                                  target_is_directory=True)
+    return tmp_path
+
+
+@pytest.mark.parametrize("path", RECIPE, ids=lambda p: p.name)
+def test_recipe_streams_over_its_builds_without_template_errors(recipe_over_demo_builds, path):
+    """Every sample the documented builds write renders under every task its source asks for, and the
+    weighted stream of each stage runs with no template errors."""
+    import random
+
+    from mixtures.stream import MixtureStream, Slot
+    from mixtures.tasks import render_conversation
+    from pipelines.shard_reader import first_samples
+
+    mixture = load_manifest(str(path))
+    for source in mixture.sources:
+        samples = list(first_samples([ref.url for ref in source.shards], 16))
+        assert samples, f"{path.name}: {source.name}: no samples"
+        for sample in samples:
+            for task, _ in source.tasks:
+                assert render_conversation(task, sample, random.Random(0), lang=source.lang, prompts=source.prompts)
+    stream = MixtureStream(mixture, Slot(), buffer_size=4)
+    samples = list(islice(stream, 200))
+    assert len(samples) == 200 and all(s["conversation"] for s in samples)
+    assert not any(stream.template_errors.values()), dict(stream.template_errors)
