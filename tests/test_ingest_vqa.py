@@ -72,3 +72,21 @@ def test_docvqa_logs_unanswered_questions_and_missing_pages(ray_local, tmp_path)
     errors = {(e["input"].rsplit("/", 1)[-1], e["step"]) for e in read_errors(out)}
     assert errors == {("train_v1.0.json#3", "check qa"), ("nowhere", "read image")}
     assert verify_dataset(str(out)).ok
+
+
+def test_a_chart_questioned_in_the_human_and_augmented_files_is_one_sample_with_all_questions(ray_local, tmp_path):
+    """ChartQA's train_human.json and train_augmented.json question the same charts: one sample each, with
+    the questions of both files (the second file's questions were lost to a repeated-key error)."""
+    root = tmp_path / "chartqa"
+    shutil.copytree(SAMPLES / "chartqa", root)
+    augmented = [{"imgname": "two_col_1001.png", "query": "What is the lowest value?", "label": "12"}]
+    (root / "train" / "train_augmented.json").write_text(json.dumps(augmented))
+    out = tmp_path / "out"
+    job = VqaIngest("chartqa", [str(root / "train" / "train_human.json"), str(root / "train" / "train_augmented.json")],
+                    str(root / "train" / "png"), "chartqa")
+    assert run_job(job, str(out), OPTIONS).ok
+    samples = read_dataset(out)
+    assert sorted(samples) == ["chartqa-multi_col_207", "chartqa-two_col_1001"]
+    assert [qa["question"] for qa in json.loads(samples["chartqa-two_col_1001"]["json"])["qa"]] == [
+        "How many visitors were there in 2023?", "In which year were visitors highest?", "What is the lowest value?"]
+    assert read_errors(out) == []

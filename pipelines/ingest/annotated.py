@@ -143,6 +143,7 @@ class AnnotatedIngest(Job):
             raise FileNotFoundError(f"{' '.join(self.inputs)}: no {'/'.join(self.suffixes)} annotation files")
         items, errors = [], []
         seen: dict[str, str] = {}
+        by_key: dict[str, dict[str, Any]] = {}
         for url in files:
             try:
                 found, bad = self.read_items(url)
@@ -154,11 +155,18 @@ class AnnotatedIngest(Job):
                 key = f"{safe_key(self.source)}-{safe_key(str(item['id']))}"
                 name = f"{url}#{item['id']}"
                 if key in seen:
-                    errors.append(InputError(name, "plan", f"sample key {key} repeats {seen[key]}"))
+                    if not self.merge(by_key[key], {"file": url, **item}):
+                        errors.append(InputError(name, "plan", f"sample key {key} repeats {seen[key]}"))
                     continue
                 seen[key] = name
-                items.append({"file": url, "key": key, **item})
+                by_key[key] = {"file": url, "key": key, **item}
+                items.append(by_key[key])
         return Plan(chunk_into_tasks(items, self.items_per_task), errors)
+
+    def merge(self, kept: dict[str, Any], again: dict[str, Any]) -> bool:
+        """Fold `again`, an item of a later file with `kept`'s key, into `kept` when the format allows (the
+        same image annotated in two files); False makes it a repeated-key error."""
+        return False
 
     def describe(self, item: dict[str, Any]) -> str:
         return f"{item['file']}#{item['id']}"

@@ -5,7 +5,8 @@ Formats, each one JSON file per split plus an image folder (`--images`, default 
 - `infovqa`: InfographicVQA, the same with `image_local_name: "NAME.jpeg"`
 - `chartqa`: `[{imgname: "NAME.png", query, label}]` (ChartQA's train_human/train_augmented files)
 - `textvqa`: `{data: [{question_id, image_id, question, answers: [10 answers]}]}`, image `IMAGE_ID.jpg`
-One sample per image with all its questions, in file order: `record.qa = [{question, answers, id}]`.
+One sample per image with all its questions, in file order (an image questioned in several files, as
+ChartQA's human and augmented splits, once with the questions of all): `record.qa = [{question, answers, id}]`.
 """
 
 from __future__ import annotations
@@ -86,6 +87,14 @@ class VqaIngest(AnnotatedIngest):
             page = images.setdefault(image, {"id": posixpath.splitext(image)[0], "image": image, "qa": []})
             page["qa"].append(pair)
         return list(images.values()), errors
+
+    def merge(self, kept: dict[str, Any], again: dict[str, Any]) -> bool:
+        """The same image questioned in two files (ChartQA's train_human and train_augmented name the same
+        charts) is one sample with the questions of both, in file order."""
+        if self.image_url(kept, kept["image"]) != self.image_url(again, again["image"]):
+            return False
+        kept["qa"] = kept["qa"] + again["qa"]
+        return True
 
     def targets(self, item: dict[str, Any], name: str) -> Targets:
         return Targets(item["image"], {"qa": item["qa"]})
