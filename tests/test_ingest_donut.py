@@ -104,3 +104,15 @@ def test_metadata_lines_end_only_at_newline_not_at_unicode_separators(ray_local,
     assert {key: sample["txt"].decode() for key, sample in samples.items()} == \
         {"donut-train_image_0": texts[0], "donut-train_image_1": texts[1]}
     assert json.loads(samples["donut-train_image_1"]["json"])["meta"]["line"] == 2
+
+
+def test_a_set_mixing_languages_gets_each_samples_own_without_lang(ray_local, tmp_path):
+    """AnyWord-3M mixes English and Chinese pages and says neither per sample: without --lang each record's
+    `lang` is its text's (so the task templates ask in its language); --lang still decides for all."""
+    make_synthdog_folder(tmp_path / "mixed")
+    for lang, expected in ((None, {0: "en", 1: "zh", 2: "en"}), ("en", {0: "en", 1: "en", 2: "en"})):
+        out = tmp_path / f"out-{lang}"
+        assert run_job(DonutIngest([str(tmp_path / "mixed")], None, "anyword", lang=lang), str(out), OPTIONS).ok
+        samples = read_dataset(out)
+        assert {k: json.loads(samples[f"anyword-train_image_{k}"]["json"])["lang"] for k in (0, 1, 2)} == expected
+        assert json.loads(samples["anyword-validation_image_3"]["json"])["lang"] == "en"

@@ -12,7 +12,6 @@ written to the side stream `lifted/` for the formulas and tables jobs.
 from __future__ import annotations
 
 import argparse
-import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,14 +19,14 @@ from typing import Any
 
 from pipelines.doc2md.compile import check_source, choose_engine, citation_form, compile_pdf
 from pipelines.doc2md.layout import page_layout
-from pipelines.doc2md.pages import CJK, split_markdown_into_pages
+from pipelines.doc2md.pages import split_markdown_into_pages
 from pipelines.doc2md.render import LONGEST_SIDE, page_scale, page_words, render_page_image
 from pipelines.doc2md.unpack import PaperInput, find_main_tex, find_papers, unpack_paper
 from pipelines.job import InputError, Job, Plan, SideRecord, chunk_into_tasks, code_version, safe_key
 from pipelines.storage import absolute_url, open_url
+from pipelines.text_lang import detect_lang
 
 GENERATOR = "docforge.doc2md"
-CJK_CHAR = re.compile(f"[{CJK}]")
 
 EXAMPLES = """examples:
   # arXiv sources (ID.tar.gz / ID.gz / ID/ folders) with their PDFs beside them (ID.pdf)
@@ -36,12 +35,6 @@ EXAMPLES = """examples:
   docforge build doc2md --input s3://bucket/src --pdfs s3://bucket/pdf --lang zh --min-score 0.95 \\
       --output s3://bucket/shards/doc2md-zh --address auto
 """
-
-
-def detect_lang(markdown: str) -> str:
-    """`zh` when CJK characters are at least a fifth of the letters, else `en`."""
-    letters = sum(ch.isalpha() for ch in markdown)
-    return "zh" if letters and len(CJK_CHAR.findall(markdown)) >= letters / 5 else "en"
 
 
 class Doc2mdJob(Job):

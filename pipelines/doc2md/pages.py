@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
-CJK = "\u2e80-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af\U00020000-\U0002fa1f"
+from pipelines.text_lang import CJK
+
 TOKEN = re.compile(rf"[{CJK}]|[^\W\d_{CJK}]+")
 MATH_FONT = re.compile(r"^(?:cmmi|cmsy|cmex|msbm|msam|eufm|eusm|euex|eurm|rsfs|wasy|stmary|lmmathitalic|"
                        r"lmmathsymbols|lmmathextension|latinmodernmath|stixmath|stixtwomath|xitsmath|"

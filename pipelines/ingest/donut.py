@@ -25,6 +25,7 @@ from typing import Any
 from pipelines.ingest.annotated import AnnotatedIngest, Targets, expect, read_text, text_lines
 from pipelines.job import InputError
 from pipelines.storage import open_url
+from pipelines.text_lang import detect_lang
 
 METADATA = "metadata.jsonl"
 PARQUET = ".parquet"
@@ -140,4 +141,5 @@ class DonutIngest(AnnotatedIngest):
             source = {"line": item["line"], "file_name": item["image"]}
             image = item["image"]
         record = {"text": text, "meta": {**source, **other}}
-        return Targets(image, record, members={"txt": text})
+        # a set that mixes languages (AnyWord-3M) says none per sample: without --lang, each sample's own
+        return Targets(image, record, members={"txt": text}, lang=None if self.lang else detect_lang(text))
