@@ -2,7 +2,9 @@
 
 Both sides become word tokens with math removed: the PDF's page text from PyMuPDF (spans in math fonts
 dropped, running headers/footers and page numbers dropped, line-end hyphens joined) and the markdown
-(math spans, LaTeX commands and markup masked in place so every token keeps its offset). One monotone
+(math spans, LaTeX commands and markup masked in place so every token keeps its offset; the words a
+formula sets in text fonts, which the PDF keeps, are the formula's tokens). Letters are compared without
+their accents (a PDF without T1 fonts draws an accent apart from its letter). One monotone
 word alignment of the whole markdown against all pages (rapidfuzz's Levenshtein opcodes over word lists)
 tells which page each matched markdown word sits on; page boundaries go just after the last word matched
 on the page before, moved to the next line break when that comes before the next page's first match.
@@ -38,8 +40,8 @@ MATH_WORDS = re.compile(r"\\(log|ln|lg|exp|sin|cos|tan|cot|sec|csc|sinh|cosh|tan
                         r"mathtt|operatorname)\*?\s*\{([^{}]*)\}")
 OPERATOR_WORDS = {"liminf": ("lim", "inf"), "limsup": ("lim", "sup"), "bmod": ("mod",), "pmod": ("mod",)}
 MARKDOWN_MASKS = re.compile(
-    r"\\\(.*?\\\)|\\\[.*?\\\]|\$\$.*?\$\$"                       # inline and display math
-    r"|\\begin\{tabular\*?\}(?:\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\})?"  # a tabular's column spec
+    MATH_REGION.pattern                                             # inline and display math
+    + r"|\\begin\{tabular\*?\}(?:\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\})?"  # a tabular's column spec
     r"|\\(?:multicolumn|multirow)\{[^}]*\}\{[^}]*\}"               # span counts and alignments
     r"|\\[A-Za-z@]+\*?|\\."                                         # other commands and escapes
     rf"|^{FOOTNOTE_LABEL}|```\w*",
