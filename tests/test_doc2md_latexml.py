@@ -169,3 +169,14 @@ def test_llncs_theorems_are_numbered_as_its_options_say(tmp_path, options, numbe
     (tmp_path / "main.tex").write_text(LLNCS_TEX.replace("OPTIONS", options))
     html = latex_to_html(tmp_path, "main.tex", timeout_s=60)
     assert re.findall(r'ltx_tag_theorem">([^<]*?)\.?<', html) == numbers
+
+
+@pytest.mark.parametrize("documentclass, heading", [("article", "A Proofs"), ("amsart", "Appendix A Proofs")])
+def test_an_appendix_heading_reads_as_its_class_prints_it(tmp_path, documentclass, heading):
+    """article prints "A Proofs" (LaTeXML wrote "Appendix A Proofs" for every class); amsart "Appendix A"."""
+    from pipelines.doc2md.html_to_markdown import html_to_markdown
+
+    source = write_tex(tmp_path, "main.tex", "\\section{Intro}\nText.\n\\appendix\n\\section{Proofs}\nMore.",
+                       documentclass=documentclass)
+    markdown = html_to_markdown(latex_to_html(source, "main.tex", timeout_s=60))
+    assert f"\n## {heading}\n" in markdown, markdown

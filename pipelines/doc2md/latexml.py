@@ -23,6 +23,8 @@ BINDINGS_DIR = Path(__file__).with_name("latexml_bindings")
 XETEX_PRELOAD = "docforge-xetex.sty"
 BIBSTYLE_PRELOAD = "docforge-bibstyle.sty"  # [STYLE]: the .aux's \bibstyle{STYLE}, read at \begin{document}
 LLNCS_PRELOAD = "docforge-llncs.sty"  # theorems numbered across the paper, as llncs without envcountsect
+APPENDIX_PRELOAD = "docforge-appendix.sty"  # appendix headings tagged "A", not "Appendix A"
+LETTER_APPENDICES = {"article", "llncs", "acmart"}  # classes whose appendix headings print the letter alone
 DOCUMENT_CLASS = re.compile(r"^[^%\n]*\\documentclass\s*(?:\[([^\]]*)\])?\s*\{\s*([\w-]+)\s*\}", re.MULTILINE)
 BIBLIOGRAPHY_STYLE = re.compile(r"^[^%\n]*\\bibliographystyle\s*\{\s*([\w.-]+)\s*\}", re.MULTILINE)
 USE_BBL = "nobibtex"  # latexml.sty options: read the .bbl beside the main file, not the .bib
@@ -124,11 +126,15 @@ def latex_to_html(source_dir: str | Path, main_tex: str, *, timeout_s: float = 3
 
 def class_preloads(main: Path) -> tuple[str, ...]:
     """docforge's corrections to LaTeXML's binding of the paper's class: llncs numbers theorems within
-    sections only with `envcountsect`."""
+    sections only with `envcountsect`; article, llncs and acmart print an appendix heading's letter alone."""
     found = DOCUMENT_CLASS.search(main.read_text("utf-8", errors="replace"))
-    if found and found.group(2) == "llncs" and "envcountsect" not in (found.group(1) or ""):
-        return (LLNCS_PRELOAD,)
-    return ()
+    if not found:
+        return ()
+    options, name = found.group(1) or "", found.group(2)
+    preloads = [APPENDIX_PRELOAD] if name in LETTER_APPENDICES else []
+    if name == "llncs" and "envcountsect" not in options:
+        preloads.append(LLNCS_PRELOAD)
+    return tuple(preloads)
 
 
 def bibliography_style(workdir: Path, main_tex: str) -> str | None:
