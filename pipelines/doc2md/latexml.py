@@ -6,8 +6,10 @@
 expl3 for minutes. A paper's own `.sty` files (macros, theorem styles: most arXiv sources ship one) are read
 raw, as arXiv's own HTML conversion does (`latexml.sty`'s `localrawstyles`: only files in the paper's folder,
 and never in place of a LaTeXML binding), unless one is written in expl3; if LaTeXML fails or times out with
-them, the paper is converted once more without. LaTeXML's server mode (`latexmls`, for a warm LaTeXML per worker) is not shipped by
-Debian's latexml package, so every paper starts a fresh `latexmlc`.
+them, the paper is converted once more without. Where the paper's class or `\\bibliographystyle` needs it,
+docforge's own preloads correct LaTeXML's reading (`class_preloads`, `docforge-bibstyle.sty`). LaTeXML's server mode
+(`latexmls`, for a warm LaTeXML per worker) is not shipped by Debian's latexml package, so every paper
+starts a fresh `latexmlc`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from pipelines.doc2md.unpack import document_class
 from synth.tex_run import ToolTimeout, run_tool
 
 BINDINGS_DIR = Path(__file__).with_name("latexml_bindings")
@@ -25,7 +28,6 @@ BIBSTYLE_PRELOAD = "docforge-bibstyle.sty"  # [STYLE]: the .aux's \bibstyle{STYL
 LLNCS_PRELOAD = "docforge-llncs.sty"  # theorems numbered across the paper, as llncs without envcountsect
 APPENDIX_PRELOAD = "docforge-appendix.sty"  # appendix headings tagged "A", not "Appendix A"
 LETTER_APPENDICES = {"article", "llncs", "acmart"}  # classes whose appendix headings print the letter alone
-DOCUMENT_CLASS = re.compile(r"^[^%\n]*\\documentclass\s*(?:\[([^\]]*)\])?\s*\{\s*([\w-]+)\s*\}", re.MULTILINE)
 BIBLIOGRAPHY_STYLE = re.compile(r"^[^%\n]*\\bibliographystyle\s*\{\s*([\w.-]+)\s*\}", re.MULTILINE)
 USE_BBL = "nobibtex"  # latexml.sty options: read the .bbl beside the main file, not the .bib
 LOCAL_STYLES = "localrawstyles"  # read the paper's own .sty files
@@ -42,20 +44,16 @@ class LatexmlError(Exception):
     """LaTeXML could not turn a paper into HTML; the message names the file and the cause."""
 
 
-def latexmlc_command(main_tex: str, html_name: str, timeout_s: float, engine_hint: str | None,
-                     use_bbl: bool, local_styles: bool = False, bibliography_style: str | None = None,
-                     preloads: tuple[str, ...] = ()) -> list[str]:
+def latexmlc_command(main_tex: str, html_name: str, timeout_s: float, preloads: list[str],
+                     latexml_options: list[str]) -> list[str]:
+    """latexmlc's command line: docforge's bindings on the path, `preloads` (`[options]name.sty`) and
+    `latexml.sty`'s own options (`nobibtex`, `localrawstyles`)."""
     command = ["latexmlc", "--format=html5", "--nodefaultresources", "--mathtex", "--nographicimages",
                "--nopictureimages", "--nocomments", f"--path={BINDINGS_DIR}", f"--timeout={max(1, round(timeout_s))}",
                f"--dest={html_name}"]
-    if engine_hint == "xelatex":
-        command.append(f"--preload={XETEX_PRELOAD}")
-    if bibliography_style:
-        command.append(f"--preload=[{bibliography_style}]{BIBSTYLE_PRELOAD}")
-    command += [f"--preload={name}" for name in preloads]
-    options = [name for name, wanted in ((USE_BBL, use_bbl), (LOCAL_STYLES, local_styles)) if wanted]
-    if options:
-        command.append(f"--preload=[{','.join(options)}]latexml.sty")
+    command += [f"--preload={preload}" for preload in preloads]
+    if latexml_options:
+        command.append(f"--preload=[{','.join(latexml_options)}]latexml.sty")
     return command + [main_tex]
 
 
@@ -110,31 +108,29 @@ def latex_to_html(source_dir: str | Path, main_tex: str, *, timeout_s: float = 3
         workdir = Path(tmp) / "source"
         workdir.mkdir()
         copy_source(source_dir, workdir)
-        use_bbl = (source_dir / main_tex).with_suffix(".bbl").is_file()
-        local_styles = readable_local_styles(workdir)
-        style = bibliography_style(workdir, main_tex)
-        preloads = class_preloads(workdir / main_tex)
-        command = latexmlc_command(main_tex, html_name, timeout_s, engine_hint, use_bbl, local_styles, style, preloads)
-        try:
-            return run_latexmlc(command, workdir, main_tex, html_name, timeout_s, memory_bytes)
-        except LatexmlError:
-            if not local_styles:
-                raise
-        command = latexmlc_command(main_tex, html_name, timeout_s, engine_hint, use_bbl, False, style, preloads)
-        return run_latexmlc(command, workdir, main_tex, html_name, timeout_s, memory_bytes)
+        preloads = [XETEX_PRELOAD] if engine_hint == "xelatex" else []
+        if style := bibliography_style(workdir, main_tex):
+            preloads.append(f"[{style}]{BIBSTYLE_PRELOAD}")
+        preloads += class_preloads(workdir / main_tex)
+        options = [USE_BBL] if (source_dir / main_tex).with_suffix(".bbl").is_file() else []
+        if readable_local_styles(workdir):
+            with_styles = latexmlc_command(main_tex, html_name, timeout_s, preloads, options + [LOCAL_STYLES])
+            try:
+                return run_latexmlc(with_styles, workdir, main_tex, html_name, timeout_s, memory_bytes)
+            except LatexmlError:
+                pass  # converted once more without them
+        return run_latexmlc(latexmlc_command(main_tex, html_name, timeout_s, preloads, options), workdir, main_tex,
+                            html_name, timeout_s, memory_bytes)
 
 
-def class_preloads(main: Path) -> tuple[str, ...]:
+def class_preloads(main: Path) -> list[str]:
     """docforge's corrections to LaTeXML's binding of the paper's class: llncs numbers theorems within
     sections only with `envcountsect`; article, llncs and acmart print an appendix heading's letter alone."""
-    found = DOCUMENT_CLASS.search(main.read_text("utf-8", errors="replace"))
-    if not found:
-        return ()
-    options, name = found.group(1) or "", found.group(2)
+    options, name = document_class(main.read_text("utf-8", errors="replace")) or ("", "")
     preloads = [APPENDIX_PRELOAD] if name in LETTER_APPENDICES else []
     if name == "llncs" and "envcountsect" not in options:
         preloads.append(LLNCS_PRELOAD)
-    return tuple(preloads)
+    return preloads
 
 
 def bibliography_style(workdir: Path, main_tex: str) -> str | None:

@@ -68,7 +68,7 @@ def table_rows(table: Tag) -> list[Tag]:
 
 
 def row_cells(row: Tag) -> list[Tag]:
-    return [cell for cell in row.find_all(is_cell, recursive=False)]
+    return row.find_all(is_cell, recursive=False)
 
 
 def cell_tag(cell: Tag) -> str:

@@ -26,10 +26,16 @@ VERSION = re.compile(r"v\d+$")
 OTHER_FILE = re.compile(r"\.[A-Za-z][A-Za-z0-9]*$")
 DOCUMENTCLASS = re.compile(r"^[^%\n]*\\documentclass", re.MULTILINE)
 PREFERRED_MAIN = ("ms.tex", "main.tex", "paper.tex", "article.tex")
-# a file that is a part of another: `\documentclass[../main.tex]{subfiles}`, a standalone figure
-PART_CLASS = re.compile(r"\\documentclass\s*(?:\[[^\]]*\]\s*)?\{\s*(?:subfiles|standalone)\s*\}")
+DOCUMENT_CLASS = re.compile(r"^[^%\n]*\\documentclass\s*(?:\[([^\]]*)\])?\s*\{\s*([\w-]+)\s*\}", re.MULTILINE)
+PART_CLASSES = {"subfiles", "standalone"}  # a part of another file (`\documentclass[../main.tex]{subfiles}`)
 # `\input{sec/a}`, `\include{a}`, `\subfile{sec/a.tex}`, `\import{dir/}{a}`, `\subimport{dir/}{a}`
 INPUTS = re.compile(r"\\(?:input|include|subfile|(?:sub)?import\*?\s*\{([^}]*)\})\s*\{([^}]+)\}")
+
+
+def document_class(text: str) -> tuple[str, str] | None:
+    """The (options, name) of a LaTeX file's `\\documentclass[options]{name}` outside comments, or None."""
+    found = DOCUMENT_CLASS.search(text)
+    return (found.group(1) or "", found.group(2)) if found else None
 
 
 def strip_comments(text: str) -> str:
@@ -270,7 +276,8 @@ def find_main_tex(root: Path, paper: str) -> Path:
     if not candidates:
         raise InputError(paper, "find main tex", f"paper {paper}: no .tex file with \\documentclass")
     parts = pulled_in(candidates, root)
-    whole = [(p, t) for p, t in candidates if p not in parts and not PART_CLASS.search(strip_comments(t))]
+    whole = [(p, t) for p, t in candidates
+             if p not in parts and (document_class(t) or ("", ""))[1] not in PART_CLASSES]
     candidates = whole or candidates
     if len(candidates) == 1:
         return candidates[0][0]
