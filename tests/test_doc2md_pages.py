@@ -303,3 +303,79 @@ def test_a_thanks_note_goes_to_the_foot_of_the_page_and_its_label_is_not_a_word(
     assert split.markdown.rstrip().endswith("Footnote: Supported by the river gauge foundation under its second "
                                             "campaign."), split.markdown[-200:]
     assert split.score >= 0.98, split.score
+
+
+LONG_CAPTION = "Every gauge of the campaign with its river and its two readings."
+GAUGE_RIVERS = ["Alder", "Birch", "Cedar", "Maple", "Willow"]
+
+
+def long_table(rows: int, form: str) -> tuple[list[str], str]:
+    """A longtable of `rows` gauges whose header every page repeats (`\\endhead`), and its markdown in the
+    `--tables` form given, as LaTeXML's is converted: the header once, then every row."""
+    cells = [(f"Gauge{i:03d}", f"{GAUGE_RIVERS[i % 5]} river", f"{i * 1.5:.1f}") for i in range(rows)]
+    tex = [r"\begin{longtable}{llr}", r"\caption{" + LONG_CAPTION + r"}\\", r"\hline Name & River & Reading \\ \hline",
+           r"\endfirsthead", r"\hline Name & River & Reading \\ \hline", r"\endhead", r"\hline", r"\endfoot"]
+    tex += [" & ".join(row) + r" \\" for row in cells] + [r"\end{longtable}"]
+    if form == "latex":
+        table = "\n".join([r"\begin{tabular}{llr}", r"\hline", r"Name & River & Reading \\", r"\hline"]
+                          + [" & ".join(row) + r" \\" for row in cells] + [r"\hline", r"\end{tabular}"])
+    else:
+        table = ("<table><tr><th>Name</th><th>River</th><th>Reading</th></tr>"
+                 + "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in cells) + "</table>")
+    return tex, f"Table 1: {LONG_CAPTION}\n\n{table}"
+
+
+@pytest.fixture(scope="module")
+def long_table_pdf(tmp_path_factory):
+    work = tmp_path_factory.mktemp("longtable")
+    tex, _ = long_table(110, "latex")
+    write_float_document(work, [r"\documentclass{article}", r"\usepackage{longtable}", r"\begin{document}"], [],
+                         paragraphs(8), 2, tex, [])
+    pdf, _ = compile_pdf(work, work / "main.tex", "longtable-test")
+    return pdf
+
+
+@pytest.mark.parametrize("form", ["latex", "html"])
+def test_a_table_continued_over_pages_is_cut_where_the_pdf_cuts_it(long_table_pdf, form):
+    """A longtable over three pages is one table block in the markdown: each page gets the rows it prints,
+    after the header rows it repeats, as a table of its own; before, every page it touched was dropped."""
+    _, table_md = long_table(110, form)
+    body = paragraphs(8)
+    markdown = "\n\n".join(body[:3] + [table_md] + body[3:])  # as write_float_document puts it
+    doc = pymupdf.open(long_table_pdf)
+    splits = split_markdown_into_pages(markdown, doc)
+    assert all(s.kept for s in splits), [(s.number, s.score, s.reason) for s in splits]
+    table_pages = [s for s in splits if "Gauge" in s.markdown]
+    assert len(table_pages) >= 3
+    for split in splits:
+        page_text = doc[split.number - 1].get_text()
+        rows = re.findall(r"Gauge\d{3}", split.markdown)
+        assert rows == [row for row in re.findall(r"Gauge\d{3}", page_text)], split.number
+    opening, closing = ("\\begin{tabular}", "\\end{tabular}") if form == "latex" else ("<table>", "</table>")
+    for split in table_pages:  # each page's share is one whole table, the header first
+        assert split.markdown.count(opening) == split.markdown.count(closing) == split.markdown.count("Name") == 1
+        assert split.markdown.index(opening) < split.markdown.index("Name") < split.markdown.index("Gauge")
+        assert split.markdown.index("Gauge") < split.markdown.index(closing)
+    assert [s.number for s in splits if LONG_CAPTION in s.markdown] == [table_pages[0].number]
+
+
+def test_html_tables_move_with_their_float_and_their_tags_are_not_words(tmp_path):
+    """`--tables html`: a table's block is a float like a tabular (it follows its float to the next page)
+    and its tag names and entities are not compared as words."""
+    assert markdown_tokens('<table><tr><th colspan="2">Flow &amp; level</th></tr></table>')[0] == ["flow", "level"]
+    body = paragraphs(12)
+    rows = [("Campaign", "Accuracy"), ("River & lake", "81.2")] + [(f"{river} river", "90.1") for river in GAUGE_RIVERS]
+    table = [r"\begin{table}[t]\centering\caption{" + ROMAN_CAPTION + r"}", r"\begin{tabular}{cc}",
+             " ".join(name.replace("&", r"\&") + f" & {value} \\\\" for name, value in rows),
+             r"\end{tabular}", r"\end{table}"]
+    table_md = [f"Table 1: {ROMAN_CAPTION}", "<table>" + "".join(
+        f"<tr><td>{name.replace('&', '&amp;')}</td><td>{value}</td></tr>" for name, value in rows) + "</table>"]
+    markdown = write_float_document(tmp_path, [r"\documentclass{article}", r"\begin{document}"], [], body, 10,
+                                    table, table_md)
+    pdf, _ = compile_pdf(tmp_path, tmp_path / "main.tex", "html-table-test")
+    doc = pymupdf.open(pdf)
+    on_pdf = [p.number for p in read_pdf_pages(doc) if " ".join(tokens_of(ROMAN_CAPTION)) in " ".join(p.tokens)]
+    splits = split_markdown_into_pages(markdown, doc)
+    assert on_pdf and on_pdf[0] > 1
+    assert [s.number for s in splits if "<table>" in s.markdown] == on_pdf  # whole: a one-page table is not cut
+    assert all(s.kept for s in splits), [(s.number, s.score, s.reason) for s in splits]

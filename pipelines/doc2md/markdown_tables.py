@@ -208,3 +208,39 @@ def tabular_html(table: Tag, render_cell: CellRenderer) -> str:
             cells.append(f"<{tag}{attributes}>{html.escape(' '.join(render_cell(node).split()), quote=False)}</{tag}>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return "<table>" + "".join(rows) + "</table>"
+
+
+@dataclass(frozen=True)
+class TableRows:
+    """A markdown table (either form above) cut into its rows, so that a table the PDF continues over
+    pages (longtable) can be cut between them: `head` (`\\begin{tabular}{…}` with the rules above the
+    first row, or `<table>`), each row with the rules under it, `tail`."""
+
+    head: str
+    rows: tuple[str, ...]
+    tail: str
+    separator: str
+
+    def text(self, rows: list[str]) -> str:
+        return self.separator.join([self.head, *rows, self.tail])
+
+
+def table_rows_of(text: str) -> TableRows | None:
+    """The rows of a table as `tabular_latex` or `tabular_html` writes it; None for other text."""
+    text = text.strip()
+    if text.startswith("<table>") and text.endswith("</table>"):
+        inner = text[len("<table>"):-len("</table>")]
+        rows = re.findall(r"<tr>.*?</tr>", inner, re.DOTALL)
+        return TableRows("<table>", tuple(rows), "</table>", "") if "".join(rows) == inner else None
+    lines = text.split("\n")
+    if len(lines) < 2 or not lines[0].startswith("\\begin{tabular") or lines[-1] != "\\end{tabular}":
+        return None
+    head, rows = [lines[0]], []
+    for line in lines[1:-1]:
+        if line.endswith("\\\\"):
+            rows.append(line)
+        elif rows:  # a rule under a row
+            rows[-1] += "\n" + line
+        else:
+            head.append(line)
+    return TableRows("\n".join(head), tuple(rows), lines[-1], "\n")

@@ -10,11 +10,14 @@ tells which page each matched markdown word sits on; page boundaries go just aft
 on the page before, moved to the next line break when that comes before the next page's first match.
 A page's score is 1 − normalised character edit distance between its markdown text and its PDF text;
 pages under the threshold, with unresolved references (`??`) or with no text are dropped with a reason.
-CJK text is compared character by character (no whitespace tokenisation).
+Floats and footnotes go to the page whose text holds them; a table the PDF continues over pages (longtable)
+is cut into one table per page, each with the header rows the page repeats. CJK text is compared character
+by character (no whitespace tokenisation).
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections import Counter
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
+from pipelines.doc2md.markdown_tables import table_rows_of
 from pipelines.text_lang import CJK
 
 TOKEN = re.compile(rf"[{CJK}]|[^\W\d_{CJK}]+")
@@ -44,6 +48,7 @@ MARKDOWN_MASKS = re.compile(
     + r"|\\begin\{tabular\*?\}(?:\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\})?"  # a tabular's column spec
     r"|\\(?:multicolumn|multirow)\{[^}]*\}\{[^}]*\}"               # span counts and alignments
     r"|\\[A-Za-z@]+\*?|\\."                                         # other commands and escapes
+    r"|</?(?:table|tr|th|td)\b[^<>]*>|&(?:amp|lt|gt|quot|#\d+|#x[0-9a-fA-F]+);"  # `--tables html`: tags, entities
     rf"|^{FOOTNOTE_LABEL}|```\w*",
     re.DOTALL | re.MULTILINE)
 # a float's caption as LaTeXML tags it, in the languages papers come in: `Figure 3:`, `Table A.2:`, `图 1:`, `表 2：`
@@ -53,8 +58,12 @@ FLOAT_NUMBER = r"(?:(?:[A-Z]\.?)?\d+(?:[.\-]\d+)*|[IVXLC]+)"  # 3, A.2, 3.1, S1;
 # "Figure 3:", "Fig. 1. …" (IEEEtran), "TABLE I:" (IEEEtran, revtex), and the algorithm packages' "**Algorithm 1**"
 CAPTION_TAG = (rf"(?:(?i:{FLOAT_NAME})\s*{FLOAT_NUMBER}\s*(?:[:：]|\.(?=\s))"
                rf"|\*\*(?i:{FLOAT_NAME})\s*{FLOAT_NUMBER}[.:]?\*\*)")
-MOVABLE = re.compile(rf"(?:{FOOTNOTE_LABEL}|{CAPTION_TAG}|\\begin\{{tabular|```)")
+TABLE_START = r"\\begin\{tabular|<table>"
+MOVABLE = re.compile(rf"(?:{FOOTNOTE_LABEL}|{CAPTION_TAG}|{TABLE_START}|```)")
 MOVABLE_MIN_SCORE = 60.0  # a float whose text matches no nearby page this well stays where the markdown has it
+TABLE_ROW_GAP = 150  # PDF tokens a continued table's next row may be found after its last (a page break's footnotes,
+SHORT_ROW_GAP = 30   # the header the next page repeats); rows of one or two words must come closer
+REPEATED_HEADER_ROWS = 3  # a continued table's page may repeat up to this many of its first rows
 UNRESOLVED = re.compile(r"\?\?")
 SPACING_ACCENTS = re.compile("[\u00a8\u00b4`\u02c6\u02dc\u00b8\u02c7\u02d8\u02d9\u02da\u02dd\u00af\u02c9]")
 COMBINING_ACCENTS = re.compile("[\u0300-\u036f]")  # the marks Latin, Greek and Cyrillic letters take (not kana's)
@@ -215,12 +224,17 @@ def line_tokens(lines: list[PdfLine]) -> tuple[list[str], list[int]]:
 
 @dataclass
 class Piece:
-    """A stretch of the markdown that goes to one page, at a position in the PDF's token order."""
+    """A stretch of the markdown that goes to one page, at a position in the PDF's token order; `text`, when
+    set, replaces the stretch (a continued table's share of its rows)."""
 
     start: int
     end: int
     page: int
     position: float
+    text: str | None = None
+
+    def markdown(self, markdown: str) -> str:
+        return (markdown[self.start:self.end] if self.text is None else self.text).strip()
 
 
 def markdown_blocks(markdown: str) -> list[tuple[int, int, bool]]:
@@ -292,6 +306,78 @@ def place_movable(text: str, near: int, pages: list[PdfPage], offsets: list[int]
     return best[1], best[2] - 0.5
 
 
+def find_row(row: list[str], pdf_tokens: list[str], cursor: int) -> int | None:
+    """Where the row's tokens next occur in the PDF's tokens at or after `cursor`, within the gap allowed."""
+    gap = TABLE_ROW_GAP if len(row) > 2 else SHORT_ROW_GAP
+    for at in range(cursor, min(cursor + gap + 1, len(pdf_tokens) - len(row) + 1)):
+        if pdf_tokens[at:at + len(row)] == row:
+            return at
+    return None
+
+
+def repeated_header(rows: list[list[str]], pdf_tokens: list[str], page_start: int, at: int) -> int:
+    """How many of the table's first rows the page repeats just before its first row at `at` (longtable's
+    `\\endhead`); 0 if none."""
+    for count in range(min(REPEATED_HEADER_ROWS, len(rows) - 1), 0, -1):
+        header = [token for row in rows[:count] for token in row]
+        if header and at - len(header) >= page_start and pdf_tokens[at - len(header):at] == header:
+            return count
+    return 0
+
+
+def split_long_table(text: str, near: int, pages: list[PdfPage], offsets: list[int],
+                     pdf_tokens: list[str]) -> list[tuple[str, int, float]] | None:
+    """A table the PDF continues over pages (longtable, supertabular) as one table per page: (text, page,
+    position) for each, the rows the page prints, after the header rows it repeats; None when the table is
+    on one page (or is not a table). Rows are found in order from where its first rows are (near page
+    `near`), each at the next occurrence of its words; a row not found is on its predecessor's page, and
+    a page's share of one row goes to the page before (a stray match is not a page of the table)."""
+    table = table_rows_of(text)
+    if table is None or len(table.rows) < 4:
+        return None
+    start = place_movable(table.text(list(table.rows[:3])), near, pages, offsets)
+    if start is None:
+        return None
+    rows = [tokens_of(MARKDOWN_MASKS.sub(" ", row)) for row in table.rows]
+    cursor = max(0, int(start[1] + 0.5))
+    found: list[int | None] = []
+    for row in rows:
+        at = find_row(row, pdf_tokens, cursor) if row else None
+        found.append(at)
+        cursor = at + len(row) if at is not None else cursor
+    page_of = [start[0]] * len(rows)
+    for r, at in enumerate(found):
+        if at is not None:
+            page_of[r] = bisect.bisect_right(offsets, at) - 1
+        elif r:
+            page_of[r] = page_of[r - 1]
+    runs: list[tuple[int, list[int]]] = []  # (page, its rows), in order
+    for r, page in enumerate(page_of):
+        if runs and runs[-1][0] == page:
+            runs[-1][1].append(r)
+        else:
+            runs.append((page, [r]))
+    groups: list[tuple[int, list[int]]] = []  # a page's share of one row is a stray match: it joins the rows before
+    for page, members in runs:
+        if groups and len(members) == 1:
+            groups[-1][1].extend(members)
+        else:
+            groups.append((page, members))
+    if len(groups) > 1 and len(groups[0][1]) == 1:  # ... or, first, the rows after it
+        first = groups.pop(0)
+        groups[0] = (groups[0][0], first[1] + groups[0][1])
+    if len(groups) < 2:
+        return None
+    result = []
+    for number, (page, group) in enumerate(groups):
+        first = next((found[r] for r in group if found[r] is not None), offsets[page])
+        repeated = repeated_header(rows, pdf_tokens, offsets[page], first) if number else 0
+        first -= sum(len(row) for row in rows[:repeated])
+        share = [table.rows[r] for r in range(repeated)] + [table.rows[r] for r in group]
+        result.append((table.text(share), page, first - 0.5))
+    return result
+
+
 def split_pieces(markdown: str, pages: list[PdfPage]) -> list[Piece]:
     """Every block of the markdown cut into pieces and placed on a page: body text by the alignment, floats
     and footnotes on the page (and at the place) where their text is found."""
@@ -333,7 +419,11 @@ def split_pieces(markdown: str, pages: list[PdfPage]) -> list[Piece]:
         if placed is None:
             anchor = before[-1].position if before else -1.0
             placed = (near, anchor + 1e-6)
-        pieces.append(Piece(start, end, placed[0], placed[1]))
+        continued = split_long_table(markdown[start:end], near, pages, offsets, pdf_tokens)
+        if continued:
+            pieces += [Piece(start, end, page, position, text) for text, page, position in continued]
+        else:
+            pieces.append(Piece(start, end, placed[0], placed[1]))
     return pieces
 
 
@@ -348,14 +438,15 @@ def page_score(markdown: str, page: PdfPage) -> float:
 def split_markdown_into_pages(markdown: str, doc, threshold: float = 0.9,
                               pages: list[PdfPage] | None = None) -> list[PageSplit]:
     """One `PageSplit` per PDF page: its markdown (pieces in the PDF's order), its score and whether it is
-    kept (and why not). Every piece of the markdown lands on exactly one page. `pages`: the document's
+    kept (and why not). Every piece of the markdown lands on exactly one page (a continued table's header
+    rows also on each page that repeats them). `pages`: the document's
     `read_pdf_pages`, when the caller has them already."""
     pages = read_pdf_pages(doc) if pages is None else pages
     pieces = split_pieces(markdown, pages)
     result = []
     for index, page in enumerate(pages):
         mine = sorted((p for p in pieces if p.page == index), key=lambda p: (p.position, p.start))
-        share = "\n\n".join(markdown[p.start:p.end].strip() for p in mine)
+        share = "\n\n".join(p.markdown(markdown) for p in mine)
         score = page_score(share, page)
         reason = None
         if not page.tokens:
