@@ -7,6 +7,8 @@ import pytest
 from pipelines.doc2md.compile import compile_pdf
 from pipelines.doc2md.html_to_markdown import html_to_markdown
 from pipelines.doc2md.latexml import latex_to_html
+from pipelines.doc2md.pages import split_markdown_into_pages
+from pipelines.doc2md.unpack import file_class
 
 BODY = "\\begin{abstract}\nWe report.\n\\end{abstract}\n"
 SOURCES = {
@@ -99,7 +101,8 @@ def front_matter(tmp_path_factory):
     for name, source in SOURCES.items():
         folder = tmp_path_factory.mktemp(name)
         (folder / "main.tex").write_text(source.replace("BODY", BODY))
-        text = html_to_markdown(latex_to_html(folder, "main.tex", timeout_s=120))
+        text = html_to_markdown(latex_to_html(folder, "main.tex", timeout_s=120),
+                                document_class=file_class(folder / "main.tex")[1])
         found = text.split("\n\n")
         blocks[name] = found[:next(i for i, block in enumerate(found) if "Abstract" in block)]
     return blocks
@@ -118,7 +121,7 @@ def front_matter(tmp_path_factory):
     # a shared affiliation once, as the PDF prints it; \thanks a footnote
     ("revtex", ["# Topological Edge Modes", "Hiroshi Tanaka, Isabel Moreno", "Department of Physics, Kyoto University, Japan",
                 "Institute for Quantum Optics, Madrid, Spain", "Footnote: On leave from Madrid."]),
-    ("amsart", ["# Lattice Points", "Karl Weber", "Mathematisches Institut, Universität Bonn, Germany\nweber@math.uni-bonn.de"]),
+    ("amsart", ["# Lattice Points", "Karl Weber"]),  # amsart prints the address after the references
     ("article", ["# Plain Title", "Mira Castellanos, Jonah Whitfield", "Footnote: Title note.", "Footnote: Corresponding author."]),
 ])
 def test_author_contacts_are_plain_lines_under_the_names_and_only_thanks_is_a_footnote(front_matter, name, expected):
@@ -167,3 +170,58 @@ def test_a_footnote_in_a_tabular_keeps_only_its_mark_unless_in_a_minipage_as_the
     # a minipage prints its footnotes under it, marked a, b, …
     assert "Alphaa" in printed and "aSide A note." in printed
     assert "Alphaᵃ & 1" in text and "Footnote a: Side A note." in text.split("\n\n")
+
+
+AMS_PAPER = r"""\documentclass{amsart}
+\begin{document}
+\title{Counting Lattice Points}
+\author{Karl Weber}
+\address{Mathematisches Institut, Universit\"at Bonn\\ Endenicher Allee 60, Bonn, Germany}
+\curraddr{Max Planck Institute for Mathematics, Bonn, Germany}
+\email{weber@math.uni-bonn.de}
+\urladdr{https://www.math.uni-bonn.de/~weber}
+\author{Lucia Bianchi}
+\address{Dipartimento di Matematica, Universit\`a di Pisa, Italy}
+\email{bianchi@dm.unipi.it}
+\author{Marta Nowak}
+\address{Instytut Matematyczny PAN, Warsaw, Poland}
+\date{January 5, 2026}
+\subjclass[2020]{Primary 52B20; Secondary 11P21}
+\keywords{Ehrhart polynomial, lattice polytope}
+\begin{abstract}
+We give a new bound for the coefficients of the Ehrhart polynomial of a lattice polytope.
+\end{abstract}
+\maketitle
+\section{Introduction}
+BODY
+\begin{thebibliography}{1}
+\bibitem{E} E. Ehrhart, Sur les poly\`edres rationnels, C. R. Acad. Sci. Paris 254 (1962), 616--618.
+\end{thebibliography}
+\end{document}
+"""
+
+
+def test_amsart_front_matter_goes_where_the_pdf_prints_it(tmp_path):
+    """amsart prints the date, subject classification and keywords as first-page footnotes and the addresses
+    after the references; the authors as "A, B, and C". Before, all of it sat under the title and an amsart
+    paper's first page scored about 0.5."""
+    body = " ".join(["A lattice polytope is the convex hull of finitely many lattice points, and the number of "
+                     "lattice points in its dilates is a polynomial whose coefficients we bound."] * 6)
+    (tmp_path / "main.tex").write_text(AMS_PAPER.replace("BODY", body))
+    pdf, _ = compile_pdf(tmp_path, tmp_path / "main.tex", "amsart-test")
+    markdown = html_to_markdown(latex_to_html(tmp_path, "main.tex", timeout_s=120), document_class="amsart")
+    blocks = markdown.strip().split("\n\n")
+    assert blocks[:2] == ["# Counting Lattice Points", "Karl Weber, Lucia Bianchi, and Marta Nowak"]
+    assert blocks[-3:] == [
+        "Mathematisches Institut, Universität Bonn, Endenicher Allee 60, Bonn, Germany\n"
+        "_Current address_: Max Planck Institute for Mathematics, Bonn, Germany\n"
+        "_Email address_: weber@math.uni-bonn.de\n_URL_: https://www.math.uni-bonn.de/~weber",
+        "Dipartimento di Matematica, Università di Pisa, Italy\n_Email address_: bianchi@dm.unipi.it",
+        "Instytut Matematyczny PAN, Warsaw, Poland"]
+    for note in ("Footnote: _Date_: January 5, 2026.",
+                 "Footnote: _2020 Mathematics Subject Classification._ Primary 52B20; Secondary 11P21.",
+                 "Footnote: _Key words and phrases._ Ehrhart polynomial, lattice polytope."):
+        assert note in blocks
+    (page,) = split_markdown_into_pages(markdown, pymupdf.open(pdf))
+    assert page.kept and page.score > 0.97, (page.score, page.markdown)
+    assert page.markdown.index("Instytut Matematyczny") > page.markdown.index("Ehrhart, Sur les")

@@ -180,22 +180,21 @@ class MarkdownWriter:
         of their affiliations, addresses and e-mails, one a line (each once: revtex lists a shared affiliation
         once), then llncs's `\\institute` lines (LaTeXML leaves them before the title). Then each `\\thanks`
         as a `Footnote: …` paragraph. ORCIDs and llncs's `\\inst` marks are not written."""
-        names = [squeeze(self.inline(person)) for person in node.find_all(class_="ltx_personname")]
-        self.emit(", ".join(name for name in names if name))
+        self.emit(self.author_names(node))
         written: set[str] = set()
         footnotes = []
         for notes in node.find_all(class_="ltx_author_notes"):
             lines, thanks = [], []
             for child in notes.children:
                 roles = classes(child) if isinstance(child, Tag) else set()
-                if roles & CONTACT_ROLES:
-                    line = self.contact_text(child)
+                line = self.contact_line(child, roles)
+                if line is not None:
                     if line and line not in written:
                         written.add(line)
                         lines.append(line)
                 elif "ltx_contact" not in roles or "ltx_role_thanks" in roles:
                     thanks.append(self.inline(child))
-            self.emit("\n".join(lines))
+            self.author_contacts(lines)
             text = squeeze("".join(thanks))
             if not AUTHOR_MARKS.fullmatch(text):
                 footnotes.append(f"Footnote: {text}")
@@ -205,6 +204,24 @@ class MarkdownWriter:
                 self.front_note(note, content)
         self.emit("")
         self.blocks.extend(footnotes)
+
+    def author_names(self, node: Tag) -> str:
+        """The authors' names on one line."""
+        return ", ".join(name for name in self.names(node) if name)
+
+    def names(self, node: Tag) -> list[str]:
+        return [squeeze(self.inline(person)) for person in node.find_all(class_="ltx_personname")]
+
+    def contact_line(self, node: Tag | NavigableString, roles: set[str]) -> str | None:
+        """A child of an author's notes as a contact line, or None when it is not a contact."""
+        return self.contact_text(node) if roles & CONTACT_ROLES else None
+
+    def author_contacts(self, lines: list[str]) -> None:
+        """One author's contact lines, under the names."""
+        self.emit("\n".join(lines))
+
+    def finish(self) -> None:
+        """Called after the document: what a class prints after everything (none here)."""
 
     def contact_text(self, node: Tag) -> str:
         """An author's contact as the PDF prints it: its lines (LaTeXML's `<br>`s), or an address given in
@@ -399,11 +416,79 @@ class MarkdownWriter:
         return ""
 
 
-def html_to_markdown(html: str, *, tables: str = "latex", citations: CitationForm = CitationForm()) -> str:
+AMS_CLASSES = {"amsart", "amsproc", "amsbook"}
+AMS_FOOTNOTES = {"ltx_dates", "ltx_classification", "ltx_keywords"}  # printed as the first page's footnotes
+URL_START = re.compile(r"^(?:https?://|www\.)", re.IGNORECASE)
+
+
+class AmsMarkdownWriter(MarkdownWriter):
+    """The AMS classes (amsart, amsproc, amsbook) print the date, the subject classification and the keywords
+    as unnumbered footnotes of the first page ("Date: …", "2020 Mathematics Subject Classification. …",
+    "Key words and phrases. …": `Footnote: …` blocks here, which the page split places where the PDF has
+    them), and each author's address, current address, e-mail and URL after the references (amsart's
+    `\\enddoc`), not under the names where LaTeXML keeps them."""
+
+    def __init__(self, tables: str, citations: CitationForm = CitationForm()):
+        super().__init__(tables, citations)
+        self.addresses: list[str] = []
+
+    def author_names(self, node: Tag) -> str:
+        """"A and B", "A, B, and C", as amsart's `\\andify` joins them."""
+        names = [name for name in self.names(node) if name]
+        return " and ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + ", and " + names[-1]
+
+    def block(self, node: Tag) -> None:
+        if classes(node) & AMS_FOOTNOTES:
+            self.emit(self.admin_footnote(node))
+        else:
+            super().block(node)
+
+    def admin_footnote(self, node: Tag) -> str:
+        """`Footnote: _Date_: January 5, 2026.`, `Footnote: _Key words and phrases._ …` as amsart sets them."""
+        title = node.find(class_="ltx_title")
+        label = squeeze(title.get_text()).rstrip(": ") if title is not None else ""
+        text = squeeze("".join(self.inline(child) for child in node.children if child is not title))
+        if not label:  # LaTeXML's dates: "(Date: January 5, 2026)"
+            label, _, text = text.strip("()").partition(":")
+            label, text = label.strip(), text.strip()
+        if not text:
+            return ""
+        text += "" if text.endswith((".", "!", "?")) else "."
+        return f"Footnote: _{label}_: {text}" if label == "Date" else f"Footnote: _{label}._ {text}"
+
+    def contact_line(self, node: Tag | NavigableString, roles: set[str]) -> str | None:
+        """An address on one line (its `\\\\` breaks print as ", "), an e-mail after amsart's label; LaTeXML writes
+        `\\curraddr` and `\\urladdr` as bare text in the notes: labelled "URL" when it is one, else "Current
+        address"."""
+        if isinstance(node, NavigableString) and not isinstance(node, Comment):
+            text = squeeze(str(node))
+            if not text:
+                return None
+            if URL_START.match(text):  # the `~` of a home page is the no-break space LaTeXML reads it as
+                return "_URL_: " + squeeze(str(node).replace("\xa0", "~"))
+            return f"_Current address_: {text}"
+        if not roles & CONTACT_ROLES:
+            return None
+        text = ", ".join(self.contact_text(node).split("\n"))
+        return f"_Email address_: {text}" if "ltx_role_email" in roles and text else text
+
+    def author_contacts(self, lines: list[str]) -> None:
+        if lines:
+            self.addresses.append("\n".join(lines))
+
+    def finish(self) -> None:
+        for address in self.addresses:
+            self.emit(address)
+
+
+def html_to_markdown(html: str, *, tables: str = "latex", citations: CitationForm = CitationForm(),
+                     document_class: str = "") -> str:
     """The markdown of a LaTeXML HTML5 document, Nougat style; `tables="html"` keeps tables as HTML;
-    `citations` is how the paper prints numeric citations of several works."""
-    writer = MarkdownWriter(tables, citations)
+    `citations` is how the paper prints numeric citations of several works; `document_class` its class's
+    name (the AMS classes print their front matter elsewhere: `AmsMarkdownWriter`)."""
+    writer = (AmsMarkdownWriter if document_class in AMS_CLASSES else MarkdownWriter)(tables, citations)
     writer.walk(document_root(BeautifulSoup(html, "html.parser")))
+    writer.finish()
     return "\n\n".join(block for block in writer.blocks if block.strip()) + "\n"
 
 

@@ -21,7 +21,7 @@ from pipelines.doc2md.compile import check_source, choose_engine, citation_form,
 from pipelines.doc2md.layout import page_layout
 from pipelines.doc2md.pages import split_markdown_into_pages
 from pipelines.doc2md.render import LONGEST_SIDE, page_scale, page_words, render_page_image
-from pipelines.doc2md.unpack import PaperInput, find_main_tex, find_papers, unpack_paper
+from pipelines.doc2md.unpack import PaperInput, file_class, find_main_tex, find_papers, unpack_paper
 from pipelines.job import InputError, Job, Plan, SideRecord, chunk_into_tasks, code_version, safe_key
 from pipelines.storage import absolute_url, open_url
 from pipelines.text_lang import detect_lang
@@ -96,7 +96,8 @@ class Doc2mdJob(Job):
                                      engine_hint=choose_engine(main), work_root=tmp)
             except LatexmlError as exn:
                 raise InputError(paper.source, "latexml", f"paper {paper.paper}: {exn}", exception="LatexmlError") from exn
-            markdown = html_to_markdown(html, tables=self.tables, citations=citation_form(main))
+            markdown = html_to_markdown(html, tables=self.tables, citations=citation_form(main),
+                                        document_class=file_class(main)[1])
         try:
             doc = pymupdf.open(stream=pdf_bytes, filetype="pdf")
         except Exception as exn:

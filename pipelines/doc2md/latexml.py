@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from pipelines.doc2md.unpack import document_class
+from pipelines.doc2md.unpack import file_class
 from synth.tex_run import ToolTimeout, run_tool
 
 BINDINGS_DIR = Path(__file__).with_name("latexml_bindings")
@@ -126,7 +126,7 @@ def latex_to_html(source_dir: str | Path, main_tex: str, *, timeout_s: float = 3
 def class_preloads(main: Path) -> list[str]:
     """docforge's corrections to LaTeXML's binding of the paper's class: llncs numbers theorems within
     sections only with `envcountsect`; article, llncs and acmart print an appendix heading's letter alone."""
-    options, name = document_class(main.read_text("utf-8", errors="replace")) or ("", "")
+    options, name = file_class(main)
     preloads = [APPENDIX_PRELOAD] if name in LETTER_APPENDICES else []
     if name == "llncs" and "envcountsect" not in options:
         preloads.append(LLNCS_PRELOAD)

@@ -38,6 +38,11 @@ def document_class(text: str) -> tuple[str, str] | None:
     return (found.group(1) or "", found.group(2)) if found else None
 
 
+def file_class(path: Path) -> tuple[str, str]:
+    """The (options, name) of a LaTeX file's class; ("", "") when it declares none."""
+    return document_class(path.read_text("utf-8", errors="replace")) or ("", "")
+
+
 def strip_comments(text: str) -> str:
     """LaTeX text without its `%` comments (an escaped `\\%` stays)."""
     return re.sub(r"(?<!\\)%.*", "", text)
