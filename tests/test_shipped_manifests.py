@@ -264,8 +264,8 @@ DEMO_DATASET = {  # a documented build -> the `make demo` dataset written by the
     ("ocr", "zh"): "ocr-zh",
     ("positional", None): "positional",
     **{("ingest", fmt): f"stage3/{fmt}" for fmt in ("doclaynet", "cdla", "funsd", "xfund", "sroie", "wildreceipt",
-                                                     "docvqa", "infovqa", "chartqa", "textvqa", "pubtabnet",
-                                                     "im2latex", "crohme")},
+                                                     "docvqa", "infovqa", "chartqa", "textvqa", "ocrvqa",
+                                                     "pubtabnet", "mmtab", "im2latex", "crohme", "anyword")},
 }
 WORD_BOX_JOBS = ("ocr", "doc2md", "positional")  # the builds whose records let `positional` ask about a page
 

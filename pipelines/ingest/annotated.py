@@ -189,6 +189,10 @@ class AnnotatedIngest(Job):
         except InputError as exn:
             raise InputError(name, exn.step, f"{url}: {exn.message}", exn.exception) from exn
 
+    def fit_to_image(self, record: dict[str, Any], width: int, height: int) -> None:
+        """Adjust the record's boxes to the loaded image before they are checked (a format whose annotators
+        click past the image's edge clips them); none by default."""
+
     def process(self, item: dict[str, Any], task_index: int) -> Iterator[dict[str, Any]]:
         name = self.describe(item)
         targets = self.targets(item, name)
@@ -196,6 +200,7 @@ class AnnotatedIngest(Job):
         if targets.size is not None and targets.size != (image.width, image.height):
             raise InputError(name, "check image", f"the annotation says {targets.size[0]}x{targets.size[1]} pixels, "
                                                   f"the image {image_url} is {image.width}x{image.height}")
+        self.fit_to_image(targets.record, image.width, image.height)
         check_boxes(targets.record, image.width, image.height, name)
         record = {
             "family": self.family,

@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import json
 import posixpath
-from functools import lru_cache
 from typing import Any
 
 from pipelines.ingest.annotated import AnnotatedIngest, Targets, expect, read_text, text_lines
+from pipelines.ingest.parquet_rows import PARQUET, open_parquet, parquet_rows
 from pipelines.job import InputError
-from pipelines.storage import open_url
 from pipelines.text_lang import detect_lang
 
 METADATA = "metadata.jsonl"
-PARQUET = ".parquet"
+COLUMNS = ("image", "ground_truth")  # the columns of a Hub Parquet file this format reads
 
 
 def text_sequence(ground_truth: Any, name: str) -> tuple[str, dict[str, Any]]:
@@ -45,42 +44,6 @@ def text_sequence(ground_truth: Any, name: str) -> tuple[str, dict[str, Any]]:
            "ground_truth has no gt_parse.text_sequence (this format takes Donut OCR sets such as SynthDoG's)")
     expect(bool(parse["text_sequence"].strip()), name, "read ground truth", "gt_parse.text_sequence is empty")
     return parse["text_sequence"], {key: value for key, value in parsed.items() if key != "gt_parse"}
-
-
-class ParquetRows:
-    """A Parquet file's rows by index, read a row group at a time (rows come in order within a task)."""
-
-    def __init__(self, url: str):
-        import pyarrow.parquet as pq
-
-        self.url = url
-        with open_url(url, "rb") as f:
-            metadata = pq.ParquetFile(f).metadata
-        self.columns = set(metadata.schema.to_arrow_schema().names)
-        self.starts = [0]
-        for group in range(metadata.num_row_groups):
-            self.starts.append(self.starts[-1] + metadata.row_group(group).num_rows)
-
-    @property
-    def num_rows(self) -> int:
-        return self.starts[-1]
-
-    def row(self, index: int) -> dict[str, Any]:
-        group = next(g for g in range(len(self.starts) - 1) if self.starts[g] <= index < self.starts[g + 1])
-        return _row_group(self.url, group)[index - self.starts[group]]
-
-
-@lru_cache(maxsize=2)
-def _row_group(url: str, group: int) -> list[dict[str, Any]]:
-    import pyarrow.parquet as pq
-
-    with open_url(url, "rb") as f:
-        return pq.ParquetFile(f).read_row_group(group, columns=["image", "ground_truth"]).to_pylist()
-
-
-@lru_cache(maxsize=4)
-def parquet_rows(url: str) -> ParquetRows:
-    return ParquetRows(url)
 
 
 class DonutIngest(AnnotatedIngest):
@@ -112,12 +75,8 @@ class DonutIngest(AnnotatedIngest):
         return items, errors
 
     def _parquet_items(self, url: str) -> list[dict[str, Any]]:
-        try:
-            rows = parquet_rows(url)
-        except Exception as exn:  # pyarrow's errors for a file that is not Parquet have no common base
-            raise InputError(url, "read parquet", f"not a readable Parquet file: {exn}",
-                             exception=type(exn).__name__) from exn
-        missing = {"image", "ground_truth"} - rows.columns
+        rows = open_parquet(url, COLUMNS)
+        missing = set(COLUMNS) - rows.columns
         if missing:
             raise InputError(url, "read parquet", f"no {', '.join(sorted(missing))} column (columns: "
                                                   f"{', '.join(sorted(rows.columns))})")
@@ -129,7 +88,7 @@ class DonutIngest(AnnotatedIngest):
 
     def targets(self, item: dict[str, Any], name: str) -> Targets:
         if "row" in item:
-            row = parquet_rows(item["file"]).row(item["row"])
+            row = parquet_rows(item["file"], COLUMNS).row(item["row"])
             cell = row["image"]
             expect(isinstance(cell, dict) and (isinstance(cell.get("bytes"), bytes) or bool(cell.get("path"))),
                    name, "read image", "the image column holds neither bytes nor a path")

@@ -3,8 +3,8 @@ kie` (synthetic receipts and forms, en and zh), then `shards verify` of each.
 
     .venv/bin/python samples/datasets/ingest_demo.py DEMO_OUT
 
-Runs the real CLI (`pipelines.cli.main`) once per build in one process, so the 15 builds share one
-embedded Ray instead of starting 15; writes DEMO_OUT/stage3/NAME. Exit status 1 if a build or a
+Runs the real CLI (`pipelines.cli.main`) once per build in one process, so the 18 builds share one
+embedded Ray instead of starting 18; writes DEMO_OUT/stage3/NAME. Exit status 1 if a build or a
 verification fails. Run from the repository root.
 """
 
@@ -38,6 +38,10 @@ BUILDS = {  # output name: the ingest arguments
                  "--input", f"{DATASETS}/im2latex/im2latex_train.lst", f"{DATASETS}/im2latex/im2latex_validate_filter.lst",
                  "--images", f"{DATASETS}/im2latex/formula_images"],
     "crohme": ["--format", "crohme", "--input", f"{DATASETS}/crohme"],
+    "ocrvqa": ["--format", "ocrvqa", "--input", f"{DATASETS}/ocrvqa/dataset.json", "--split", "train"],
+    "mmtab": ["--format", "mmtab", "--input", f"{DATASETS}/mmtab/MMTab-pre_pretrain_data_llava_format_150K.json",
+              "--images", f"{DATASETS}/mmtab/images"],
+    "anyword": ["--format", "anyword", "--input", f"{DATASETS}/anyword"],
 }
 SYNTHETIC_KIE = {"kie-synth-en": ["--lang", "en", "--count", "12"], "kie-synth-zh": ["--lang", "zh", "--count", "12"]}
 
