@@ -180,3 +180,15 @@ def test_an_appendix_heading_reads_as_its_class_prints_it(tmp_path, documentclas
                        documentclass=documentclass)
     markdown = html_to_markdown(latex_to_html(source, "main.tex", timeout_s=60))
     assert f"\n## {heading}\n" in markdown, markdown
+
+
+@pytest.mark.parametrize("documentclass, caption", [("IEEEtran", "Fig. 1. Gauge drift."),
+                                                    ("article", "Figure 1: Gauge drift.")])
+def test_a_figure_caption_reads_as_its_class_prints_it(tmp_path, documentclass, caption):
+    """IEEEtran prints "Fig. 1. …" (LaTeXML's binding wrote "Figure 1: …", as article prints it)."""
+    from pipelines.doc2md.html_to_markdown import html_to_markdown
+
+    figure = "\\begin{figure}[h]\\centering\\fbox{Plot}\\caption{Gauge drift.}\\end{figure}\nText."
+    source = write_tex(tmp_path, "main.tex", figure, documentclass=documentclass)
+    markdown = html_to_markdown(latex_to_html(source, "main.tex", timeout_s=60))
+    assert markdown.split("\n\n")[0] == caption, markdown

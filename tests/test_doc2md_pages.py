@@ -8,6 +8,9 @@ import pymupdf
 import pytest
 
 from pipelines.doc2md.compile import compile_pdf
+from pipelines.doc2md.html_to_markdown import html_to_markdown
+from pipelines.doc2md.latexml import latex_to_html
+from pipelines.doc2md.layout import page_layout
 from pipelines.doc2md.pages import markdown_tokens, read_pdf_pages, split_markdown_into_pages, tokens_of
 
 CORPUS = Path(__file__).resolve().parents[1] / "synth" / "corpora" / "en.txt"
@@ -160,7 +163,6 @@ def test_the_page_number_of_a_letter_layout_on_a4_paper_is_a_footer(tmp_path):
 def test_a_line_of_numbers_ending_a_paragraph_is_its_text_not_a_formula(tmp_path):
     """A reference or sentence whose last line holds only numbers ("2019.") belongs to the block above it;
     a display formula's number at the right margin is still the formula's."""
-    from pipelines.doc2md.layout import page_layout
 
     reference = "S. Haykin and A. Sayed. Adaptive filters for drifting gauges. Signal Processing, 12(3):1--10,"
     tex = ("\\documentclass{article}\n\\begin{document}\n" + paragraphs(1)[0] + "\n\n" + reference +
@@ -220,7 +222,6 @@ def test_an_upper_case_roman_numbered_table_caption_goes_with_its_float(tmp_path
 def test_a_two_column_equation_number_stays_with_its_formula(tmp_path):
     """The number at the left column's right edge is on the same row as the right column's text: it is the
     equation's, not that text's."""
-    from pipelines.doc2md.layout import page_layout
 
     body = paragraphs(10)
     tex = ["\\documentclass[twocolumn]{article}\n\\begin{document}", body[0], "\\begin{equation}\na^2+b^2=c^2\n"
@@ -253,8 +254,6 @@ def test_the_words_a_formula_sets_in_text_fonts_count_on_both_sides(tmp_path):
     """The PDF's text keeps a formula's words in text fonts (\\text{if}, \\operatorname{softmax}, \\max,
     \\mathbf{W}); the markdown's formulas now give those words too, so a math-heavy page scores as it reads
     (it scored 0.91 when only the PDF had them)."""
-    from pipelines.doc2md.html_to_markdown import html_to_markdown
-    from pipelines.doc2md.latexml import latex_to_html
 
     tex = ("\\documentclass{article}\n\\usepackage{amsmath}\n\\begin{document}\n" + paragraphs(1)[0] + "\n"
            + TEXT_FONT_MATH + "\n" + paragraphs(2)[1] + "\n\\end{document}\n")
@@ -268,9 +267,6 @@ def test_the_words_a_formula_sets_in_text_fonts_count_on_both_sides(tmp_path):
 
 def test_items_of_a_list_with_printed_labels_are_list_items(tmp_path):
     """enumitem's `(i)` labels are written as printed: each item is still a List-item box."""
-    from pipelines.doc2md.html_to_markdown import html_to_markdown
-    from pipelines.doc2md.latexml import latex_to_html
-    from pipelines.doc2md.layout import page_layout
 
     items = "".join(f"\\item {sentence}\n" for sentence in paragraphs(3)[0].split(". ")[:3])
     tex = ("\\documentclass{article}\n\\usepackage{enumitem}\n\\begin{document}\n" + paragraphs(2)[1] +
@@ -289,8 +285,6 @@ def test_items_of_a_list_with_printed_labels_are_list_items(tmp_path):
 def test_a_thanks_note_goes_to_the_foot_of_the_page_and_its_label_is_not_a_word(tmp_path):
     """`\\thanks` becomes an unnumbered `Footnote: …` block after the names; the PDF prints it at the foot of
     the page, where it moves, and its label counts as no word."""
-    from pipelines.doc2md.html_to_markdown import html_to_markdown
-    from pipelines.doc2md.latexml import latex_to_html
 
     tex = ("\\documentclass{article}\n\\title{Drift of River Gauges}\n\\author{Ann Smith\\thanks{Supported by the "
            "river gauge foundation under its second campaign.}}\n\\date{}\n\\begin{document}\n\\maketitle\n"
@@ -379,3 +373,48 @@ def test_html_tables_move_with_their_float_and_their_tags_are_not_words(tmp_path
     assert on_pdf and on_pdf[0] > 1
     assert [s.number for s in splits if "<table>" in s.markdown] == on_pdf  # whole: a one-page table is not cut
     assert all(s.kept for s in splits), [(s.number, s.score, s.reason) for s in splits]
+
+
+def test_a_paragraph_the_pdf_continues_under_a_figure_is_cut_around_it(tmp_path):
+    """Two columns: a paragraph runs from the bottom of the left column into the right one, whose top holds a
+    figure defined earlier. The PDF is read column by column, so its page markdown has the paragraph's start,
+    the figure's caption, then the rest of the paragraph (before: the whole paragraph, then the caption)."""
+    body = paragraphs(12)
+    body[0] += " Extra words shift the column break by a line or two." * 2  # the break falls inside paragraph 7
+    figure = [r"\begin{figure}[t]\centering\fbox{\rule{0pt}{9cm}\rule{3cm}{0pt}}", r"\caption{" + CAPTION + "}",
+              r"\end{figure}"]
+    markdown = write_float_document(tmp_path, [r"\documentclass[twocolumn]{article}", r"\begin{document}"], [], body,
+                                    5, figure, [f"Figure 1: {CAPTION}"])
+    pdf, _ = compile_pdf(tmp_path, tmp_path / "main.tex", "two-column-test")
+    first = split_markdown_into_pages(markdown, pymupdf.open(pdf))[0]
+    assert first.kept and first.score > 0.99, first.score
+    crossing = body[6]
+    assert first.markdown.index(crossing[:40]) < first.markdown.index(CAPTION) < first.markdown.index(crossing[-40:])
+    assert all(part in first.markdown for part in (crossing[:40], crossing[-40:]))  # every word once, in two parts
+    assert first.markdown.count(crossing[:40]) == 1 and crossing not in first.markdown
+
+
+def test_a_figures_panel_captions_go_with_its_caption_and_get_boxes_of_their_own(tmp_path):
+    """A figure of two panels (subcaption) printed at the top of the next page: its "(a) …", "(b) …" and
+    "Figure 1: …" captions are one movable block, so the panels' captions go where the PDF prints them (they
+    stayed in the body before), and the layout boxes each caption apart."""
+    body = paragraphs(12)
+    figure = [r"\begin{figure}[t]\centering",
+              r"\begin{subfigure}{0.45\textwidth}\centering\fbox{\rule{0pt}{2cm}\rule{3cm}{0pt}}"
+              r"\caption{Upstream gauge readings}\end{subfigure}",
+              r"\begin{subfigure}{0.45\textwidth}\centering\fbox{\rule{0pt}{2cm}\rule{3cm}{0pt}}"
+              r"\caption{Downstream gauge readings}\end{subfigure}",
+              r"\caption{" + CAPTION + "}", r"\end{figure}"]
+    write_float_document(tmp_path, [r"\documentclass{article}", r"\usepackage{subcaption}", r"\begin{document}"], [],
+                         body, 10, figure, [])
+    pdf, _ = compile_pdf(tmp_path, tmp_path / "main.tex", "subfigure-test")
+    markdown = html_to_markdown(latex_to_html(tmp_path, "main.tex", timeout_s=60))
+    assert f"(a) Upstream gauge readings\n(b) Downstream gauge readings\nFigure 1: {CAPTION}" in markdown
+    doc = pymupdf.open(pdf)
+    on_pdf = [p.number for p in read_pdf_pages(doc) if "upstream gauge readings" in " ".join(p.tokens)]
+    splits = split_markdown_into_pages(markdown, doc)
+    assert on_pdf and on_pdf[0] > 1 and [s.number for s in splits if "Upstream gauge" in s.markdown] == on_pdf
+    assert all(s.kept for s in splits), [(s.number, s.score, s.reason) for s in splits]
+    page = splits[on_pdf[0] - 1]
+    boxes = page_layout(page, doc[page.number - 1], 1.0, int(doc[0].rect.width), int(doc[0].rect.height))
+    assert [box["label"] for box in boxes].count("Caption") == 3

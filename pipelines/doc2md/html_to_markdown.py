@@ -154,9 +154,8 @@ class MarkdownWriter:
             self.emit(display_math(node))
         elif is_tabular(node):
             self.emit(self.table_text(node))
-        elif node.name == "figure" and "ltx_figure" in names:
-            for caption in node.find_all("figcaption"):
-                self.emit(squeeze(self.inline(caption)))
+        elif node.name == "figure" and "ltx_figure" in names:  # its caption and its panels' "(a) …": one block, a line each
+            self.emit("\n".join(text for caption in node.find_all("figcaption") if (text := squeeze(self.inline(caption)))))
         elif "ltx_listing" in names or node.name == "pre":
             self.emit(self.fenced(node))
         elif node.name == "figcaption":

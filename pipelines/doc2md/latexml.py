@@ -27,6 +27,7 @@ XETEX_PRELOAD = "docforge-xetex.sty"
 BIBSTYLE_PRELOAD = "docforge-bibstyle.sty"  # [STYLE]: the .aux's \bibstyle{STYLE}, read at \begin{document}
 LLNCS_PRELOAD = "docforge-llncs.sty"  # theorems numbered across the paper, as llncs without envcountsect
 APPENDIX_PRELOAD = "docforge-appendix.sty"  # appendix headings tagged "A", not "Appendix A"
+IEEETRAN_PRELOAD = "docforge-ieeetran.sty"  # figure captions "Fig. 1. …", as IEEEtran prints them
 LETTER_APPENDICES = {"article", "llncs", "acmart"}  # classes whose appendix headings print the letter alone
 BIBLIOGRAPHY_STYLE = re.compile(r"^[^%\n]*\\bibliographystyle\s*\{\s*([\w.-]+)\s*\}", re.MULTILINE)
 USE_BBL = "nobibtex"  # latexml.sty options: read the .bbl beside the main file, not the .bib
@@ -125,11 +126,14 @@ def latex_to_html(source_dir: str | Path, main_tex: str, *, timeout_s: float = 3
 
 def class_preloads(main: Path) -> list[str]:
     """docforge's corrections to LaTeXML's binding of the paper's class: llncs numbers theorems within
-    sections only with `envcountsect`; article, llncs and acmart print an appendix heading's letter alone."""
+    sections only with `envcountsect`; article, llncs and acmart print an appendix heading's letter alone;
+    IEEEtran captions figures "Fig. 1. …"."""
     options, name = file_class(main)
     preloads = [APPENDIX_PRELOAD] if name in LETTER_APPENDICES else []
     if name == "llncs" and "envcountsect" not in options:
         preloads.append(LLNCS_PRELOAD)
+    if name == "IEEEtran":
+        preloads.append(IEEETRAN_PRELOAD)
     return preloads
 
 

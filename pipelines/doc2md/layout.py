@@ -14,14 +14,14 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 
-from pipelines.doc2md.pages import (CAPTION_TAG, FOOTNOTE_LABEL, PageSplit, PdfLine, align_body, markdown_blocks,
+from pipelines.doc2md.pages import (FLOAT_CAPTION, FOOTNOTE_LABEL, PageSplit, PdfLine, align_body, markdown_blocks,
                                     markdown_tokens, tokens_of)
 
 CLASSES = ("Caption", "Footnote", "Formula", "List-item", "Page-footer", "Page-header", "Picture",
            "Section-header", "Table", "Text", "Title")
 # a list item: markdown's bullets and numbers, and the labels enumitem lists print ("(i)", "(a)", "a)")
 LIST_ITEM = re.compile(r"^(?:[*+-]|\d+[.)]|\([0-9a-zA-Z]{1,4}\)|[a-z]{1,4}\)) ", re.MULTILINE)
-CAPTION = re.compile("^" + CAPTION_TAG)
+CAPTION = re.compile("^" + FLOAT_CAPTION)
 FORMULA_GAP = 2.5  # points: the rows of one display formula are closer than this to each other
 MIN_PICTURE_SIDE = 12.0  # points: smaller drawings are rules, underlines and table lines
 Box = tuple[float, float, float, float]
@@ -48,7 +48,7 @@ def block_label(text: str) -> str:
 
 def markdown_units(markdown: str) -> list[tuple[str, str]]:
     """(label, text) of each block; a list block becomes one unit per top-level item (nested items stay
-    with their parent, as DocLayNet boxes them)."""
+    with their parent, as DocLayNet boxes them), a caption block one per caption (a figure's and its panels')."""
     units = []
     for start, end, _ in markdown_blocks(markdown):
         text = markdown[start:end]
@@ -56,6 +56,8 @@ def markdown_units(markdown: str) -> list[tuple[str, str]]:
         if label == "List-item":
             starts = [m.start() for m in LIST_ITEM.finditer(text)] + [len(text)]
             units += [(label, text[a:b]) for a, b in zip(starts, starts[1:]) if text[a:b].strip()]
+        elif label == "Caption":  # a figure's caption and each of its panels' is a box of its own
+            units += [(label, line) for line in text.split("\n") if line.strip()]
         else:
             units.append((label, text))
     return units

@@ -59,7 +59,9 @@ FLOAT_NUMBER = r"(?:(?:[A-Z]\.?)?\d+(?:[.\-]\d+)*|[IVXLC]+)"  # 3, A.2, 3.1, S1;
 CAPTION_TAG = (rf"(?:(?i:{FLOAT_NAME})\s*{FLOAT_NUMBER}\s*(?:[:：]|\.(?=\s))"
                rf"|\*\*(?i:{FLOAT_NAME})\s*{FLOAT_NUMBER}[.:]?\*\*)")
 TABLE_START = r"\\begin\{tabular|<table>"
-MOVABLE = re.compile(rf"(?:{FOOTNOTE_LABEL}|{CAPTION_TAG}|{TABLE_START}|```)")
+# a figure's caption block: its panels' captions ("(a) …", a line each, subcaption/subfig) and its own, in either order
+FLOAT_CAPTION = rf"(?:\([a-z]{{1,2}}\)[^\n]*\n)*{CAPTION_TAG}"
+MOVABLE = re.compile(rf"(?:{FOOTNOTE_LABEL}|{FLOAT_CAPTION}|{TABLE_START}|```)")
 MOVABLE_MIN_SCORE = 60.0  # a float whose text matches no nearby page this well stays where the markdown has it
 TABLE_ROW_GAP = 150  # PDF tokens a continued table's next row may be found after its last (a page break's footnotes,
 SHORT_ROW_GAP = 30   # the header the next page repeats); rows of one or two words must come closer
@@ -396,6 +398,7 @@ def split_pieces(markdown: str, pages: list[PdfPage]) -> list[Piece]:
     pages_of = [owner[m] if m is not None else None for m in matched]
     cuts = [0] + body_cuts(markdown, spans, pages_of, len(pages)) + [len(markdown)]
     pieces: list[Piece] = []
+    floats: list[Piece] = []
     token = 0
     last_position = -1.0
     for start, end, is_movable in blocks:
@@ -421,10 +424,32 @@ def split_pieces(markdown: str, pages: list[PdfPage]) -> list[Piece]:
             placed = (near, anchor + 1e-6)
         continued = split_long_table(markdown[start:end], near, pages, offsets, pdf_tokens)
         if continued:
-            pieces += [Piece(start, end, page, position, text) for text, page, position in continued]
+            floats += [Piece(start, end, page, position, text) for text, page, position in continued]
         else:
-            pieces.append(Piece(start, end, placed[0], placed[1]))
-    return pieces
+            floats.append(Piece(start, end, placed[0], placed[1]))
+    return cut_at_floats(pieces, floats, spans, matched) + floats
+
+
+def cut_at_floats(body: list[Piece], floats: list[Piece], spans: list[tuple[int, int]],
+                  matched: list[int | None]) -> list[Piece]:
+    """The body pieces, each cut where the PDF sets a float or footnote inside its text (a paragraph going on
+    in the next column under a figure at its top, a footnote ending a column, a `[h]` float after a line):
+    the part after the float follows it, in the PDF's reading order. A cut falls before the first word the
+    PDF prints after the float."""
+    starts = [span[0] for span in spans]
+    for placed in sorted(floats, key=lambda piece: piece.position):
+        for index, piece in enumerate(body):
+            if piece.page != placed.page or piece.position > placed.position:
+                continue
+            tokens = range(bisect.bisect_left(starts, piece.start), bisect.bisect_left(starts, piece.end))
+            after = next((t for t in tokens if matched[t] is not None and matched[t] > placed.position), None)
+            if after is None or spans[after][0] <= piece.start:
+                continue
+            cut = spans[after][0]
+            body[index:index + 1] = [Piece(piece.start, cut, piece.page, piece.position),
+                                     Piece(cut, piece.end, piece.page, float(matched[after]))]
+            break
+    return body
 
 
 def page_score(markdown: str, page: PdfPage) -> float:
