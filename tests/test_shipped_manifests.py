@@ -178,7 +178,7 @@ def test_recipe_resolves_once_the_data_is_in_place(recipe_env):
 
 @pytest.fixture(scope="module")
 def demo_out(tmp_path_factory):
-    """`make demo`'s shards, built once for this module by the real demo script (~25 s, embedded Ray)."""
+    """`make demo`'s shards, built once for this module by the real demo script (~1.5 min, embedded Ray)."""
     out = tmp_path_factory.mktemp("demo") / "demo-out"
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     done = subprocess.run(["bash", "samples/run-demo.sh", str(out)], cwd=REPO, env=env, capture_output=True,

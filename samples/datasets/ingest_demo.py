@@ -46,17 +46,25 @@ BUILDS = {  # output name: the ingest arguments
 SYNTHETIC_KIE = {"kie-synth-en": ["--lang", "en", "--count", "12"], "kie-synth-zh": ["--lang", "zh", "--count", "12"]}
 
 
-def run(out: Path) -> int:
+def run_builds(out: Path, commands: dict[str, list[str]]) -> list[str]:
+    """`docforge build COMMAND --output OUT/NAME` for each (name, command), in this process, then `shards verify`
+    of each; the steps that failed."""
     failed = []
-    commands = {name: ["ingest", *arguments, "--source", f"demo-{name}"] for name, arguments in BUILDS.items()}
-    commands.update({name: ["kie", *arguments] for name, arguments in SYNTHETIC_KIE.items()})
     for name, command in commands.items():
         print(f"==> build {command[0]} {name}: -> {out / name}", flush=True)
-        if docforge(["build", *command, "--output", str(out / name), "--no-progress"]) != 0:
+        if docforge(["build", *command, "--output", str(out / name)]) != 0:
             failed.append(f"build {name}")
     for name in commands:
         if docforge(["shards", "verify", str(out / name)]) != 0:
             failed.append(f"verify {name}")
+    return failed
+
+
+def run(out: Path) -> int:
+    commands = {name: ["ingest", *arguments, "--source", f"demo-{name}", "--no-progress"]
+                for name, arguments in BUILDS.items()}
+    commands.update({name: ["kie", *arguments, "--no-progress"] for name, arguments in SYNTHETIC_KIE.items()})
+    failed = run_builds(out, commands)
     if failed:
         print(f"stage-3 ingest demo failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
