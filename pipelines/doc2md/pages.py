@@ -10,9 +10,10 @@ tells which page each matched markdown word sits on; page boundaries go just aft
 on the page before, moved to the next line break when that comes before the next page's first match.
 A page's score is 1 − normalised character edit distance between its markdown text and its PDF text;
 pages under the threshold, with unresolved references (`??`) or with no text are dropped with a reason.
-Floats and footnotes go to the page whose text holds them; a table the PDF continues over pages (longtable)
-is cut into one table per page, each with the header rows the page repeats. CJK text is compared character
-by character (no whitespace tokenisation).
+Floats and footnotes go to the page whose text holds them, and a paragraph the PDF continues after one is
+cut around it (reading order); a table the PDF continues over pages (longtable) is cut into one table per
+page, each with the header rows the page repeats. CJK text is compared character by character (no
+whitespace tokenisation).
 """
 
 from __future__ import annotations

@@ -1,14 +1,13 @@
 """`docforge build ingest`: turn existing public datasets into docforge shards, one module per format.
 
-Formats: `img2dataset` (caption folders or tars: CC3M/CC12M, LAION, CapsFusion), `llava`
-(conversation JSON/JSONL + image folder: LLaVA-665k, ShareGPT4V, mPLUG-DocOwl 1.5's "messages" JSONL; or
-the Hub's Parquet files with the images inside: LLaVA-ReCap, LLaVA-OneVision-Data), and the stage-3
-task sets, annotation files +
-images (`pipelines.ingest.annotated`): layout (`doclaynet`, `cdla`), key information (`funsd`, `xfund`,
-`sroie`, `wildreceipt`), QA (`docvqa`, `infovqa`, `chartqa`, `textvqa`, `ocrvqa`), tables (`pubtabnet`, `mmtab`) and formulas
-(`im2latex`, `crohme`), Donut-format OCR sets (`donut`: SynthDoG's output, synthdog-en/zh as folders or
-the Hub's Parquet files) and AnyText's AnyWord-3M text images (`anyword`). `BUILDERS` maps each format to
-the function that makes its `Job` for the runner.
+Formats: `img2dataset` (caption folders or tars: CC3M/CC12M, LAION, CapsFusion), `llava` (conversation
+JSON/JSONL + image folder: LLaVA-665k, ShareGPT4V, mPLUG-DocOwl 1.5's "messages" JSONL; or the Hub's Parquet
+files with the images inside: LLaVA-ReCap, LLaVA-OneVision-Data), and the stage-3 task sets, annotation
+files + images (`pipelines.ingest.annotated`): layout (`doclaynet`, `cdla`), key information (`funsd`,
+`xfund`, `sroie`, `wildreceipt`), QA (`docvqa`, `infovqa`, `chartqa`, `textvqa`, `ocrvqa`), tables
+(`pubtabnet`, `mmtab`) and formulas (`im2latex`, `crohme`), Donut-format OCR sets (`donut`: SynthDoG's
+output, synthdog-en/zh as folders or the Hub's Parquet files) and AnyText's AnyWord-3M text images
+(`anyword`). `BUILDERS` maps each format to the function that makes its `Job` for the runner.
 """
 
 from __future__ import annotations
