@@ -17,8 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "datasets"))
 
-from ingest_demo import run as build_stage3  # noqa: E402  (the stage-3 formats' builds, in this process)
-from ingest_demo import run_builds  # noqa: E402
+from ingest_demo import outcome, run_builds, stage3_commands  # noqa: E402  (the stage-3 builds, in this process)
 
 OUT = "{out}"  # the demo's output folder, in the arguments of builds that read an earlier one
 BUILDS = {  # output name: the `docforge build` arguments
@@ -42,11 +41,7 @@ def run(out: Path) -> int:
     commands = {name: [argument.format(out=out) for argument in arguments] for name, arguments in BUILDS.items()}
     failed = run_builds(out, commands)
     print(f"==> stage-3 public-set formats (samples/datasets): ingest each into {out / 'stage3'}, verify", flush=True)
-    if build_stage3(out / "stage3") != 0:
-        failed.append("stage-3 builds")
-    if failed:
-        print(f"demo builds failed: {', '.join(failed)}", file=sys.stderr)
-    return 1 if failed else 0
+    return outcome(failed + run_builds(out / "stage3", stage3_commands()), "demo builds")
 
 
 if __name__ == "__main__":

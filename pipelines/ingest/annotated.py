@@ -103,6 +103,20 @@ def expect(condition: bool, name: str, step: str, message: str) -> None:
         raise InputError(name, step, message)
 
 
+def read_image(url: str, name: str) -> CheckedImage:
+    """The image file at `url`, decoded and checked; an `InputError` naming the record `name` and the file when it
+    is missing or not a whole image."""
+    try:
+        with open_url(url, "rb") as f:
+            data = f.read()
+    except FileNotFoundError as exn:
+        raise InputError(name, "read image", f"missing image file {url}", exception="FileNotFoundError") from exn
+    try:
+        return check_image(data, url)
+    except InputError as exn:
+        raise InputError(name, exn.step, f"{url}: {exn.message}", exn.exception) from exn
+
+
 class AnnotatedIngest(Job):
     """Base of the annotation + image folder formats. Subclasses set `format`, `family`, `suffixes`."""
 
@@ -179,15 +193,7 @@ class AnnotatedIngest(Job):
         if isinstance(image, bytes):
             return check_image(image, name), None
         url = self.image_url(item, image)
-        try:
-            with open_url(url, "rb") as f:
-                data = f.read()
-        except FileNotFoundError as exn:
-            raise InputError(name, "read image", f"missing image file {url}", exception="FileNotFoundError") from exn
-        try:
-            return check_image(data, url), url
-        except InputError as exn:
-            raise InputError(name, exn.step, f"{url}: {exn.message}", exn.exception) from exn
+        return read_image(url, name), url
 
     def fit_to_image(self, record: dict[str, Any], width: int, height: int) -> None:
         """Adjust the record's boxes to the loaded image before they are checked (a format whose annotators

@@ -99,21 +99,25 @@ def page_targets(words: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]
     return "\n".join(line["text"] for line in lines), ordered, lines
 
 
+def existing_folder(path: Any) -> str | None:
+    """`path` as a folder URL when it names a folder this machine can open, else None (the shipped files'
+    `data_root` names the authors' disks)."""
+    if not isinstance(path, str) or not path.strip():
+        return None
+    try:
+        folder = Folder(path)
+        return folder.url if folder.fs.isdir(folder.root) else None
+    except (OSError, ValueError, ImportError):  # a protocol this machine cannot open
+        return None
+
+
 class AnywordIngest(AnnotatedIngest):
     format = "anyword"
     family = "ocr"
 
     def images_folder(self, url: str, data_root: Any) -> str:
-        if self.images_url:
-            return self.images_url
-        if isinstance(data_root, str) and data_root.strip():
-            try:
-                folder = Folder(data_root)
-                if folder.fs.isdir(folder.root):
-                    return folder.url
-            except (OSError, ValueError, ImportError):  # a protocol this machine cannot open: not the folder
-                pass
-        return join_url(posixpath.dirname(url), IMAGES)
+        """--images, else the file's `data_root` when it is a folder here, else `imgs/` beside the file."""
+        return self.images_url or existing_folder(data_root) or join_url(posixpath.dirname(url), IMAGES)
 
     def read_items(self, url: str) -> tuple[list[dict[str, Any]], list[InputError]]:
         content = read_json(url, "annotations")

@@ -26,11 +26,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from pipelines.images import check_image
-from pipelines.ingest.annotated import find_input_files, read_json
+from pipelines.ingest.annotated import find_input_files, read_image, read_json
 from pipelines.ingest.jsonl_lines import jsonl_items, jsonl_lines, parse_jsonl_line, read_jsonl_record
 from pipelines.ingest.parquet_rows import PARQUET, open_parquet, parquet_rows
 from pipelines.job import InputError, Job, Plan, chunk_into_tasks, code_version, safe_key
-from pipelines.storage import absolute_url, join_url, open_url
+from pipelines.storage import absolute_url, join_url
 
 GENERATOR = "docforge.ingest.llava"
 ROLES = ("human", "gpt", "system")
@@ -196,16 +196,7 @@ class LlavaIngest(Job):
             checked = check_image(image, name)
         elif image is not None:
             image_url = join_url(self.images_url or posixpath.dirname(item["file"]), posixpath.normpath(image))
-            try:
-                with open_url(image_url, "rb") as f:
-                    data = f.read()
-            except FileNotFoundError as exn:
-                raise InputError(name, "read image", f"missing image file {image_url}",
-                                 exception="FileNotFoundError") from exn
-            try:
-                checked = check_image(data, image_url)
-            except InputError as exn:
-                raise InputError(name, exn.step, f"{image_url}: {exn.message}", exn.exception) from exn
+            checked = read_image(image_url, name)
         if image is not None:
             sample[checked.ext] = checked.data
             image_record = checked.record()

@@ -60,14 +60,23 @@ def run_builds(out: Path, commands: dict[str, list[str]]) -> list[str]:
     return failed
 
 
-def run(out: Path) -> int:
+def stage3_commands() -> dict[str, list[str]]:
+    """The `docforge build` arguments of each stage-3 dataset, by output name."""
     commands = {name: ["ingest", *arguments, "--source", f"demo-{name}", "--no-progress"]
                 for name, arguments in BUILDS.items()}
     commands.update({name: ["kie", *arguments, "--no-progress"] for name, arguments in SYNTHETIC_KIE.items()})
-    failed = run_builds(out, commands)
+    return commands
+
+
+def outcome(failed: list[str], what: str) -> int:
+    """The exit status of a run whose `failed` steps are listed (named on stderr)."""
     if failed:
-        print(f"stage-3 ingest demo failed: {', '.join(failed)}", file=sys.stderr)
+        print(f"{what} failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def run(out: Path) -> int:
+    return outcome(run_builds(out, stage3_commands()), "stage-3 ingest demo")
 
 
 if __name__ == "__main__":
