@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   latexml
   texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended texlive-science
-  texlive-xetex texlive-lang-chinese
+  texlive-xetex texlive-lang-chinese texlive-publishers
   fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-noto-core fonts-noto-cjk fonts-wqy-microhei
   fonts-arphic-gkai00mp fonts-arphic-gbsn00lp fonts-urw-base35
 )

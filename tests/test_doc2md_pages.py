@@ -418,3 +418,26 @@ def test_a_figures_panel_captions_go_with_its_caption_and_get_boxes_of_their_own
     page = splits[on_pdf[0] - 1]
     boxes = page_layout(page, doc[page.number - 1], 1.0, int(doc[0].rect.width), int(doc[0].rect.height))
     assert [box["label"] for box in boxes].count("Caption") == 3
+
+
+NOTE_TEXT = "Measured against exhaustive pairwise comparison of every gauge"
+
+
+def test_a_tables_notes_go_with_it_to_the_page_the_pdf_prints_it_on(tmp_path):
+    """threeparttable's notes (`\\item[a]`, labels printed) are lines under the tabular's block, so they move with
+    the float; the tabular's `\\end{tabular}` is not a word."""
+    body = paragraphs(12)
+    table = [r"\begin{table}[t]\centering\begin{threeparttable}\caption{" + ROMAN_CAPTION + r"}",
+             r"\begin{tabular}{cc}", r"Campaign & Recall\tnote{a} \\ River & 81.2 \\", r"\end{tabular}",
+             r"\begin{tablenotes}\item[a] " + NOTE_TEXT + r".\end{tablenotes}", r"\end{threeparttable}\end{table}"]
+    write_float_document(tmp_path, [r"\documentclass{article}", r"\usepackage{threeparttable}", r"\begin{document}"],
+                         [], body, 10, table, [])
+    markdown = html_to_markdown(latex_to_html(tmp_path, "main.tex", timeout_s=120))
+    assert f"\\end{{tabular}}\n* a {NOTE_TEXT}." in markdown
+    pdf, _ = compile_pdf(tmp_path, tmp_path / "main.tex", "table-notes-test")
+    doc = pymupdf.open(pdf)
+    on_pdf = [p.number for p in read_pdf_pages(doc) if " ".join(tokens_of(NOTE_TEXT)) in " ".join(p.tokens)]
+    splits = split_markdown_into_pages(markdown, doc)
+    assert on_pdf and on_pdf[0] > 1 and [s.number for s in splits if NOTE_TEXT in s.markdown] == on_pdf
+    assert all(s.kept for s in splits), [(s.number, s.score, s.reason) for s in splits]
+    assert "tabular" not in markdown_tokens(markdown)[0]

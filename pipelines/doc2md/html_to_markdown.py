@@ -18,10 +18,13 @@ from dataclasses import dataclass
 
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 
+from pipelines.doc2md.acm_front_matter import (JOURNAL_FORMATS, AcmFacts, andify, ccs_concepts, permission_block,
+                                               reference_format, special_section)
 from pipelines.doc2md.markdown_math import display_math, equation_rows, inline_math, is_math
-from pipelines.doc2md.markdown_tables import is_tabular, tabular_html, tabular_latex
+from pipelines.doc2md.markdown_tables import TABLE_START, is_tabular, tabular_html, tabular_latex
 
 UNRESOLVED = "[??]"
+FOOTNOTE_START = r"Footnote\b"
 HEADING_LEVELS = {"ltx_title_document": 1, "ltx_title_section": 2, "ltx_title_bibliography": 2,
                   "ltx_title_appendix": 2, "ltx_title_subsection": 3, "ltx_title_subsubsection": 4,
                   "ltx_title_paragraph": 5, "ltx_title_subparagraph": 6, "ltx_title_abstract": 6}
@@ -39,6 +42,7 @@ METADATA_NOTES = {"ltx_role_" + role for role in (
     "copyright", "copyrightholder", "journal", "journalyear", "journalvolume", "journalnumber", "volume", "issue",
     "pubyear", "pagerange", "price", "doi", "isbn", "conference", "booktitle", "proceeding", "ccs", "article",
     "articleseq", "articletype", "submissionid", "publicationid", "publicationmonth", "microfiche")}
+ACM_NOTE_PREFIX = "ltx_role_acm_"  # the facts docforge's acmart binding keeps (`acm_front_matter`)
 FRONT_NOTES = {"ltx_role_thanks", "ltx_role_institutetext"}  # notes of the authors that LaTeXML may put before them
 CONTACT_NOTES = {"ltx_role_institutetext", "ltx_role_email"}  # llncs's \institute{… \email{…}} lines
 NOTE_LABELS = {"ltx_note_mark", "ltx_tag_note", "ltx_note_type"}  # a note's mark, number, "thanks: "
@@ -98,6 +102,11 @@ def wrap(text: str, marker: str) -> str:
     return f"{lead}{marker}{stripped}{marker}{tail}"
 
 
+def is_metadata(names: set[str]) -> bool:
+    """Whether a front-matter note's classes make it class metadata (LaTeXML's, or docforge's acmart facts)."""
+    return bool(names & METADATA_NOTES) or any(name.startswith(ACM_NOTE_PREFIX) for name in names)
+
+
 def document_root(soup: BeautifulSoup) -> Tag:
     return soup.find("article", class_="ltx_document") or soup.body or soup
 
@@ -154,6 +163,8 @@ class MarkdownWriter:
             self.emit(display_math(node))
         elif is_tabular(node):
             self.emit(self.table_text(node))
+        elif node.name == "figure" and "ltx_table" in names:
+            self.table_float(node)
         elif node.name == "figure" and "ltx_figure" in names:  # its caption and its panels' "(a) …": one block, a line each
             self.emit("\n".join(text for caption in node.find_all("figcaption") if (text := squeeze(self.inline(caption)))))
         elif "ltx_listing" in names or node.name == "pre":
@@ -166,6 +177,21 @@ class MarkdownWriter:
             self.emit(squeeze(self.inline(node)))
         else:
             self.walk(node)
+
+    def table_float(self, node: Tag) -> None:
+        """A table float's blocks; the notes under its last tabular (threeparttable's `tablenotes`, a "Source: …"
+        line) join that tabular's block, a line each, so they move with it to the page the PDF prints it on."""
+        start = len(self.blocks)
+        self.walk(node)
+        tables = [index for index in range(start, len(self.blocks)) if re.match(TABLE_START, self.blocks[index])]
+        if not tables:
+            return
+        captions = {squeeze(self.inline(caption)) for caption in node.find_all("figcaption")}
+        after = self.blocks[tables[-1] + 1:]
+        notes = [block for block in after if block not in captions and not re.match(FOOTNOTE_START, block)]
+        if notes:
+            self.blocks[tables[-1] + 1:] = [block for block in after if block not in notes]
+            self.blocks[tables[-1]] += "\n" + "\n".join(notes)
 
     def heading(self, node: Tag) -> None:
         names = classes(node)
@@ -193,7 +219,7 @@ class MarkdownWriter:
                         lines.append(line)
                 elif "ltx_contact" not in roles or "ltx_role_thanks" in roles:
                     thanks.append(self.inline(child))
-            self.author_contacts(lines)
+            self.author_contacts(lines, notes)
             text = squeeze("".join(thanks))
             if not AUTHOR_MARKS.fullmatch(text):
                 footnotes.append(f"Footnote: {text}")
@@ -215,8 +241,8 @@ class MarkdownWriter:
         """A child of an author's notes as a contact line, or None when it is not a contact."""
         return self.contact_text(node) if roles & CONTACT_ROLES else None
 
-    def author_contacts(self, lines: list[str]) -> None:
-        """One author's contact lines, under the names."""
+    def author_contacts(self, lines: list[str], notes: Tag) -> None:
+        """One author's contact lines (from their `notes`), under the names."""
         self.emit("\n".join(lines))
 
     def finish(self) -> None:
@@ -270,9 +296,14 @@ class MarkdownWriter:
         lines = []
         for number, item in enumerate(node.find_all("li", recursive=False), 1):
             label = item.find(class_="ltx_tag_item", recursive=False)
-            bullet = squeeze(label.get_text()) if ordered and label is not None else ""
-            bullet = bullet or (f"{number}." if ordered else "*")
+            label_text = squeeze(label.get_text()) if label is not None else ""
             text = self.item_text(item, level)
+            if ordered:
+                bullet = label_text or f"{number}."
+            else:  # an itemize's own label (`\item[a]`, `\item[(i)]`) is printed; its bullet symbols are not words
+                bullet = "*"
+                if any(char.isalnum() for char in label_text):
+                    text = f"{label_text} {text}"
             lines.append(f"{indent}{bullet} {text}")
         return "\n".join(lines)
 
@@ -381,7 +412,7 @@ class MarkdownWriter:
         puts before them are written by `authors`, under the names."""
         names = classes(node)
         content = node.find(class_="ltx_note_content")
-        if content is None or ("ltx_note_frontmatter" in names and names & METADATA_NOTES):
+        if content is None or ("ltx_note_frontmatter" in names and is_metadata(names)):
             return ""
         if (names & FRONT_NOTES and node.find_parent(class_="ltx_authors") is None
                 and node.find_next(class_="ltx_authors") is not None):
@@ -396,12 +427,18 @@ class MarkdownWriter:
             mark_text = chr(ord("a") + number % 26)
         elif node.find_parent(is_tabular) is not None:
             return mark_text.translate(SUPERSCRIPTS)
-        parts = [child for child in content.children
-                 if not (isinstance(child, Tag) and classes(child) & NOTE_LABELS)]
-        text = squeeze("".join(self.inline(part) for part in parts))
         label = f"Footnote {mark_text}: " if mark_text else "Footnote: "
-        self.pending.append(label + text)
+        self.pending.append(label + self.note_text(content))
         return mark_text.translate(SUPERSCRIPTS)
+
+    def note_text(self, content: Tag) -> str:
+        """A note's text on one line, without its mark, number or type label."""
+        return squeeze(self.note_inline(content))
+
+    def note_inline(self, content: Tag) -> str:
+        """A note's text as written (its no-break spaces kept), without its mark, number or type label."""
+        parts = [child for child in content.children if not (isinstance(child, Tag) and classes(child) & NOTE_LABELS)]
+        return "".join(self.inline(part) for part in parts)
 
     def front_note(self, node: Tag, content: Tag) -> str:
         """A note of the front matter: an llncs institute as its lines (an e-mail in it on a line of its own),
@@ -433,8 +470,7 @@ class AmsMarkdownWriter(MarkdownWriter):
 
     def author_names(self, node: Tag) -> str:
         """"A and B", "A, B, and C", as amsart's `\\andify` joins them."""
-        names = [name for name in self.names(node) if name]
-        return " and ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + ", and " + names[-1]
+        return andify([name for name in self.names(node) if name])
 
     def block(self, node: Tag) -> None:
         if classes(node) & AMS_FOOTNOTES:
@@ -471,7 +507,7 @@ class AmsMarkdownWriter(MarkdownWriter):
         text = ", ".join(self.contact_text(node).split("\n"))
         return f"_Email address_: {text}" if "ltx_role_email" in roles and text else text
 
-    def author_contacts(self, lines: list[str]) -> None:
+    def author_contacts(self, lines: list[str], notes: Tag) -> None:
         if lines:
             self.addresses.append("\n".join(lines))
 
@@ -480,13 +516,102 @@ class AmsMarkdownWriter(MarkdownWriter):
             self.emit(address)
 
 
+BODY_START = {"ltx_section", "ltx_para", "ltx_appendix", "ltx_bibliography", "ltx_acknowledgements", "ltx_chapter"}
+
+
+class AcmMarkdownWriter(MarkdownWriter):
+    """acmart prints each author's name over their affiliations and e-mail (a journal format: "Name,
+    Institution, Country" a line, the full addresses in an "Authors' addresses" footnote, no "Abstract"
+    heading); after the abstract the CCS concepts, the keywords under their name and the "ACM Reference
+    Format", and the rights as a first-page footnote (`acm_front_matter`, from the facts docforge's binding
+    keeps). The copyright year LaTeXML shows under the authors is not printed there; an anonymous paper's
+    authors are "Anonymous Author(s)"."""
+
+    def __init__(self, tables: str, citations: CitationForm, root: Tag, class_options: str, page_count: int | None):
+        super().__init__(tables, citations)
+        self.facts = AcmFacts.read(root, class_options, self.note_inline)
+        self.journal = self.facts.format in JOURNAL_FORMATS
+        self.root = root
+        self.page_count = page_count
+        self.addresses: list[str] = []
+        self.front_matter_written = False
+
+    def block(self, node: Tag) -> None:
+        names = classes(node)
+        if "ltx_dates" in names or (self.journal and "ltx_title_abstract" in names):
+            return
+        if "ltx_keywords" in names:
+            self.front_matter(node)
+            return
+        if names & BODY_START and not self.front_matter_written:
+            self.front_matter(None)
+        super().block(node)
+
+    def authors(self, node: Tag) -> None:
+        if not self.facts.flag("anonymous"):
+            super().authors(node)
+            return
+        submission = self.facts.last("acm_submission", "")
+        self.emit("Anonymous Author(s)" + (f"\nSubmission Id: {submission}" if submission else ""))
+
+    def author_names(self, node: Tag) -> str:
+        """Only the names of authors with no contacts: the others head their own contact blocks."""
+        return ", ".join(squeeze(self.inline(creator.find(class_="ltx_personname")))
+                         for creator in node.find_all(class_="ltx_creator")
+                         if creator.find(class_="ltx_author_notes") is None and creator.find(class_="ltx_personname"))
+
+    def author_contacts(self, lines: list[str], notes: Tag) -> None:
+        creator = notes.find_parent(class_="ltx_creator")
+        person = creator.find(class_="ltx_personname") if creator is not None else None
+        name = squeeze(self.inline(person)) if person is not None else ""
+        if not self.journal:
+            self.emit("\n".join(line for line in [name] + lines if line))
+            return
+        short = [squeeze(self.inline(part)) for part in notes.find_all(
+            class_=lambda found: found in ("ltx_affiliation_institution", "ltx_affiliation_country"))]
+        self.emit(", ".join(part for part in [name] + short if part))
+        self.addresses.append(", ".join(part for part in [name] + [line.replace("\n", ", ") for line in lines] if part))
+
+    def front_matter(self, keywords: Tag | None) -> None:
+        """The CCS concepts, the keywords, the reference format and the rights footnote, once."""
+        if self.front_matter_written:
+            return
+        self.front_matter_written = True
+        facts = self.facts
+        if facts.topmatter("printccs", True) and facts.ccs:
+            self.emit(special_section(facts, "CCS Concepts", ccs_concepts(facts)))
+        if keywords is not None and facts.format != "acmcp" and (text := squeeze(self.inline(keywords))):
+            name = "Additional Key Words and Phrases" if facts.format in JOURNAL_FORMATS else "Keywords"
+            self.emit(special_section(facts, name, text))
+        if facts.topmatter("printacmref", not facts.flag("nonacm") and facts.format != "acmcp"):
+            title, subtitle = (self.root.find(class_=name) for name in ("ltx_title_document", "ltx_subtitle"))
+            authors = self.root.find(class_="ltx_authors")
+            self.emit(reference_format(facts, self.names(authors) if authors is not None else [],
+                                       squeeze(self.inline(title)) if title is not None else "",
+                                       squeeze(self.inline(subtitle)) if subtitle is not None else "", self.page_count))
+        self.emit(permission_block(facts))
+        if facts.journal_bibstrip and facts.format != "acmcp" and not facts.flag("anonymous"):
+            given = facts.last("acm_authorsaddresses")
+            text = given if given is not None else "Authors' addresses: " + "; ".join(self.addresses) + "."
+            if self.addresses or given:
+                self.emit(f"Footnote: {text}" if text else "")
+
+    def finish(self) -> None:
+        self.front_matter(None)
+
+
 def html_to_markdown(html: str, *, tables: str = "latex", citations: CitationForm = CitationForm(),
-                     document_class: str = "") -> str:
+                     document_class: str = "", class_options: str = "", page_count: int | None = None) -> str:
     """The markdown of a LaTeXML HTML5 document, Nougat style; `tables="html"` keeps tables as HTML;
-    `citations` is how the paper prints numeric citations of several works; `document_class` its class's
-    name (the AMS classes print their front matter elsewhere: `AmsMarkdownWriter`)."""
-    writer = (AmsMarkdownWriter if document_class in AMS_CLASSES else MarkdownWriter)(tables, citations)
-    writer.walk(document_root(BeautifulSoup(html, "html.parser")))
+    `citations` is how the paper prints numeric citations of several works; `document_class` and
+    `class_options` its class (the AMS classes print their front matter elsewhere: `AmsMarkdownWriter`;
+    acmart prints more: `AcmMarkdownWriter`, whose reference format gives the PDF's `page_count`)."""
+    root = document_root(BeautifulSoup(html, "html.parser"))
+    if document_class == "acmart":
+        writer = AcmMarkdownWriter(tables, citations, root, class_options, page_count)
+    else:
+        writer = (AmsMarkdownWriter if document_class in AMS_CLASSES else MarkdownWriter)(tables, citations)
+    writer.walk(root)
     writer.finish()
     return "\n\n".join(block for block in writer.blocks if block.strip()) + "\n"
 

@@ -92,19 +92,22 @@ class Doc2mdJob(Job):
                 pdf_path, engine = compile_pdf(root, main, paper.paper, timeout_s=self.compile_timeout_s)
                 pdf_bytes, pdf_origin = pdf_path.read_bytes(), f"compiled with {engine}"
             try:
-                html = latex_to_html(root, str(main.relative_to(root)), timeout_s=self.latexml_timeout_s,
-                                     engine_hint=choose_engine(main), work_root=tmp)
-            except LatexmlError as exn:
-                raise InputError(paper.source, "latexml", f"paper {paper.paper}: {exn}", exception="LatexmlError") from exn
-            markdown = html_to_markdown(html, tables=self.tables, citations=citation_form(main),
-                                        document_class=file_class(main)[1])
-        try:
-            doc = pymupdf.open(stream=pdf_bytes, filetype="pdf")
-        except Exception as exn:
-            raise InputError(paper.pdf or paper.source, "open pdf", f"paper {paper.paper}: not a readable PDF ({exn})",
-                             exception=type(exn).__name__) from exn
-        with doc:
-            yield from self.page_samples(paper, doc, markdown, pdf_origin, latexml_errors(html))
+                doc = pymupdf.open(stream=pdf_bytes, filetype="pdf")
+            except Exception as exn:
+                raise InputError(paper.pdf or paper.source, "open pdf",
+                                 f"paper {paper.paper}: not a readable PDF ({exn})", exception=type(exn).__name__) from exn
+            with doc:
+                try:
+                    html = latex_to_html(root, str(main.relative_to(root)), timeout_s=self.latexml_timeout_s,
+                                         engine_hint=choose_engine(main), work_root=tmp)
+                except LatexmlError as exn:
+                    raise InputError(paper.source, "latexml", f"paper {paper.paper}: {exn}",
+                                     exception="LatexmlError") from exn
+                class_options, document_class = file_class(main)
+                markdown = html_to_markdown(html, tables=self.tables, citations=citation_form(main),
+                                            document_class=document_class, class_options=class_options,
+                                            page_count=doc.page_count)
+                yield from self.page_samples(paper, doc, markdown, pdf_origin, latexml_errors(html))
         for number, lifted in enumerate(extract_lifted(html)):
             yield SideRecord("lifted", {"paper": paper.paper, "source": paper.source, "index": number, **lifted})
 

@@ -3,7 +3,7 @@
 `latexmlc` runs on a private copy of the paper's folder (it writes its log beside the source) through
 `synth.tex_run.run_tool` (timeout, memory cap, paranoid TeX file access), with docforge's own LaTeXML bindings
 (`latexml_bindings/`, on `--path`) for packages that LaTeXML 0.8.7 would otherwise interpret through
-expl3 for minutes. A paper's own `.sty` files (macros, theorem styles: most arXiv sources ship one) are read
+expl3 for minutes, and for acmart (LaTeXML's own binding plus the first-page facts it drops). A paper's own `.sty` files (macros, theorem styles: most arXiv sources ship one) are read
 raw, as arXiv's own HTML conversion does (`latexml.sty`'s `localrawstyles`: only files in the paper's folder,
 and never in place of a LaTeXML binding), unless one is written in expl3; if LaTeXML fails or times out with
 them, the paper is converted once more without. Where the paper's class or `\\bibliographystyle` needs it,

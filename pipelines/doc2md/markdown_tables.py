@@ -26,6 +26,8 @@ LATEX_SPECIALS = {"&": r"\&", "%": r"\%", "#": r"\#", "$": r"\$"}
 
 CellRenderer = Callable[[Tag], str]
 
+TABLE_START = r"\\begin\{tabular|<table>"  # how a table block written here starts
+
 
 @dataclass
 class Cell:

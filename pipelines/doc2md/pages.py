@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
-from pipelines.doc2md.markdown_tables import table_rows_of
+from pipelines.doc2md.markdown_tables import TABLE_START, table_rows_of
 from pipelines.text_lang import CJK
 
 TOKEN = re.compile(rf"[{CJK}]|[^\W\d_{CJK}]+")
@@ -46,7 +46,7 @@ MATH_WORDS = re.compile(r"\\(log|ln|lg|exp|sin|cos|tan|cot|sec|csc|sinh|cosh|tan
 OPERATOR_WORDS = {"liminf": ("lim", "inf"), "limsup": ("lim", "sup"), "bmod": ("mod",), "pmod": ("mod",)}
 MARKDOWN_MASKS = re.compile(
     MATH_REGION.pattern                                             # inline and display math
-    + r"|\\begin\{tabular\*?\}(?:\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\})?"  # a tabular's column spec
+    + r"|\\begin\{tabular\*?\}(?:\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\})?|\\end\{tabular\*?\}"  # a tabular's ends, column spec
     r"|\\(?:multicolumn|multirow)\{[^}]*\}\{[^}]*\}"               # span counts and alignments
     r"|\\[A-Za-z@]+\*?|\\."                                         # other commands and escapes
     r"|</?(?:table|tr|th|td)\b[^<>]*>|&(?:amp|lt|gt|quot|#\d+|#x[0-9a-fA-F]+);"  # `--tables html`: tags, entities
@@ -59,7 +59,6 @@ FLOAT_NUMBER = r"(?:(?:[A-Z]\.?)?\d+(?:[.\-]\d+)*|[IVXLC]+)"  # 3, A.2, 3.1, S1;
 # "Figure 3:", "Fig. 1. …" (IEEEtran), "TABLE I:" (IEEEtran, revtex), and the algorithm packages' "**Algorithm 1**"
 CAPTION_TAG = (rf"(?:(?i:{FLOAT_NAME})\s*{FLOAT_NUMBER}\s*(?:[:：]|\.(?=\s))"
                rf"|\*\*(?i:{FLOAT_NAME})\s*{FLOAT_NUMBER}[.:]?\*\*)")
-TABLE_START = r"\\begin\{tabular|<table>"
 # a figure's caption block: its panels' captions ("(a) …", a line each, subcaption/subfig) and its own, in either order
 FLOAT_CAPTION = rf"(?:\([a-z]{{1,2}}\)[^\n]*\n)*{CAPTION_TAG}"
 MOVABLE = re.compile(rf"(?:{FOOTNOTE_LABEL}|{FLOAT_CAPTION}|{TABLE_START}|```)")
