@@ -57,9 +57,15 @@ BODY\ccsdesc[500]{Information systems~Data mining}
 \begin{document}
 \begin{frontmatter}
 \title{Groundwater Recharge}
-\author{Jana Nov\'akov\'a}
+\author[a]{Jana Nov\'akov\'a\corref{cor1}}
 \ead{jana.novakova@cuni.cz}
-\address{Charles University, Prague, Czech Republic}
+\ead[url]{https://hydro.cuni.cz}
+\author[b]{Lukas Meier}
+\ead{meier@ethz.ch}
+\cortext[cor1]{Corresponding author}
+\affiliation[a]{organization={Charles University}, addressline={Albertov 6}, city={Prague}, postcode={128 00},
+  country={Czech Republic}}
+\affiliation[b]{ETH Zurich, Switzerland}
 BODY\end{frontmatter}
 \end{document}
 """,
@@ -119,7 +125,11 @@ def front_matter(tmp_path_factory):
     # acmart's sigconf prints each name over its contacts (its CCS concepts, reference and rights: test_doc2md_acmart)
     ("acmart", ["# Streaming Deduplication", "Farah Haddad\nCedar Labs, Beirut, Lebanon\nfarah@cedarlabs.ai",
                 "Gustavo Ribeiro\nUniversidade de São Paulo, São Paulo, Brazil\ngribeiro@usp.br"]),
-    ("elsarticle", ["# Groundwater Recharge", "Jana Nováková", "jana.novakova@cuni.cz\nCharles University, Prague, Czech Republic"]),
+    # elsarticle 3's key-value \affiliation printed as its parts; e-mails and URLs a footnote naming their authors
+    ("elsarticle", ["# Groundwater Recharge", "Jana Nováková, Lukas Meier",
+                    "Charles University, Albertov 6, Prague, 128 00, Czech Republic\nETH Zurich, Switzerland",
+                    "Footnote: _Email addresses:_ jana.novakova@cuni.cz (Jana Nováková), meier@ethz.ch (Lukas Meier)",
+                    "Footnote: _URL:_ https://hydro.cuni.cz (Jana Nováková)"]),
     # a shared affiliation once, as the PDF prints it; \thanks a footnote
     ("revtex", ["# Topological Edge Modes", "Hiroshi Tanaka, Isabel Moreno", "Department of Physics, Kyoto University, Japan",
                 "Institute for Quantum Optics, Madrid, Spain", "Footnote: On leave from Madrid."]),
@@ -227,3 +237,21 @@ def test_amsart_front_matter_goes_where_the_pdf_prints_it(tmp_path):
     (page,) = split_markdown_into_pages(markdown, pymupdf.open(pdf))
     assert page.kept and page.score > 0.97, (page.score, page.markdown)
     assert page.markdown.index("Instytut Matematyczny") > page.markdown.index("Ehrhart, Sur les")
+
+
+def test_an_elsarticle_first_page_with_key_value_affiliations_is_kept(tmp_path):
+    """Elsevier's template since 2019: `\\affiliation[a]{organization=…, city=…}` (printed as raw text before),
+    `\\cortext`, e-mail footnotes, the "Preprint submitted to …" footer with its date (page furniture)."""
+    main = tmp_path / "main.tex"
+    main.write_text(SOURCES["elsarticle"].replace("BODY", BODY + "\\end{frontmatter}\n\\section{Introduction}\n"
+                                                  + "Recharge is the flux of water that reaches the saturated zone. " * 6
+                                                  + "\n\\begin{frontmatter}"))
+    pdf, _ = compile_pdf(tmp_path, main, "elsarticle-test")
+    doc = pymupdf.open(pdf)
+    options, document_class = file_class(main)
+    markdown = html_to_markdown(latex_to_html(tmp_path, "main.tex", timeout_s=120), document_class=document_class,
+                                class_options=options)
+    page = split_markdown_into_pages(markdown, doc)[0]
+    assert "organization" not in markdown and "Footnote: Corresponding author" in markdown.split("\n\n")
+    assert "Preprint submitted to" in doc[0].get_text()
+    assert page.kept and page.score >= 0.95, (page.score, page.reason)

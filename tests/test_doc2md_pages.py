@@ -441,3 +441,16 @@ def test_a_tables_notes_go_with_it_to_the_page_the_pdf_prints_it_on(tmp_path):
     assert on_pdf and on_pdf[0] > 1 and [s.number for s in splits if NOTE_TEXT in s.markdown] == on_pdf
     assert all(s.kept for s in splits), [(s.number, s.score, s.reason) for s in splits]
     assert "tabular" not in markdown_tokens(markdown)[0]
+
+
+def test_the_arxiv_identifier_stamped_up_the_first_pages_margin_is_not_page_text(tmp_path):
+    """arXiv's PDFs carry "arXiv:ID [category] date" rotated in page 1's left margin; no markdown has it."""
+    (tmp_path / "main.tex").write_text("\\documentclass{article}\n\\begin{document}\n" + "\n\n".join(paragraphs(3))
+                                       + "\n\\end{document}\n")
+    pdf, _ = compile_pdf(tmp_path, tmp_path / "main.tex", "stamp-test")
+    doc = pymupdf.open(pdf)
+    before = read_pdf_pages(doc)[0].tokens
+    doc[0].insert_text((20, 600), "arXiv:2603.01234v2  [cs.CL]  5 Mar 2026", rotate=90, fontsize=20,
+                       fontname="Times-Roman")
+    stamped = pymupdf.open(stream=doc.tobytes(), filetype="pdf")
+    assert "arXiv" in stamped[0].get_text() and read_pdf_pages(stamped)[0].tokens == before

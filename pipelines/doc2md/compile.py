@@ -94,6 +94,11 @@ def last_errors(log: str, count: int = 3) -> str:
     return tail[-1] if tail else "no output"
 
 
+def read_aux(main_tex: Path) -> bytes:
+    aux = main_tex.with_suffix(".aux")
+    return aux.read_bytes() if aux.exists() else b""
+
+
 def compile_pdf(root: Path, main_tex: Path, paper: str, timeout_s: float = 120.0) -> tuple[Path, str]:
     """Compile `main_tex` (inside `root`) to PDF; returns the PDF path and the engine. A PDF that LaTeX
     produced despite recoverable errors is kept (pages that came out wrong fail the page matching later)."""
@@ -104,11 +109,14 @@ def compile_pdf(root: Path, main_tex: Path, paper: str, timeout_s: float = 120.0
     log = ""
     try:
         for run in range(MAX_RUNS):
+            aux_before = read_aux(main_tex)
             log = run_tool(command, workdir, timeout_s).output
             if run == 0 and needs_bibtex(root, main_tex):
                 run_tool(["bibtex", main_tex.stem], workdir, timeout_s)
                 continue
-            if not RERUN.search(log):
+            # as latexmk: a changed .aux is read on the next run (elsarticle's e-mail footnote, acmart's page
+            # count) even when LaTeX asks for no rerun
+            if not RERUN.search(log) and read_aux(main_tex) == aux_before:
                 break
     except ToolTimeout as exn:
         raise InputError(paper, "compile", f"paper {paper}: {exn}", exception="Timeout") from exn

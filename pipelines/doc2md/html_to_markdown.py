@@ -241,6 +241,12 @@ class MarkdownWriter:
         """A child of an author's notes as a contact line, or None when it is not a contact."""
         return self.contact_text(node) if roles & CONTACT_ROLES else None
 
+    def creator_name(self, notes: Tag) -> str:
+        """The name of the author whose contacts `notes` are."""
+        creator = notes.find_parent(class_="ltx_creator")
+        person = creator.find(class_="ltx_personname") if creator is not None else None
+        return squeeze(self.inline(person)) if person is not None else ""
+
     def author_contacts(self, lines: list[str], notes: Tag) -> None:
         """One author's contact lines (from their `notes`), under the names."""
         self.emit("\n".join(lines))
@@ -516,6 +522,35 @@ class AmsMarkdownWriter(MarkdownWriter):
             self.emit(address)
 
 
+LINK_ROLES = {"ltx_role_email": "Email address", "ltx_role_homepage": "URL"}  # elsarticle's footnotes' labels
+
+
+class ElsarticleMarkdownWriter(MarkdownWriter):
+    """elsarticle prints the authors' e-mails and home pages as first-page footnotes naming their authors
+    ("_Email addresses:_ a@x (A), b@y (B)", "_URL:_ …"), not under the names where LaTeXML keeps them."""
+
+    def __init__(self, tables: str, citations: CitationForm = CitationForm()):
+        super().__init__(tables, citations)
+        self.links: dict[str, list[str]] = {role: [] for role in LINK_ROLES}
+
+    def contact_line(self, node: Tag | NavigableString, roles: set[str]) -> str | None:
+        if roles & LINK_ROLES.keys():
+            return ""  # a contact, printed in the footnote
+        return super().contact_line(node, roles)
+
+    def author_contacts(self, lines: list[str], notes: Tag) -> None:
+        for role, links in self.links.items():
+            links += [f"{self.contact_text(link)} ({self.creator_name(notes)})" for link in notes.find_all(class_=role)]
+        super().author_contacts(lines, notes)
+
+    def authors(self, node: Tag) -> None:
+        super().authors(node)
+        for role, links in self.links.items():
+            if links:
+                label = LINK_ROLES[role] + ("es" if role == "ltx_role_email" and len(links) > 1 else "")
+                self.emit(f"Footnote: _{label}:_ " + ", ".join(links))
+
+
 BODY_START = {"ltx_section", "ltx_para", "ltx_appendix", "ltx_bibliography", "ltx_acknowledgements", "ltx_chapter"}
 
 
@@ -561,9 +596,7 @@ class AcmMarkdownWriter(MarkdownWriter):
                          if creator.find(class_="ltx_author_notes") is None and creator.find(class_="ltx_personname"))
 
     def author_contacts(self, lines: list[str], notes: Tag) -> None:
-        creator = notes.find_parent(class_="ltx_creator")
-        person = creator.find(class_="ltx_personname") if creator is not None else None
-        name = squeeze(self.inline(person)) if person is not None else ""
+        name = self.creator_name(notes)
         if not self.journal:
             self.emit("\n".join(line for line in [name] + lines if line))
             return
@@ -609,6 +642,8 @@ def html_to_markdown(html: str, *, tables: str = "latex", citations: CitationFor
     root = document_root(BeautifulSoup(html, "html.parser"))
     if document_class == "acmart":
         writer = AcmMarkdownWriter(tables, citations, root, class_options, page_count)
+    elif document_class == "elsarticle":
+        writer = ElsarticleMarkdownWriter(tables, citations)
     else:
         writer = (AmsMarkdownWriter if document_class in AMS_CLASSES else MarkdownWriter)(tables, citations)
     writer.walk(root)

@@ -72,6 +72,11 @@ COMBINING_ACCENTS = re.compile("[\u0300-\u036f]")  # the marks Latin, Greek and 
 DOTLESS = str.maketrans({"\u0131": "i", "\u0237": "j"})  # OT1's accented i and j are dotless ones under an accent
 EDGE_FRACTION = 0.15  # running headers and footers live in the top and bottom 15 % of a page ...
 EDGE_LINES = 2  # ... as one of its two first or two last lines
+# the identifier arXiv stamps up the left margin of a paper's first page: "arXiv:2401.01234v2  [cs.CL]  5 Mar 2024"
+ARXIV_STAMP = re.compile(r"^arXiv:\S+\s*\[[^\]]+\]\s*\d{1,2}\s*[A-Z][a-z]{2}\s*\d{4}$")
+# a class's page footer: elsarticle's "Preprint submitted to Elsevier" and the date it sets apart on the line
+PAGE_FOOTER = re.compile(r"^(?:Preprint submitted to\b.*|(?:January|February|March|April|May|June|July|August|September|"
+                         r"October|November|December) \d{1,2}, \d{4})$")
 PAGE_NUMBER = re.compile(r"^(?:page\s*)?[\divxlcdm]+(?:\s*(?:/|of)\s*\d+)?$", re.IGNORECASE)
 
 
@@ -156,7 +161,7 @@ def line_text(line: dict) -> tuple[str, bool]:
 
 def page_lines(page) -> list[PdfLine]:
     """The page's text lines (math-only lines included, with empty text), content-stream order (column by
-    column for LaTeX)."""
+    column for LaTeX); arXiv's identifier stamp is not the paper's text."""
     import pymupdf
 
     flags = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_LIGATURES & ~pymupdf.TEXT_PRESERVE_IMAGES
@@ -164,7 +169,7 @@ def page_lines(page) -> list[PdfLine]:
     for block in page.get_text("dict", flags=flags)["blocks"]:
         for line in block.get("lines", []):
             text, math = line_text(line)
-            if text or math:
+            if (text or math) and not ARXIV_STAMP.match(text):
                 lines.append(PdfLine(tuple(line["bbox"]), text, math))
     return lines
 
@@ -187,7 +192,8 @@ def edge_lines(lines: list[PdfLine], height: float) -> set[int]:
 
 def read_pdf_pages(doc) -> list[PdfPage]:
     """Every page's tokens with running headers/footers removed: an edge line (see `edge_lines`) that is a
-    page number, or whose text (digits ignored) recurs at the edge of at least two pages and a quarter of them."""
+    page number or a class's page footer, or whose text (digits ignored) recurs at the edge of at least two pages
+    and a quarter of them."""
     pages = [(page.rect.height, page_lines(page)) for page in doc]
     edges = [edge_lines(lines, height) for height, lines in pages]
     edge_counts: Counter[str] = Counter()
@@ -198,7 +204,8 @@ def read_pdf_pages(doc) -> list[PdfPage]:
     for number, ((height, lines), edge) in enumerate(zip(pages, edges), 1):
         body, headers = [], []
         for i, line in enumerate(lines):
-            if i in edge and (PAGE_NUMBER.match(line.text) or edge_signature(line.text) in recurring):
+            if i in edge and (PAGE_NUMBER.match(line.text) or PAGE_FOOTER.match(line.text)
+                              or edge_signature(line.text) in recurring):
                 headers.append(line)
             else:
                 body.append(line)
