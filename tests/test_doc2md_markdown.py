@@ -276,6 +276,61 @@ def test_a_rule_under_some_columns_stays_a_cline(tmp_path):
         r"\end{tabular}"]
 
 
+def test_a_header_cell_centred_over_a_left_column_does_not_set_the_column(tmp_path):
+    """The ICLR/NeurIPS templates' `\\multicolumn{1}{c}{\\bf Model}` over an `l` column: the column stays `l` (the
+    alignment most of its cells have) and the header cell keeps its own `\\multicolumn{1}{c}`."""
+    (tmp_path / "main.tex").write_text("\\documentclass{article}\n\\begin{document}\n\\begin{tabular}{lcr}\n"
+                                       "\\multicolumn{1}{c}{\\bf Model} & Acc & \\multicolumn{1}{c}{F1} \\\\\n"
+                                       "Ours & 91.2 & 88.0 \\\\\nBase & 89.9 & 86.1 \\\\\n\\end{tabular}\n\\end{document}\n")
+    table = next(b for b in paragraphs(html_to_markdown(latex_to_html(tmp_path, "main.tex", timeout_s=60)))
+                 if b.startswith(r"\begin{tabular}"))
+    assert table.splitlines()[:3] == [r"\begin{tabular}{lcr}",
+                                      r"\multicolumn{1}{c}{**Model**} & Acc & \multicolumn{1}{c}{F1} \\",
+                                      r"Ours & 91.2 & 88.0 \\"]
+
+
+MARKS_AND_LABELS_TEX = r"""\documentclass{article}
+\begin{document}
+\title{A Title}
+\author{Alice Zhang\thanks{Equal contribution.} \and Bob Li\footnotemark[1] \and Carol Mart\'inez}
+\maketitle
+Text with a note\footnote{First note.} and again\footnotemark[1] here.
+\begin{enumerate}
+\item[] Question: why?
+\item[] Answer: yes.
+\item Normal.
+\end{enumerate}
+\begin{itemize}
+\item[(i)] First claim.
+\item Plain bullet.
+\end{itemize}
+\end{document}
+"""
+
+
+def test_footnote_marks_and_item_labels_read_as_latex_prints_them(tmp_path):
+    """`\\footnotemark[1]` is a mark with no footnote of its own (in the title block, no mark: its symbols are not
+    words); `\\item[]` prints no label, not a number; an itemize's `\\item[(i)]` prints its label."""
+    (tmp_path / "main.tex").write_text(MARKS_AND_LABELS_TEX)
+    blocks = paragraphs(html_to_markdown(latex_to_html(tmp_path, "main.tex", timeout_s=60)))
+    assert "Alice Zhang, Bob Li, Carol Martínez" in blocks and "Footnote: Equal contribution." in blocks
+    assert "Text with a note¹ and again¹ here." in blocks
+    assert [block for block in blocks if block.startswith("Footnote 1:")] == ["Footnote 1: First note."]
+    assert "* Question: why?\n* Answer: yes.\n1. Normal." in blocks
+    assert "* (i) First claim.\n* Plain bullet." in blocks
+
+
+def test_authors_given_with_their_places_are_a_block_each(tmp_path):
+    """`\\author{Name \\\\ Department \\\\ e-mail \\and …}` (the NeurIPS/ICLR/ACL way): the PDF sets each author's
+    lines under their name, so the markdown has a block per author, a line each."""
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\n\\begin{document}\n\\title{A Title}\n\\author{Alice Zhang \\\\ Department of "
+        "Computer Science \\\\ \\texttt{alice@example.edu} \\and Bob Li \\\\ Example Labs}\n\\maketitle\nText.\n"
+        "\\end{document}\n")
+    blocks = paragraphs(html_to_markdown(latex_to_html(tmp_path, "main.tex", timeout_s=60)))
+    assert blocks[1:3] == ["Alice Zhang\nDepartment of Computer Science\nalice@example.edu", "Bob Li\nExample Labs"]
+
+
 NATBIB_TEX = r"""\documentclass{article}
 \usepackage[OPTIONS]{natbib}
 \begin{document}

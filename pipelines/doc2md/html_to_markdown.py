@@ -54,6 +54,7 @@ LATEXML_ERROR = re.compile(r'class="(ltx_ERROR[^"]*)"[^>]*>([^<]*)<')
 MAX_UNDEFINED_LISTED = 20
 PRINTED_LABEL = re.compile(r"^(?:\[[^\]]*\]|\(?\d+[.)]?)$")  # "[1]", "[Hay02]", "1.": labels the PDF prints
 TABLE_FORMATS = ("latex", "html")
+EXPLICIT_LABEL = re.compile(r"\.ix\d+$")  # the id LaTeXML gives an item whose label the source gives (`\item[…]`)
 NUMERIC_CITATION = re.compile(r"^\[(\d+(?:,\s*\d+)*)\]$")
 
 
@@ -231,11 +232,25 @@ class MarkdownWriter:
         self.blocks.extend(footnotes)
 
     def author_names(self, node: Tag) -> str:
-        """The authors' names on one line."""
+        """The authors' names on one line; authors given with their affiliations in `\\author{Name \\\\ Place}`
+        (NeurIPS, ICLR, ACL) as the PDF sets them: a block per author, a line each."""
+        persons = [self.person_lines(person) for person in node.find_all(class_="ltx_personname")]
+        if any(len(lines) > 1 for lines in persons):
+            return "\n\n".join("\n".join(lines) for lines in persons if lines)
         return ", ".join(name for name in self.names(node) if name)
 
     def names(self, node: Tag) -> list[str]:
-        return [squeeze(self.inline(person)) for person in node.find_all(class_="ltx_personname")]
+        return [next(iter(self.person_lines(person)), "") for person in node.find_all(class_="ltx_personname")]
+
+    def person_lines(self, person: Tag) -> list[str]:
+        """An author's lines, as `\\\\` breaks them: the name, then what the paper puts under it."""
+        lines: list[list[str]] = [[]]
+        for child in person.children:
+            if isinstance(child, Tag) and child.name == "br":
+                lines.append([])
+            else:
+                lines[-1].append(self.inline(child))
+        return [text for parts in lines if (text := squeeze("".join(parts)))]
 
     def contact_line(self, node: Tag | NavigableString, roles: set[str]) -> str | None:
         """A child of an author's notes as a contact line, or None when it is not a contact."""
@@ -304,8 +319,8 @@ class MarkdownWriter:
             label = item.find(class_="ltx_tag_item", recursive=False)
             label_text = squeeze(label.get_text()) if label is not None else ""
             text = self.item_text(item, level)
-            if ordered:
-                bullet = label_text or f"{number}."
+            if ordered:  # `\item[]` (LaTeXML's "ix" items) prints no label
+                bullet = label_text or ("*" if EXPLICIT_LABEL.search(item.get("id", "")) else f"{number}.")
             else:  # an itemize's own label (`\item[a]`, `\item[(i)]`) is printed; its bullet symbols are not words
                 bullet = "*"
                 if any(char.isalnum() for char in label_text):
@@ -427,6 +442,8 @@ class MarkdownWriter:
             return self.front_note(node, content)
         mark = node.find(class_="ltx_note_mark")
         mark_text = squeeze(mark.get_text()) if mark is not None else ""
+        if "ltx_role_footnotemark" in names:  # `\footnotemark[1]`: a mark only (the title block's marks are not words)
+            return "" if node.find_parent(class_="ltx_authors") is not None else mark_text.translate(SUPERSCRIPTS)
         minipage = node.find_parent(class_="ltx_minipage")
         if minipage is not None:
             number = minipage.find_all(class_="ltx_role_footnote").index(node)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -135,16 +136,22 @@ def layout(table: Tag, render_cell: CellRenderer) -> tuple[list[list[Cell]], lis
     return grid, rules
 
 
-def column_spec(grid: list[list[Cell]], width: int) -> str:
+def column_alignments(grid: list[list[Cell]], width: int) -> list[str]:
+    """Each column's alignment: the most common among its cells that span it alone (the first on a tie; "c" for
+    none), so a header's `\\multicolumn{1}{c}{Model}` over an `l` column does not set the column."""
+    counts: list[Counter[str]] = [Counter() for _ in range(width)]
+    for cells in grid:
+        for cell in cells:
+            if cell.colspan == 1 and cell.align:
+                counts[cell.column][cell.align] += 1
+    return [count.most_common(1)[0][0] if count else "c" for count in counts]
+
+
+def column_spec(grid: list[list[Cell]], width: int, aligns: list[str]) -> str:
     """`l|cc|r`: each column's alignment and rules, from the cells that span one column only."""
-    aligns = ["c"] * width
-    known = [False] * width
     left_rule = [False] * (width + 1)
     for cells in grid:
         for cell in cells:
-            if cell.colspan == 1 and cell.align and not known[cell.column]:
-                aligns[cell.column] = cell.align
-                known[cell.column] = True
             if cell.colspan == 1:
                 left_rule[cell.column] |= cell.rule_left
                 left_rule[cell.column + 1] |= cell.rule_right
@@ -170,7 +177,8 @@ def tabular_latex(table: Tag, render_cell: CellRenderer) -> str:
     """The table as `\\begin{tabular}{spec} … \\end{tabular}`, one row per line, Nougat style."""
     grid, rules = layout(table, render_cell)
     width = max((cell.column + cell.colspan for cells in grid for cell in cells), default=0)
-    lines = [f"\\begin{{tabular}}{{{column_spec(grid, width)}}}"]
+    aligns = column_alignments(grid, width)
+    lines = [f"\\begin{{tabular}}{{{column_spec(grid, width, aligns)}}}"]
     for r, cells in enumerate(grid):  # a rule between two rows: the upper's bottom one and the lower's top one
         if line := rule_line(rules[r][0] | (rules[r - 1][1] if r > 0 else set()), width):
             lines.append(line)
@@ -186,7 +194,7 @@ def tabular_latex(table: Tag, render_cell: CellRenderer) -> str:
             text = latex_escape(cell.text)
             if cell.rowspan > 1:
                 text = f"\\multirow{{{cell.rowspan}}}{{*}}{{{text}}}"
-            if cell.colspan > 1:
+            if cell.colspan > 1 or (cell.align and cell.align != aligns[column]):  # a cell set apart from its column
                 spec = ("|" if cell.rule_left else "") + (cell.align or "c") + ("|" if cell.rule_right else "")
                 text = f"\\multicolumn{{{cell.colspan}}}{{{spec}}}{{{text}}}"
             parts.append(text)
