@@ -454,3 +454,24 @@ def test_the_arxiv_identifier_stamped_up_the_first_pages_margin_is_not_page_text
                        fontname="Times-Roman")
     stamped = pymupdf.open(stream=doc.tobytes(), filetype="pdf")
     assert "arXiv" in stamped[0].get_text() and read_pdf_pages(stamped)[0].tokens == before
+
+
+def test_a_submission_copys_line_numbers_are_not_formulas(tmp_path):
+    """lineno's margin numbers (NeurIPS/ICML/ACL review copies) have no words: they are not display formulas,
+    also beside a heading and a list whose rows they do not share."""
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\n\\usepackage{lineno}\n\\linenumbers\n\\begin{document}\n"
+        + "\n\n".join(paragraphs(3)) + "\n\\section{Checklist}\n\\begin{enumerate}\n\\item {\\bf Claims}\n"
+        "\\item[] Question: Do the main claims reflect the scope of the paper?\n\\item[] Answer: Yes.\n"
+        "\\end{enumerate}\n\\end{document}\n")
+    pdf, _ = compile_pdf(tmp_path, tmp_path / "main.tex", "lineno-test")
+    doc = pymupdf.open(pdf)
+    split = split_markdown_into_pages(html_to_markdown(latex_to_html(tmp_path, "main.tex", timeout_s=60)), doc)[0]
+    page = doc[0]
+    left = min(line.bbox[0] for line in split.pdf.lines if tokens_of(line.text))
+    numbers = [line.bbox for line in split.pdf.lines if line.text.isdigit() and line.bbox[2] <= left]
+    assert len(numbers) > 10  # the numbers are there ...
+    layout = page_layout(split, page, 1.0, int(page.rect.width), int(page.rect.height))
+    labels = [b["label"] for b in layout]
+    assert "Formula" not in labels and labels.count("Text") >= 3 and "List-item" in labels  # ... and boxed as nothing,
+    assert all(b["bbox"][0] > max(box[2] for box in numbers) for b in layout if b["label"] != "Page-footer")  # nor in text

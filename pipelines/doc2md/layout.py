@@ -186,6 +186,17 @@ def drawing_boxes(page) -> list[Box]:
     return [box for box in found if (box[2] - box[0]) * (box[3] - box[1]) < 0.9 * page_area]
 
 
+def margin_numbers(lines: list[PdfLine]) -> set[int]:
+    """A submission copy's line numbers (lineno, the ICML/ACL/CVPR rulers): lines of digits left or right of
+    every line with words. They are in no block."""
+    worded = [line.bbox for line in lines if tokens_of(line.text)]
+    if not worded:
+        return set()
+    left, right = min(box[0] for box in worded), max(box[2] for box in worded)
+    return {i for i, line in enumerate(lines)
+            if not line.math and line.text.isdigit() and (line.bbox[2] <= left + 1 or line.bbox[0] >= right - 1)}
+
+
 def page_layout(split: PageSplit, page, scale: float, width: int, height: int) -> list[dict]:
     """The layout blocks of one kept page in reading order: headers, body blocks by their first PDF line
     (pictures just before the text under them), footers. Boxes in pixels, clamped to the image."""
@@ -194,6 +205,9 @@ def page_layout(split: PageSplit, page, scale: float, width: int, height: int) -
     owner = line_owners(units, split)
     claim_same_row(owner, lines, gutter(lines, page.rect.width))
     claim_wrapped_tails(owner, lines)
+    margin = margin_numbers(lines)
+    for line in margin:
+        owner.pop(line, None)
     blocks: list[tuple[float, str, Box]] = []
     by_unit: dict[int, list[int]] = defaultdict(list)
     for line, unit in owner.items():
@@ -211,7 +225,7 @@ def page_layout(split: PageSplit, page, scale: float, width: int, height: int) -
     pictures = [d for d in drawings if min(d[2] - d[0], d[3] - d[1]) >= MIN_PICTURE_SIDE
                 and not any(overlaps(d, other) for other in text_boxes)]
     math_lines = [i for i, line in enumerate(lines)  # with their numbers: "(3)" has no words of its own
-                  if i not in owner and (line.math or not tokens_of(line.text))
+                  if i not in owner and i not in margin and (line.math or not tokens_of(line.text))
                   and not any(overlaps(line.bbox, grow(box, -2)) for box in text_boxes)]  # not a table's numbers
     labels = [i for i in math_lines if any(overlaps(lines[i].bbox, grow(p, 12)) for p in pictures)]
     for index, picture in enumerate(pictures):  # a figure's own math labels are part of the picture
