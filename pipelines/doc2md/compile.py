@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from pipelines.doc2md.html_to_markdown import CitationForm
+from pipelines.doc2md.latexml import package_options
 from synth.tex_run import ToolTimeout, run_tool
 from pipelines.doc2md.unpack import strip_comments
 from pipelines.job import InputError
@@ -26,7 +27,6 @@ FILE_COMMANDS = re.compile(
 XELATEX_HINTS = re.compile(r"\\(?:usepackage|RequirePackage)\s*(?:\[[^\]]*\])?\s*\{[^}]*\b(?:xeCJK|ctex|fontspec|unicode-math|"
                            r"xltxtra|polyglossia)\b|\\documentclass\s*(?:\[[^\]]*\])?\s*\{ctex(?:art|rep|book|beamer)\}|"
                            r"%\s*!\s*TEX\s+(?:TS-)?program\s*=\s*xelatex", re.IGNORECASE)
-CITATION_PACKAGE = re.compile(r"\\usepackage\s*(?:\[([^\]]*)\])?\s*\{([^}]*)\}")
 RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|There were undefined references|Please rerun")
 MAX_RUNS = 4
 
@@ -66,16 +66,11 @@ def choose_engine(main_tex: Path) -> str:
 def citation_form(main_tex: Path) -> CitationForm:
     """How the paper prints numeric citations of several works: the `cite` package sorts them and makes
     runs of three or more a range unless told `nosort`/`nocompress`; natbib does with `sort`/`compress`/
-    `sort&compress`."""
-    sort = compress = False
-    for found in CITATION_PACKAGE.finditer(strip_comments(main_tex.read_text("utf-8", errors="replace"))):
-        options = {o.strip() for o in (found.group(1) or "").split(",")}
-        packages = {p.strip() for p in found.group(2).split(",")}
-        if "cite" in packages:
-            sort, compress = sort or "nosort" not in options, compress or "nocompress" not in options
-        if "natbib" in packages:
-            sort = sort or bool(options & {"sort", "sort&compress"})
-            compress = compress or bool(options & {"compress", "sort&compress"})
+    `sort&compress`. The options are those the main file and the paper's own `.sty` files give (`cvpr.sty`
+    loads natbib with `sort&compress`; NeurIPS papers pass it `compress`)."""
+    cite, natbib = package_options(main_tex, "cite"), set(package_options(main_tex, "natbib") or [])
+    sort = (cite is not None and "nosort" not in cite) or bool(natbib & {"sort", "sort&compress"})
+    compress = (cite is not None and "nocompress" not in cite) or bool(natbib & {"compress", "sort&compress"})
     return CitationForm(sort, compress)
 
 

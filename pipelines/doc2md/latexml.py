@@ -6,8 +6,9 @@
 expl3 for minutes, and for acmart (LaTeXML's own binding plus the first-page facts it drops). A paper's own `.sty` files (macros, theorem styles: most arXiv sources ship one) are read
 raw, as arXiv's own HTML conversion does (`latexml.sty`'s `localrawstyles`: only files in the paper's folder,
 and never in place of a LaTeXML binding), unless one is written in expl3; if LaTeXML fails or times out with
-them, the paper is converted once more without. Where the paper's class or `\\bibliographystyle` needs it,
-docforge's own preloads correct LaTeXML's reading (`class_preloads`, `docforge-bibstyle.sty`). LaTeXML's server mode
+them, the paper is converted once more without. Where the paper's class, `\\bibliographystyle` or natbib options
+need it, docforge's own preloads correct LaTeXML's reading (`class_preloads`, `docforge-bibstyle.sty`,
+`docforge-natbib.sty`; `docforge-authors.sty` always: `\\And`/`\\AND` separate authors). LaTeXML's server mode
 (`latexmls`, for a warm LaTeXML per worker) is not shipped by Debian's latexml package, so every paper
 starts a fresh `latexmlc`.
 """
@@ -19,16 +20,20 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from pipelines.doc2md.unpack import file_class
+from pipelines.doc2md.unpack import file_class, strip_comments
 from synth.tex_run import ToolTimeout, run_tool
 
 BINDINGS_DIR = Path(__file__).with_name("latexml_bindings")
 XETEX_PRELOAD = "docforge-xetex.sty"
 BIBSTYLE_PRELOAD = "docforge-bibstyle.sty"  # [STYLE]: the .aux's \bibstyle{STYLE}, read at \begin{document}
+NATBIB_PRELOAD = "docforge-natbib.sty"  # [OPTIONS]: natbib's options from the paper (`package_options`)
+AUTHORS_PRELOAD = "docforge-authors.sty"  # \And and \AND split \author{…} as \and does
 LLNCS_PRELOAD = "docforge-llncs.sty"  # theorems numbered across the paper, as llncs without envcountsect
 APPENDIX_PRELOAD = "docforge-appendix.sty"  # appendix headings tagged "A", not "Appendix A"
 IEEETRAN_PRELOAD = "docforge-ieeetran.sty"  # figure captions "Fig. 1. …", as IEEEtran prints them
 LETTER_APPENDICES = {"article", "llncs", "acmart"}  # classes whose appendix headings print the letter alone
+PACKAGE_LOAD = re.compile(r"\\(?:usepackage|RequirePackage)\s*(?:\[([^\]]*)\])?\s*\{([^}]*)\}")
+PASSED_OPTIONS = re.compile(r"\\PassOptionsToPackage\s*\{([^}]*)\}\s*\{([^}]*)\}")
 BIBLIOGRAPHY_STYLE = re.compile(r"^[^%\n]*\\bibliographystyle\s*\{\s*([\w.-]+)\s*\}", re.MULTILINE)
 USE_BBL = "nobibtex"  # latexml.sty options: read the .bbl beside the main file, not the .bib
 LOCAL_STYLES = "localrawstyles"  # read the paper's own .sty files
@@ -109,9 +114,11 @@ def latex_to_html(source_dir: str | Path, main_tex: str, *, timeout_s: float = 3
         workdir = Path(tmp) / "source"
         workdir.mkdir()
         copy_source(source_dir, workdir)
-        preloads = [XETEX_PRELOAD] if engine_hint == "xelatex" else []
+        preloads = [AUTHORS_PRELOAD] + ([XETEX_PRELOAD] if engine_hint == "xelatex" else [])
         if style := bibliography_style(workdir, main_tex):
             preloads.append(f"[{style}]{BIBSTYLE_PRELOAD}")
+        if natbib := package_options(workdir / main_tex, "natbib"):
+            preloads.append(f"[{','.join(natbib)}]{NATBIB_PRELOAD}")
         preloads += class_preloads(workdir / main_tex)
         options = [USE_BBL] if (source_dir / main_tex).with_suffix(".bbl").is_file() else []
         if readable_local_styles(workdir):
@@ -135,6 +142,19 @@ def class_preloads(main: Path) -> list[str]:
     if name == "IEEEtran":
         preloads.append(IEEETRAN_PRELOAD)
     return preloads
+
+
+def package_options(main: Path, package: str) -> list[str] | None:
+    """The options the paper gives `package` in its main file and its own `.sty` files (`\\usepackage[…]`,
+    `\\RequirePackage[…]`, `\\PassOptionsToPackage{…}`); None when none of them loads it or passes it
+    options. LaTeXML 0.8.7 loses the passed ones (see `docforge-natbib.sty`)."""
+    found = None
+    for path in [main] + sorted(path for path in main.parent.rglob("*.sty") if path.is_file()):
+        text = strip_comments(path.read_text("utf-8", errors="replace"))
+        for match in [*PACKAGE_LOAD.finditer(text), *PASSED_OPTIONS.finditer(text)]:
+            if package in {name.strip() for name in match.group(2).split(",")}:
+                found = (found or []) + [o.strip() for o in (match.group(1) or "").split(",") if o.strip()]
+    return None if found is None else list(dict.fromkeys(found))
 
 
 def bibliography_style(workdir: Path, main_tex: str) -> str | None:

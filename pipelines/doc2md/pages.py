@@ -30,7 +30,8 @@ from rapidfuzz.distance import Levenshtein
 from pipelines.doc2md.markdown_tables import TABLE_START, table_rows_of
 from pipelines.text_lang import CJK
 
-TOKEN = re.compile(rf"[{CJK}]|[^\W\d_{CJK}]+")
+SCRIPT_DIGITS = "\u00b2\u00b3\u00b9\u2070-\u2079\u2080-\u2089"  # "word¹": a footnote mark, not part of the word
+TOKEN = re.compile(rf"[{CJK}]|[^\W\d_{CJK}{SCRIPT_DIGITS}]+")
 MATH_FONT = re.compile(r"^(?:cmmi|cmsy|cmex|msbm|msam|eufm|eusm|euex|eurm|rsfs|wasy|stmary|lmmathitalic|"
                        r"lmmathsymbols|lmmathextension|latinmodernmath|stixmath|stixtwomath|xitsmath|"
                        r"cambriamath|texgyre\w*math|mathdesign|bbm|dsrom|esint|txmi|txsy|txex|pxmi|pxsy|pxex)",
