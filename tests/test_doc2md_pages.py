@@ -475,3 +475,9 @@ def test_a_submission_copys_line_numbers_are_not_formulas(tmp_path):
     labels = [b["label"] for b in layout]
     assert "Formula" not in labels and labels.count("Text") >= 3 and "List-item" in labels  # ... and boxed as nothing,
     assert all(b["bbox"][0] > max(box[2] for box in numbers) for b in layout if b["label"] != "Page-footer")  # nor in text
+
+
+def test_a_footnote_marks_superscript_digit_is_not_part_of_the_word():
+    """The markdown writes a mark as "note¹" where the PDF has "note" and a small "1": both read "note"."""
+    assert markdown_tokens("Haddad² and the note¹ here, x₂.")[0] == tokens_of("Haddad2 and the note1 here, x2.") == [
+        "haddad", "and", "the", "note", "here", "x"]
