@@ -95,12 +95,26 @@ ICML_PREPRINT_STY = r"""\ProvidesPackage{icml2024}
 International Conference on Machine Learning (ICML)\@.  Do not distribute.}
 \ProcessOptions\relax
 """
+ICLR_BODY = r"""\usepackage{amsmath}
+\title{Sparse Routing}
+\author{Ada Quint \\ Example Labs \\ \texttt{ada@example.org} \And Ben Ortiz \\ Example University}
+FINAL
+\begin{document}
+\maketitle
+\begin{abstract}
+We route tokens, and $p \And q$ stays a formula.
+\end{abstract}
+\end{document}
+"""
 PAPERS = {  # name: (preamble, body, the style file the paper ships)
     "neurips_final": (r"\usepackage[final]{neurips_2023}", NEURIPS_BODY, None),
     "neurips_preprint": (r"\usepackage[preprint]{neurips_2024}", NEURIPS_BODY, None),
     "neurips_submission": (r"\usepackage{neurips_2024}", NEURIPS_BODY, ("neurips_2024.sty", NEURIPS_WORKSHOP_STY)),
     "icml_accepted": (r"\usepackage[accepted]{icml2024}", ICML_BODY, ("icml2024.sty", ICML_PREPRINT_STY)),
     "icml_submission": (r"\usepackage{icml2024}", ICML_BODY, None),
+    # \iclrfinalcopy after \author, as the template has it
+    "iclr_final": (r"\usepackage{iclr2024_conference}", ICLR_BODY.replace("FINAL", r"\iclrfinalcopy"), None),
+    "iclr_submission": (r"\usepackage{iclr2025_conference}", ICLR_BODY.replace("FINAL", ""), None),
 }
 
 
@@ -180,3 +194,12 @@ def test_icml_submission_is_anonymous_with_the_review_notice(markdown):
         "Footnote: ¹Anonymous Institution, Anonymous City, Anonymous Region, Anonymous Country. Correspondence to: "
         "Anonymous Author <anon.email@domain.com>. Preliminary work. Under review by the International Conference "
         "on Machine Learning (ICML). Do not distribute."]
+
+
+def test_iclr_submission_prints_anonymous_authors_and_a_final_copy_its_authors(markdown):
+    """iclr20XX_conference.sty without \\iclrfinalcopy sets "Anonymous authors" / "Paper under double-blind review"
+    in place of the authors; with it, each author (split at \\And) a block of their lines."""
+    assert markdown["iclr_submission"][1] == "Anonymous authors\nPaper under double-blind review"
+    assert "Ada Quint" not in "\n\n".join(markdown["iclr_submission"])
+    assert markdown["iclr_final"][1:3] == ["Ada Quint\nExample Labs\nada@example.org", "Ben Ortiz\nExample University"]
+    assert r"\(p\And q\)" in "\n\n".join(markdown["iclr_final"])
