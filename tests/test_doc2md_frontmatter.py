@@ -111,7 +111,7 @@ def front_matter(tmp_path_factory):
         text = html_to_markdown(latex_to_html(folder, "main.tex", timeout_s=120), document_class=document_class,
                                 class_options=options)
         found = text.split("\n\n")
-        blocks[name] = found[:next(i for i, block in enumerate(found) if "Abstract" in block)]
+        blocks[name] = found[:next(i for i, block in enumerate(found) if "Abstract" in block or block == "We report.")]
     return blocks
 
 
@@ -130,9 +130,9 @@ def front_matter(tmp_path_factory):
                     "Charles University, Albertov 6, Prague, 128 00, Czech Republic\nETH Zurich, Switzerland",
                     "Footnote: _Email addresses:_ jana.novakova@cuni.cz (Jana Nováková), meier@ethz.ch (Lukas Meier)",
                     "Footnote: _URL:_ https://hydro.cuni.cz (Jana Nováková)"]),
-    # a shared affiliation once, as the PDF prints it; \thanks a footnote
+    # a shared affiliation once, as the PDF prints it (its \thanks a title-block footnote: test_doc2md_physics_classes)
     ("revtex", ["# Topological Edge Modes", "Hiroshi Tanaka, Isabel Moreno", "Department of Physics, Kyoto University, Japan",
-                "Institute for Quantum Optics, Madrid, Spain", "Footnote: On leave from Madrid."]),
+                "Institute for Quantum Optics, Madrid, Spain"]),
     ("amsart", ["# Lattice Points", "Karl Weber"]),  # amsart prints the address after the references
     ("article", ["# Plain Title", "Mira Castellanos, Jonah Whitfield", "Footnote: Title note.", "Footnote: Corresponding author."]),
 ])
