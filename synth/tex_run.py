@@ -42,9 +42,11 @@ def sandbox_env(workdir: Path) -> dict[str, str]:
     return env
 
 
-def run_tool(command: list[str], workdir: Path, timeout_s: float, memory_bytes: int = 4 << 30) -> ToolResult:
-    """Run `command` in `workdir` under the limits above; raises `ToolTimeout` after `timeout_s` seconds."""
-    process = subprocess.Popen(command, cwd=workdir, env=sandbox_env(workdir), stdin=subprocess.DEVNULL,
+def run_tool(command: list[str], workdir: Path, timeout_s: float, memory_bytes: int = 4 << 30,
+             env: dict[str, str] | None = None) -> ToolResult:
+    """Run `command` in `workdir` under the limits above (`env`: more environment variables); raises
+    `ToolTimeout` after `timeout_s` seconds."""
+    process = subprocess.Popen(command, cwd=workdir, env=sandbox_env(workdir) | (env or {}), stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                preexec_fn=limited_child(memory_bytes))
     try:

@@ -131,7 +131,7 @@ def front_matter(tmp_path_factory):
                     "Footnote: _Email addresses:_ jana.novakova@cuni.cz (Jana Nováková), meier@ethz.ch (Lukas Meier)",
                     "Footnote: _URL:_ https://hydro.cuni.cz (Jana Nováková)"]),
     # a shared affiliation once, as the PDF prints it (its \thanks a title-block footnote: test_doc2md_physics_classes)
-    ("revtex", ["# Topological Edge Modes", "Hiroshi Tanaka, Isabel Moreno", "Department of Physics, Kyoto University, Japan",
+    ("revtex", ["# Topological Edge Modes", "Hiroshi Tanaka and Isabel Moreno", "Department of Physics, Kyoto University, Japan",
                 "Institute for Quantum Optics, Madrid, Spain"]),
     ("amsart", ["# Lattice Points", "Karl Weber"]),  # amsart prints the address after the references
     ("article", ["# Plain Title", "Mira Castellanos, Jonah Whitfield", "Footnote: Title note.", "Footnote: Corresponding author."]),

@@ -1,11 +1,16 @@
 """doc2md's LaTeXML step: real latexmlc with docforge's bindings on the shipped papers and small sources."""
 
+import datetime
 import time
 from pathlib import Path
 
+import pymupdf
 import pytest
 
+from pipelines.doc2md.compile import compile_pdf
+from pipelines.doc2md.html_to_markdown import html_to_markdown
 from pipelines.doc2md.latexml import LatexmlError, latex_to_html
+from pipelines.doc2md.pages import pdf_creation_date
 
 PAPERS = Path(__file__).resolve().parents[1] / "samples" / "papers"
 
@@ -192,3 +197,18 @@ def test_a_figure_caption_reads_as_its_class_prints_it(tmp_path, documentclass, 
     source = write_tex(tmp_path, "main.tex", figure, documentclass=documentclass)
     markdown = html_to_markdown(latex_to_html(source, "main.tex", timeout_s=60))
     assert markdown.split("\n\n")[0] == caption, markdown
+
+
+def test_today_prints_the_day_the_pdf_was_made(tmp_path):
+    """`\\date{\\today}` (REVTeX papers' habit) prints the day pdfTeX made the PDF, which its creationDate keeps;
+    LaTeXML would print the day of the conversion."""
+    (tmp_path / "main.tex").write_text("\\documentclass{article}\n\\title{T}\n\\author{A}\n\\date{\\today}\n"
+                                       "\\begin{document}\n\\maketitle\nText.\n\\end{document}\n")
+    pdf, _ = compile_pdf(tmp_path, tmp_path / "main.tex", "today-test")
+    doc = pymupdf.open(pdf)
+    doc.set_metadata({**doc.metadata, "creationDate": "D:20210303101500+01'00'"})
+    made = pdf_creation_date(pymupdf.open(stream=doc.tobytes(), filetype="pdf"))
+    assert made == datetime.date(2021, 3, 3)
+    assert "March 3, 2021" in html_to_markdown(latex_to_html(tmp_path, "main.tex", timeout_s=60, today=made))
+    doc.set_metadata({**doc.metadata, "creationDate": "not a date"})
+    assert pdf_creation_date(pymupdf.open(stream=doc.tobytes(), filetype="pdf")) is None

@@ -145,7 +145,11 @@ We thank D. Example for discussions.
 \end{document}
 """
 
-PAPERS = {"mnras": MNRAS, "aastex631": AASTEX, "revtex4-2": REVTEX}
+# REVTeX's default title block: the authors an \affiliation follows share it, printed in groups
+REVTEX_GROUPED = (REVTEX.replace("reprint,superscriptaddress", "reprint")
+                  .replace("\\author{Carla Third}", "\\author{Ben Second}\n\\author{Carla Third}")
+                  .replace("\\affiliation{Department of Physics, Example University, Example City, EX 12345, USA}\n", ""))
+PAPERS = {"mnras": MNRAS, "aastex631": AASTEX, "revtex4-2": REVTEX, "revtex4-2-grouped": REVTEX_GROUPED}
 
 
 @pytest.fixture(scope="module")
@@ -204,3 +208,12 @@ def test_revtex42_author_footnotes_date_and_captions_are_printed_as_revtex_print
     assert "bulk invariants [1]," in markdown  # numeric citations, as apsrev4-2 prints them
     assert "]Physics" not in markdown and "APS/123-QED" not in markdown  # \preprint is not printed with reprint
     assert not {"###### Abstract", "###### Acknowledgements.", "## References"} & set(blocks)
+
+
+def test_revtex_groups_the_authors_who_share_an_affiliation_over_it(first_pages):
+    """Without superscriptaddress, REVTeX prints "A, B, and C" over the affiliation the three share (LaTeXML gives
+    it to the last one only)."""
+    markdown, page = first_pages["revtex4-2-grouped"]
+    assert page.kept and page.score >= 0.97, (page.score, page.reason)
+    assert ("Ann Author, Ben Second, and Carla Third\nInstitute for Quantum Matter, Example Laboratory, Exampleville "
+            "54321, Germany") in markdown.split("\n\n")

@@ -568,6 +568,41 @@ class ElsarticleMarkdownWriter(MarkdownWriter):
                 self.emit(f"Footnote: _{label}:_ " + ", ".join(links))
 
 
+class RevtexMarkdownWriter(MarkdownWriter):
+    """REVTeX joins the authors as "A, B, and C"; without `superscriptaddress` it prints them in groups: the
+    authors an `\\affiliation` follows share it (LaTeXML gives it to the last of them only), so each group's names
+    stand over its affiliations, and consecutive authors with the same affiliations are one group."""
+
+    def __init__(self, tables: str, citations: CitationForm, class_options: str):
+        super().__init__(tables, citations)
+        self.grouped = "superscriptaddress" not in {option.strip() for option in class_options.split(",")}
+
+    def author_names(self, node: Tag) -> str:
+        if not self.grouped:
+            return andify([name for name in self.names(node) if name])
+        groups: list[tuple[list[str], list[str]]] = []
+        waiting: list[str] = []
+        for creator in node.find_all(class_="ltx_creator"):
+            person = creator.find(class_="ltx_personname")
+            waiting += [self.person_lines(person)[0]] if person is not None and self.person_lines(person) else []
+            places = [self.contact_text(contact) for contact in creator.find_all(class_="ltx_contact")
+                      if classes(contact) & CONTACT_ROLES - {"ltx_role_email"}]
+            if places and groups and groups[-1][1] == places and len(waiting) == 1:
+                groups[-1][0].extend(waiting)
+            elif places:
+                groups.append((waiting, places))
+            else:
+                continue
+            waiting = []
+        if waiting:
+            groups.append((waiting, []))
+        return "\n\n".join("\n".join([andify(names)] + places) for names, places in groups)
+
+    def author_contacts(self, lines: list[str], notes: Tag) -> None:
+        if not self.grouped:
+            super().author_contacts(lines, notes)
+
+
 BODY_START = {"ltx_section", "ltx_para", "ltx_appendix", "ltx_bibliography", "ltx_acknowledgements", "ltx_chapter"}
 
 
@@ -661,6 +696,8 @@ def html_to_markdown(html: str, *, tables: str = "latex", citations: CitationFor
         writer = AcmMarkdownWriter(tables, citations, root, class_options, page_count)
     elif document_class == "elsarticle":
         writer = ElsarticleMarkdownWriter(tables, citations)
+    elif document_class.startswith("revtex"):
+        writer = RevtexMarkdownWriter(tables, citations, class_options)
     else:
         writer = (AmsMarkdownWriter if document_class in AMS_CLASSES else MarkdownWriter)(tables, citations)
     writer.walk(root)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 from pipelines.doc2md.unpack import file_class, strip_comments
@@ -96,8 +97,11 @@ def is_empty_document(html: str) -> bool:
 
 
 def latex_to_html(source_dir: str | Path, main_tex: str, *, timeout_s: float = 300, engine_hint: str | None = None,
-                  memory_bytes: int = 4 << 30, work_root: str | Path | None = None) -> str:
+                  memory_bytes: int = 4 << 30, work_root: str | Path | None = None, today: date | None = None) -> str:
     """The HTML5 text LaTeXML makes of `source_dir/main_tex` (math as TeX in `ltx_Math` spans).
+
+    `today` is the date `\\today` prints (the day the paper's PDF was made: `\\date{\\today}` is common; LaTeXML
+    would print the day of the conversion), through LaTeXML's `SOURCE_DATE_EPOCH`.
 
     `engine_hint="xelatex"` makes `\\ifxetex` true, as xelatex would. A `.bbl` beside the main file is used
     instead of LaTeXML's own BibTeX processing, so the references read as the PDF prints them. The paper's
@@ -121,14 +125,16 @@ def latex_to_html(source_dir: str | Path, main_tex: str, *, timeout_s: float = 3
             preloads.append(f"[{','.join(natbib)}]{NATBIB_PRELOAD}")
         preloads += class_preloads(workdir / main_tex)
         options = [USE_BBL] if (source_dir / main_tex).with_suffix(".bbl").is_file() else []
+        env = {"SOURCE_DATE_EPOCH": str(int(datetime(today.year, today.month, today.day, 12, tzinfo=timezone.utc)
+                                            .timestamp()))} if today else {}
         if readable_local_styles(workdir):
             with_styles = latexmlc_command(main_tex, html_name, timeout_s, preloads, options + [LOCAL_STYLES])
             try:
-                return run_latexmlc(with_styles, workdir, main_tex, html_name, timeout_s, memory_bytes)
+                return run_latexmlc(with_styles, workdir, main_tex, html_name, timeout_s, memory_bytes, env)
             except LatexmlError:
                 pass  # converted once more without them
         return run_latexmlc(latexmlc_command(main_tex, html_name, timeout_s, preloads, options), workdir, main_tex,
-                            html_name, timeout_s, memory_bytes)
+                            html_name, timeout_s, memory_bytes, env)
 
 
 def class_preloads(main: Path) -> list[str]:
@@ -174,10 +180,10 @@ def readable_local_styles(workdir: Path) -> bool:
 
 
 def run_latexmlc(command: list[str], workdir: Path, main_tex: str, html_name: str, timeout_s: float,
-                 memory_bytes: int) -> str:
-    """One latexmlc run of `command` in `workdir`: the HTML, or `LatexmlError`."""
+                 memory_bytes: int, env: dict[str, str]) -> str:
+    """One latexmlc run of `command` in `workdir` (`env`: more environment): the HTML, or `LatexmlError`."""
     try:
-        result = run_tool(command, workdir, timeout_s * 1.1 + TIMEOUT_GRACE_S, memory_bytes)
+        result = run_tool(command, workdir, timeout_s * 1.1 + TIMEOUT_GRACE_S, memory_bytes, env)
     except ToolTimeout:
         raise LatexmlError(f"{main_tex}: latexmlc timed out after {timeout_s:g} s") from None
     html_path = workdir / html_name

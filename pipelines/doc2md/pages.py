@@ -23,6 +23,7 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
@@ -78,6 +79,7 @@ ARXIV_STAMP = re.compile(r"^arXiv:\S+\s*\[[^\]]+\]\s*\d{1,2}\s*[A-Z][a-z]{2}\s*\
 # a class's page footer: elsarticle's "Preprint submitted to Elsevier" and the date it sets apart on the line
 PAGE_FOOTER = re.compile(r"^(?:Preprint submitted to\b.*|(?:January|February|March|April|May|June|July|August|September|"
                          r"October|November|December) \d{1,2}, \d{4})$")
+PDF_DATE = re.compile(r"^(?:D:)?(\d{4})(\d{2})(\d{2})")
 PAGE_NUMBER = re.compile(r"^(?:page\s*)?[\divxlcdm]+(?:\s*(?:/|of)\s*\d+)?$", re.IGNORECASE)
 
 
@@ -189,6 +191,15 @@ def edge_lines(lines: list[PdfLine], height: float) -> set[int]:
     return {i for i in candidates
             if lines[i].bbox[3] < height * EDGE_FRACTION or lines[i].bbox[1] > height * (1 - EDGE_FRACTION)
             or (i in outermost and PAGE_NUMBER.match(lines[i].text))}
+
+
+def pdf_creation_date(doc) -> date | None:
+    """The day a PDF was made (its `creationDate`, "D:20210303…", as pdfTeX writes it: the day `\\today` printed)."""
+    found = PDF_DATE.match((doc.metadata or {}).get("creationDate") or "")
+    try:
+        return date(int(found.group(1)), int(found.group(2)), int(found.group(3))) if found else None
+    except ValueError:
+        return None
 
 
 def read_pdf_pages(doc) -> list[PdfPage]:
