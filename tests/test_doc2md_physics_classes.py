@@ -179,6 +179,7 @@ def test_mnras_first_page_has_the_preprint_line_copyright_and_key_words_and_is_k
     assert any(block.startswith("Footnote: Preprint ") and block.endswith(" Compiled using MNRAS LATEX style file "
                                                                           "v3.0") for block in blocks)
     assert "Footnote: © 2025 The Authors" in blocks
+    assert "(Navarro et al. 1997)" in markdown  # mnras.cls's \\bibpunct: no comma before the year
     assert ["###### Key words:", "galaxies: haloes – dark matter – methods: numerical"] == \
         blocks[blocks.index("###### Key words:"):blocks.index("###### Key words:") + 2]
     assert markdown.endswith("\n\nThis paper has been typeset from a TEX/LATEX file prepared by the author.\n")
@@ -196,6 +197,7 @@ def test_aastex631_first_page_has_its_notices_and_the_end_matter_its_labels(firs
     assert "_Facilities:_ Swift(XRT and UVOT), AAVSO" in blocks
     assert "_Software:_ astropy, emcee, HEASoft" in blocks
     assert "V339 Del & 2013 & 41 \\\\" in markdown  # deluxetable
+    assert "re-formed accretion disk (Navarro et al. 1997)." in markdown  # AASTeX's \\bibpunct: no comma before the year
 
 
 def test_revtex42_author_footnotes_date_and_captions_are_printed_as_revtex_prints_them(first_pages):
