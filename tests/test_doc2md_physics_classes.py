@@ -219,3 +219,12 @@ def test_revtex_groups_the_authors_who_share_an_affiliation_over_it(first_pages)
     assert page.kept and page.score >= 0.97, (page.score, page.reason)
     assert ("Ann Author, Ben Second, and Carla Third\nInstitute for Quantum Matter, Example Laboratory, Exampleville "
             "54321, Germany") in markdown.split("\n\n")
+
+
+def test_aastex63_and_62_papers_get_the_same_first_page_as_aastex631(tmp_path):
+    """The 6.2 and 6.3 classes print the same title block; LaTeXML alone would fall back to its plain aastex."""
+    (tmp_path / "main.tex").write_text(AASTEX.replace("{aastex631}", "{aastex63}"))
+    markdown = html_to_markdown(latex_to_html(tmp_path, "main.tex", timeout_s=120), document_class="aastex63",
+                                class_options="twocolumn")
+    assert "Typeset using LATEX **twocolumn** style in AASTeX63" in markdown
+    assert "Footnote: Submitted to ApJ" in markdown.split("\n\n")
