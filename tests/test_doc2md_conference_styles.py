@@ -9,8 +9,9 @@ import pymupdf
 import pytest
 
 from pipelines.doc2md.compile import citation_form, compile_pdf
-from pipelines.doc2md.html_to_markdown import CitationForm, html_to_markdown
+from pipelines.doc2md.html_to_markdown import html_to_markdown
 from pipelines.doc2md.latexml import latex_to_html, package_options
+from pipelines.doc2md.markdown_writer import CitationForm
 
 # acl.sty (acl-org/acl-style-files) redefines \maketitle in \AtBeginDocument (as \twocolumn[\@maketitle]), which
 # LaTeXML obeys when it reads the style raw: the title then came out twice.

@@ -4,7 +4,7 @@ docforge's acmart binding (`latexml_bindings/acmart.cls.ltxml`) records the fact
 (`AcmFacts.read`); this module writes, as acmart v1.88 sets them, the CCS concepts, the keywords' heading, the
 "ACM Reference Format" and the permission block (a first-page footnote: the rights text of `\\setcopyright`,
 the conference, the copyright line, the ISBN or the journal's code, the DOI), for `AcmMarkdownWriter` in
-`html_to_markdown`. The class options, `\\settopmatter` and a paper's own emptied
+`class_writers`. The class options, `\\settopmatter` and a paper's own emptied
 `\\footnotetextcopyrightpermission` decide what is printed, as in acmart.
 """
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pipelines.doc2md.html_to_markdown import CitationForm
+from pipelines.doc2md.markdown_writer import CitationForm
 from pipelines.doc2md.latexml import package_options
 from synth.tex_run import ToolTimeout, run_tool
 from pipelines.doc2md.unpack import strip_comments
