@@ -113,6 +113,23 @@ def write_float_document(work: Path, head: list[str], markdown_head: list[str], 
     return "\n\n".join(markdown)
 
 
+def assert_float_follows_the_pdf(work: Path, markdown: str, printed: str, marker: str | None = None) -> None:
+    """Compile `work/main.tex`: the float whose text `printed` the PDF prints after page 1 is on that page of the
+    split (its block found by `marker`, `printed` itself by default), and every page is kept."""
+    pdf, _ = compile_pdf(work, work / "main.tex", work.name)
+    doc = pymupdf.open(pdf)
+    on_pdf = [p.number for p in read_pdf_pages(doc) if " ".join(tokens_of(printed)) in " ".join(p.tokens)]
+    splits = split_markdown_into_pages(markdown, doc)
+    assert on_pdf and on_pdf[0] > 1
+    assert [s.number for s in splits if (marker or printed) in s.markdown] == on_pdf
+    assert all(s.kept for s in splits), [(s.number, s.score, s.reason) for s in splits]
+
+
+def layout_of(split, page) -> list[dict]:
+    """The page's layout boxes in PDF points."""
+    return page_layout(split, page, 1.0, int(page.rect.width), int(page.rect.height))
+
+
 ZH_CAPTION = "不同方法在三个数据集上的实验结果与误差范围"
 
 
@@ -173,7 +190,7 @@ def test_a_line_of_numbers_ending_a_paragraph_is_its_text_not_a_formula(tmp_path
     markdown = paragraphs(1)[0] + "\n\n" + reference.replace("--", "–") + " 2019.\n\n\\[a^{2}+b^{2}=c^{2}\\] (1)"
     split = split_markdown_into_pages(markdown, doc)[0]
     page = doc[0]
-    layout = page_layout(split, page, 1.0, int(page.rect.width), int(page.rect.height))
+    layout = layout_of(split, page)
     tail = next(line for line in split.pdf.lines if line.text.strip() == "2019.")
     formulas = [b["bbox"] for b in layout if b["label"] == "Formula"]
     texts = [b["bbox"] for b in layout if b["label"] == "Text"]
@@ -211,12 +228,7 @@ def test_an_upper_case_roman_numbered_table_caption_goes_with_its_float(tmp_path
     markdown = write_float_document(tmp_path, [r"\documentclass{article}", r"\renewcommand{\thetable}{\Roman{table}}",
                                                r"\renewcommand{\tablename}{TABLE}", r"\begin{document}"], [], body, 10,
                                     table, table_md)
-    pdf, _ = compile_pdf(tmp_path, tmp_path / "main.tex", "roman-test")
-    doc = pymupdf.open(pdf)
-    on_pdf = [p.number for p in read_pdf_pages(doc) if " ".join(tokens_of(ROMAN_CAPTION)) in " ".join(p.tokens)]
-    splits = split_markdown_into_pages(markdown, doc)
-    assert on_pdf and on_pdf[0] > 1 and [s.number for s in splits if ROMAN_CAPTION in s.markdown] == on_pdf
-    assert all(s.kept for s in splits), [(s.number, s.score, s.reason) for s in splits]
+    assert_float_follows_the_pdf(tmp_path, markdown, ROMAN_CAPTION)
 
 
 def test_a_two_column_equation_number_stays_with_its_formula(tmp_path):
@@ -236,7 +248,7 @@ def test_a_two_column_equation_number_stays_with_its_formula(tmp_path):
     beside = [line for line in split.pdf.lines if line.bbox[0] > number.bbox[2] and line.text.strip()
               and min(line.bbox[3], number.bbox[3]) - max(line.bbox[1], number.bbox[1]) > 0]
     assert beside  # the right column's text on the number's row: what the number was once given to
-    layout = page_layout(split, page, 1.0, int(page.rect.width), int(page.rect.height))
+    layout = layout_of(split, page)
     holding = [b["label"] for b in layout if b["bbox"][0] <= number.bbox[0] + 0.1 and number.bbox[2] <= b["bbox"][2] + 0.1
                and b["bbox"][1] <= number.bbox[1] + 0.1 and number.bbox[3] <= b["bbox"][3] + 0.1]
     assert holding == ["Formula"], holding
@@ -278,7 +290,7 @@ def test_items_of_a_list_with_printed_labels_are_list_items(tmp_path):
     doc = pymupdf.open(pdf)
     (split,) = split_markdown_into_pages(markdown, doc)
     page = doc[0]
-    labels = [b["label"] for b in page_layout(split, page, 1.0, int(page.rect.width), int(page.rect.height))]
+    labels = [b["label"] for b in layout_of(split, page)]
     assert labels.count("List-item") == 3, labels
 
 
@@ -366,13 +378,7 @@ def test_html_tables_move_with_their_float_and_their_tags_are_not_words(tmp_path
         f"<tr><td>{name.replace('&', '&amp;')}</td><td>{value}</td></tr>" for name, value in rows) + "</table>"]
     markdown = write_float_document(tmp_path, [r"\documentclass{article}", r"\begin{document}"], [], body, 10,
                                     table, table_md)
-    pdf, _ = compile_pdf(tmp_path, tmp_path / "main.tex", "html-table-test")
-    doc = pymupdf.open(pdf)
-    on_pdf = [p.number for p in read_pdf_pages(doc) if " ".join(tokens_of(ROMAN_CAPTION)) in " ".join(p.tokens)]
-    splits = split_markdown_into_pages(markdown, doc)
-    assert on_pdf and on_pdf[0] > 1
-    assert [s.number for s in splits if "<table>" in s.markdown] == on_pdf  # whole: a one-page table is not cut
-    assert all(s.kept for s in splits), [(s.number, s.score, s.reason) for s in splits]
+    assert_float_follows_the_pdf(tmp_path, markdown, ROMAN_CAPTION, "<table>")  # whole: a one-page table is not cut
 
 
 def test_a_paragraph_the_pdf_continues_under_a_figure_is_cut_around_it(tmp_path):
@@ -434,12 +440,7 @@ def test_a_tables_notes_go_with_it_to_the_page_the_pdf_prints_it_on(tmp_path):
                          [], body, 10, table, [])
     markdown = html_to_markdown(latex_to_html(tmp_path, "main.tex", timeout_s=120))
     assert f"\\end{{tabular}}\n* a {NOTE_TEXT}." in markdown
-    pdf, _ = compile_pdf(tmp_path, tmp_path / "main.tex", "table-notes-test")
-    doc = pymupdf.open(pdf)
-    on_pdf = [p.number for p in read_pdf_pages(doc) if " ".join(tokens_of(NOTE_TEXT)) in " ".join(p.tokens)]
-    splits = split_markdown_into_pages(markdown, doc)
-    assert on_pdf and on_pdf[0] > 1 and [s.number for s in splits if NOTE_TEXT in s.markdown] == on_pdf
-    assert all(s.kept for s in splits), [(s.number, s.score, s.reason) for s in splits]
+    assert_float_follows_the_pdf(tmp_path, markdown, NOTE_TEXT)
     assert "tabular" not in markdown_tokens(markdown)[0]
 
 
@@ -471,7 +472,7 @@ def test_a_submission_copys_line_numbers_are_not_formulas(tmp_path):
     left = min(line.bbox[0] for line in split.pdf.lines if tokens_of(line.text))
     numbers = [line.bbox for line in split.pdf.lines if line.text.isdigit() and line.bbox[2] <= left]
     assert len(numbers) > 10  # the numbers are there ...
-    layout = page_layout(split, page, 1.0, int(page.rect.width), int(page.rect.height))
+    layout = layout_of(split, page)
     labels = [b["label"] for b in layout]
     assert "Formula" not in labels and labels.count("Text") >= 3 and "List-item" in labels  # ... and boxed as nothing,
     assert all(b["bbox"][0] > max(box[2] for box in numbers) for b in layout if b["label"] != "Page-footer")  # nor in text

@@ -23,6 +23,7 @@ SECTION_HEADED_FORMATS = {"sigconf", "sigchi-a", "acmengage", "acmcp"}  # \@spec
 DEFAULT_CONFERENCE = ("Conference'17", "ACM Conference", "July 2017", "Washington, DC, USA")  # without \acmConference
 DEFAULT_ISBN = "978-x-xxxx-xxxx-x/YY/MM"
 DEFAULT_DOI = "10.1145/nnnnnnn.nnnnnnn"
+DEFAULT_PERMISSION_CODE = "XXXX-XXXX"  # acmart's \@permissionCodeOne when \acmJournal names no journal it knows
 DEFAULT_PRICE = "15.00"
 NO_PRICE_MODES = {"rightsretained", "usgov", "iw3c2w3", "iw3c2w3g", "cc"}  # \setcopyright clears \acmPrice
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
@@ -200,7 +201,7 @@ class AcmFacts:
     @property
     def journal(self) -> tuple[str, str]:
         """The journal's short name and its permission code (ISSN), from `\\acmJournal`'s code."""
-        return ACM_JOURNALS.get(self.last("journal", ""), ("", "XXXX-XXXX"))
+        return ACM_JOURNALS.get(self.last("journal", ""), ("", DEFAULT_PERMISSION_CODE))
 
 
 def special_section(facts: AcmFacts, name: str, text: str) -> str:

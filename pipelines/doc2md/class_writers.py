@@ -124,7 +124,7 @@ class RevtexMarkdownWriter(MarkdownWriter):
         waiting: list[str] = []
         for creator in node.find_all(class_="ltx_creator"):
             person = creator.find(class_="ltx_personname")
-            waiting += [self.person_lines(person)[0]] if person is not None and self.person_lines(person) else []
+            waiting += self.person_lines(person)[:1] if person is not None else []
             places = [self.contact_text(contact) for contact in creator.find_all(class_="ltx_contact")
                       if classes(contact) & CONTACT_ROLES - {"ltx_role_email"}]
             if places and groups and groups[-1][1] == places and len(waiting) == 1:

@@ -68,7 +68,8 @@ def citation_form(main_tex: Path) -> CitationForm:
     runs of three or more a range unless told `nosort`/`nocompress`; natbib does with `sort`/`compress`/
     `sort&compress`. The options are those the main file and the paper's own `.sty` files give (`cvpr.sty`
     loads natbib with `sort&compress`; NeurIPS papers pass it `compress`)."""
-    cite, natbib = package_options(main_tex, "cite"), set(package_options(main_tex, "natbib") or [])
+    options = package_options(main_tex)
+    cite, natbib = options.get("cite"), set(options.get("natbib", []))
     sort = (cite is not None and "nosort" not in cite) or bool(natbib & {"sort", "sort&compress"})
     compress = (cite is not None and "nocompress" not in cite) or bool(natbib & {"compress", "sort&compress"})
     return CitationForm(sort, compress)

@@ -121,7 +121,7 @@ def latex_to_html(source_dir: str | Path, main_tex: str, *, timeout_s: float = 3
         preloads = [AUTHORS_PRELOAD] + ([XETEX_PRELOAD] if engine_hint == "xelatex" else [])
         if style := bibliography_style(workdir, main_tex):
             preloads.append(f"[{style}]{BIBSTYLE_PRELOAD}")
-        if natbib := package_options(workdir / main_tex, "natbib"):
+        if natbib := package_options(workdir / main_tex).get("natbib"):
             preloads.append(f"[{','.join(natbib)}]{NATBIB_PRELOAD}")
         preloads += class_preloads(workdir / main_tex)
         options = [USE_BBL] if (source_dir / main_tex).with_suffix(".bbl").is_file() else []
@@ -150,17 +150,18 @@ def class_preloads(main: Path) -> list[str]:
     return preloads
 
 
-def package_options(main: Path, package: str) -> list[str] | None:
-    """The options the paper gives `package` in its main file and its own `.sty` files (`\\usepackage[…]`,
-    `\\RequirePackage[…]`, `\\PassOptionsToPackage{…}`); None when none of them loads it or passes it
-    options. LaTeXML 0.8.7 loses the passed ones (see `docforge-natbib.sty`)."""
-    found = None
+def package_options(main: Path) -> dict[str, list[str]]:
+    """Each package the paper loads or passes options to in its main file and its own `.sty` files
+    (`\\usepackage[…]`, `\\RequirePackage[…]`, `\\PassOptionsToPackage{…}`), with the options given it there
+    (read once for all packages). LaTeXML 0.8.7 loses the passed ones (see `docforge-natbib.sty`)."""
+    found: dict[str, list[str]] = {}
     for path in [main] + sorted(path for path in main.parent.rglob("*.sty") if path.is_file()):
         text = strip_comments(path.read_text("utf-8", errors="replace"))
         for match in [*PACKAGE_LOAD.finditer(text), *PASSED_OPTIONS.finditer(text)]:
-            if package in {name.strip() for name in match.group(2).split(",")}:
-                found = (found or []) + [o.strip() for o in (match.group(1) or "").split(",") if o.strip()]
-    return None if found is None else list(dict.fromkeys(found))
+            options = [option.strip() for option in (match.group(1) or "").split(",") if option.strip()]
+            for package in (name.strip() for name in match.group(2).split(",")):
+                found[package] = list(dict.fromkeys(found.get(package, []) + options))
+    return found
 
 
 def bibliography_style(workdir: Path, main_tex: str) -> str | None:

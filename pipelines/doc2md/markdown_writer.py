@@ -233,7 +233,7 @@ class MarkdownWriter:
         persons = [self.person_lines(person) for person in node.find_all(class_="ltx_personname")]
         if any(len(lines) > 1 for lines in persons):
             return "\n\n".join("\n".join(lines) for lines in persons if lines)
-        return ", ".join(name for name in self.names(node) if name)
+        return ", ".join(lines[0] for lines in persons if lines)
 
     def names(self, node: Tag) -> list[str]:
         return [next(iter(self.person_lines(person)), "") for person in node.find_all(class_="ltx_personname")]
