@@ -187,16 +187,63 @@ def test_an_appendix_heading_reads_as_its_class_prints_it(tmp_path, documentclas
     assert f"\n## {heading}\n" in markdown, markdown
 
 
-@pytest.mark.parametrize("documentclass, caption", [("IEEEtran", "Fig. 1. Gauge drift."),
-                                                    ("article", "Figure 1: Gauge drift.")])
-def test_a_figure_caption_reads_as_its_class_prints_it(tmp_path, documentclass, caption):
-    """IEEEtran prints "Fig. 1. …" (LaTeXML's binding wrote "Figure 1: …", as article prints it)."""
+def test_an_article_figure_caption_reads_figure_colon(tmp_path):
     from pipelines.doc2md.html_to_markdown import html_to_markdown
 
     figure = "\\begin{figure}[h]\\centering\\fbox{Plot}\\caption{Gauge drift.}\\end{figure}\nText."
-    source = write_tex(tmp_path, "main.tex", figure, documentclass=documentclass)
+    source = write_tex(tmp_path, "main.tex", figure)
     markdown = html_to_markdown(latex_to_html(source, "main.tex", timeout_s=60))
-    assert markdown.split("\n\n")[0] == caption, markdown
+    assert markdown.split("\n\n")[0] == "Figure 1: Gauge drift.", markdown
+
+
+IEEETRAN_BODY = r"""\section{Intro}
+Text.
+\begin{figure}[h]\centering\fbox{Plot}\caption{Gauge drift.}\end{figure}
+\begin{table}[h]\centering\caption{Accuracy of the heads}\begin{tabular}{cc}a & b\\ 1 & 2\end{tabular}\end{table}
+\subsection{Setup}
+More.
+\subsubsection{Detail}
+Even more.
+\paragraph{Para} Last.
+\appendix
+\section{Proofs}
+Proof text."""
+
+
+@pytest.mark.parametrize("head, printed", [
+    ("\\documentclass{IEEEtran}",
+     ["## I. Intro", "Fig. 1. Gauge drift.", "TABLE I Accuracy of the heads", "### A. _Setup_", "#### 1) Detail",
+      "##### a) Para"]),
+    ("\\documentclass[compsoc]{IEEEtran}",
+     ["## 1 Intro", "Fig. 1. Gauge drift.", "TABLE 1 Accuracy of the heads", "### 1.1 _Setup_", "#### 1.1.1 Detail",
+      "##### 1.1.1.1 Para"]),
+    ("\\documentclass[compsoc,conference]{IEEEtran}",
+     ["## 1. Intro", "Figure 1. Gauge drift.", "TABLE 1. Accuracy of the heads", "### 1.1. _Setup_",
+      "#### 1.1.1. Detail", "##### Para"]),
+    ("\\documentclass[conference]{IEEEtran}\n\\usepackage{subcaption}",
+     ["## I. Intro", "Fig. 1: Gauge drift.", "TABLE I: Accuracy of the heads", "### A. _Setup_", "#### 1) Detail",
+      "##### a) Para"])])
+def test_ieeetran_captions_headings_and_appendix_read_as_ieeetran_prints_them(tmp_path, head, printed):
+    r"""What pdflatex prints with IEEEtran.cls in each mode: "Fig. 1. …"; "TABLE I" over the caption (no colon);
+    headings numbered "I.", "A.", "1)", "a)" (LaTeXML wrote "Figure 1: …", "TABLE I: …", "I-A", "I-A1" and no
+    paragraph number); a single `\appendix` is one "Appendix" heading and the title of the `\section` after it
+    is not printed. The caption package (subcaption loads it) sets "Fig. 1: …" and "TABLE I: …" on one line."""
+    from pipelines.doc2md.html_to_markdown import html_to_markdown
+
+    (tmp_path / "main.tex").write_text(f"{head}\n\\begin{{document}}\n{IEEETRAN_BODY}\n\\end{{document}}\n")
+    blocks = html_to_markdown(latex_to_html(tmp_path, "main.tex", timeout_s=60)).split("\n\n")
+    assert blocks[:4] == printed[:1] + ["Text."] + printed[1:3], blocks
+    assert [block for block in blocks if block.startswith("#")] == [printed[0]] + printed[3:] + ["## Appendix"], blocks
+    assert blocks[-1].strip() == "Proof text."
+
+
+def test_ieeetran_appendices_are_numbered(tmp_path):
+    from pipelines.doc2md.html_to_markdown import html_to_markdown
+
+    source = write_tex(tmp_path, "main.tex", "\\section{Intro}\nText.\n\\appendices\n\\section{Proofs}\nA.\n"
+                       "\\section{Data}\nB.", documentclass="IEEEtran")
+    markdown = html_to_markdown(latex_to_html(source, "main.tex", timeout_s=60))
+    assert "\n## Appendix A Proofs\n" in markdown and "\n## Appendix B Data\n" in markdown, markdown
 
 
 def test_today_prints_the_day_the_pdf_was_made(tmp_path):

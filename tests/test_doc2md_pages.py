@@ -11,7 +11,7 @@ from pipelines.doc2md.compile import compile_pdf
 from pipelines.doc2md.html_to_markdown import html_to_markdown
 from pipelines.doc2md.latexml import latex_to_html
 from pipelines.doc2md.layout import page_layout
-from pipelines.doc2md.pages import markdown_tokens, read_pdf_pages, split_markdown_into_pages, tokens_of
+from pipelines.doc2md.pages import MOVABLE, markdown_tokens, read_pdf_pages, split_markdown_into_pages, tokens_of
 
 CORPUS = Path(__file__).resolve().parents[1] / "synth" / "corpora" / "en.txt"
 FOOTNOTE = "The footnote says where the sensors were mounted during the whole campaign."
@@ -218,16 +218,20 @@ def test_accents_drawn_apart_in_a_pdf_without_t1_fonts_match_the_markdowns_lette
 ROMAN_CAPTION = "Accuracy and speed of the routed heads on the three gauge campaigns"
 
 
-def test_an_upper_case_roman_numbered_table_caption_goes_with_its_float(tmp_path):
-    """IEEEtran and revtex print "TABLE I: …": the caption moves to the page the PDF shows its table on, as
-    "Table 1: …" does."""
-    body = paragraphs(12)
+@pytest.mark.parametrize("head, tag, count, at", [
+    ([r"\documentclass{article}", r"\renewcommand{\thetable}{\Roman{table}}", r"\renewcommand{\tablename}{TABLE}"],
+     "TABLE I:", 12, 10),
+    ([r"\documentclass[onecolumn]{IEEEtran}"], "TABLE I", 24, 18)])
+def test_an_upper_case_roman_numbered_table_caption_goes_with_its_float(tmp_path, head, tag, count, at):
+    """A caption tagged "TABLE I: …" (an article with IEEEtran's names) or "TABLE I" over the caption (IEEEtran)
+    moves to the page the PDF shows its table on, as "Table 1: …" does (the float is defined in the paragraph
+    that ends page 1)."""
+    body = paragraphs(count)
     table = [r"\begin{table}[t]\centering\caption{" + ROMAN_CAPTION + r"}", r"\begin{tabular}{cc}",
              r"Campaign & Accuracy \\ River & 81.2 \\", r"\end{tabular}", r"\end{table}"]
-    table_md = [f"TABLE I: {ROMAN_CAPTION}", "\\begin{tabular}{cc}\nCampaign & Accuracy \\\\\nRiver & 81.2 \\\\\n\\end{tabular}"]
-    markdown = write_float_document(tmp_path, [r"\documentclass{article}", r"\renewcommand{\thetable}{\Roman{table}}",
-                                               r"\renewcommand{\tablename}{TABLE}", r"\begin{document}"], [], body, 10,
-                                    table, table_md)
+    table_md = [f"{tag} {ROMAN_CAPTION}", "\\begin{tabular}{cc}\nCampaign & Accuracy \\\\\nRiver & 81.2 \\\\\n\\end{tabular}"]
+    markdown = write_float_document(tmp_path, head + [r"\begin{document}"], [], body, at, table, table_md)
+    assert MOVABLE.match(table_md[0])  # a float's block, placed where the PDF prints it
     assert_float_follows_the_pdf(tmp_path, markdown, ROMAN_CAPTION)
 
 

@@ -205,8 +205,8 @@ def test_revtex42_author_footnotes_date_and_captions_are_printed_as_revtex_print
     blocks = markdown.split("\n\n")
     assert page.kept and page.score >= 0.97, (page.score, page.reason)
     assert {"Footnote: ann.author@example.edu", "Footnote: Also at Physics Department, Another University.",
-            "(Dated: March 3, 2025)", "FIG. 1: Edge velocity for five driving amplitudes.",
-            "TABLE I: Edge velocity \\(v\\) per driving amplitude.", "Table I lists the fitted velocities."} <= set(blocks)
+            "(Dated: March 3, 2025)", "FIG. 1. Edge velocity for five driving amplitudes.",
+            "TABLE I. Edge velocity \\(v\\) per driving amplitude.", "Table I lists the fitted velocities."} <= set(blocks)
     assert "bulk invariants [1]," in markdown  # numeric citations, as apsrev4-2 prints them
     assert "]Physics" not in markdown and "APS/123-QED" not in markdown  # \preprint is not printed with reprint
     assert not {"###### Abstract", "###### Acknowledgements.", "## References"} & set(blocks)

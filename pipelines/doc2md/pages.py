@@ -58,8 +58,9 @@ MARKDOWN_MASKS = re.compile(
 FLOAT_NAME = (r"(?:Figure|Fig\.|Table|Tab\.|Algorithm|Listing|Scheme|图|表|算法|Abbildung|Abb\.|Tabelle|Tableau|"
               r"Tabla|Figura|Tabella|Рис\.|Рисунок|Таблица)")
 FLOAT_NUMBER = r"(?:(?:[A-Z]\.?)?\d+(?:[.\-]\d+)*|[IVXLC]+)"  # 3, A.2, 3.1, S1; IEEEtran's tables: I, IV
-# "Figure 3:", "Fig. 1. …" (IEEEtran), "TABLE I:" (IEEEtran, revtex), and the algorithm packages' "**Algorithm 1**"
-CAPTION_TAG = (rf"(?:(?i:{FLOAT_NAME})\s*{FLOAT_NUMBER}\s*(?:[:：]|\.(?=\s))"
+# "Figure 3:", "Fig. 1. …" (IEEEtran), "TABLE I." (revtex), IEEEtran's "TABLE I" over its caption (no colon), and
+# the algorithm packages' "**Algorithm 1**"
+CAPTION_TAG = (rf"(?:(?i:{FLOAT_NAME})\s*{FLOAT_NUMBER}\s*(?:[:：]|\.(?=\s))|TABLE {FLOAT_NUMBER}\s"
                rf"|\*\*(?i:{FLOAT_NAME})\s*{FLOAT_NUMBER}[.:]?\*\*)")
 # a figure's caption block: its panels' captions ("(a) …", a line each, subcaption/subfig) and its own, in either order
 FLOAT_CAPTION = rf"(?:\([a-z]{{1,2}}\)[^\n]*\n)*{CAPTION_TAG}"
