@@ -2,17 +2,11 @@
 (`acm_front_matter`, through docforge's acmart LaTeXML binding) match what real acmart prints, so the first page
 is kept; the options and commands that turn them off are honoured. Real pdflatex + acmart, real LaTeXML."""
 
-import shutil
-
-import pymupdf
 import pytest
 
 from pipelines.doc2md.acm_front_matter import AcmFacts, ccs_concepts, permission_block
-from pipelines.doc2md.compile import compile_pdf
-from pipelines.doc2md.html_to_markdown import html_to_markdown
-from pipelines.doc2md.latexml import latex_to_html
 from pipelines.doc2md.pages import split_markdown_into_pages
-from pipelines.doc2md.unpack import file_class
+from tests.doc2md_papers import convert_paper
 
 # This TeX Live has no Type 1 Libertine (texlive-fonts-extra), and microtype cannot expand bitmap fonts.
 PREAMBLE = r"""\PassOptionsToPackage{expansion=false}{microtype}
@@ -73,19 +67,10 @@ CCS_LINE = ("• **Information systems** → **Data mining**; _Near-duplicate an
 @pytest.fixture(scope="module")
 def first_pages(tmp_path_factory):
     """Each paper's markdown and its first page's split, from its real PDF."""
-    if shutil.which("pdflatex") is None:
-        pytest.fail("pdflatex is not installed (make install installs TeX Live)")
     pages = {}
     for name, (options, rights, venue) in PAPERS.items():
-        folder = tmp_path_factory.mktemp(name)
-        main = folder / "main.tex"
-        main.write_text(PREAMBLE.replace("CLASS_OPTIONS", options).replace("RIGHTS", rights).replace("VENUE", venue)
-                        + BODY)
-        pdf, _ = compile_pdf(folder, main, name)
-        doc = pymupdf.open(pdf)
-        class_options, document_class = file_class(main)
-        markdown = html_to_markdown(latex_to_html(folder, "main.tex", timeout_s=120), document_class=document_class,
-                                    class_options=class_options, page_count=doc.page_count)
+        source = PREAMBLE.replace("CLASS_OPTIONS", options).replace("RIGHTS", rights).replace("VENUE", venue) + BODY
+        markdown, _, doc = convert_paper(tmp_path_factory.mktemp(name), name, source)
         pages[name] = (markdown, split_markdown_into_pages(markdown, doc)[0])
     return pages
 

@@ -10,7 +10,7 @@ import pytest
 from pipelines.doc2md.compile import compile_pdf
 from pipelines.doc2md.html_to_markdown import html_to_markdown
 from pipelines.doc2md.latexml import LatexmlError, latex_to_html
-from pipelines.doc2md.pages import pdf_creation_date
+from pipelines.doc2md.pages import first_page_prints, pdf_creation_date
 
 PAPERS = Path(__file__).resolve().parents[1] / "samples" / "papers"
 
@@ -176,13 +176,16 @@ def test_llncs_theorems_are_numbered_as_its_options_say(tmp_path, options, numbe
     assert re.findall(r'ltx_tag_theorem">([^<]*?)\.?<', html) == numbers
 
 
-@pytest.mark.parametrize("documentclass, heading", [("article", "A Proofs"), ("amsart", "Appendix A Proofs")])
-def test_an_appendix_heading_reads_as_its_class_prints_it(tmp_path, documentclass, heading):
-    """article prints "A Proofs" (LaTeXML wrote "Appendix A Proofs" for every class); amsart "Appendix A"."""
+@pytest.mark.parametrize("documentclass, preamble, heading", [("article", "", "A Proofs"),
+                                                               ("article", "\\usepackage[english]{babel}", "A Proofs"),
+                                                               ("amsart", "", "Appendix A Proofs")])
+def test_an_appendix_heading_reads_as_its_class_prints_it(tmp_path, documentclass, preamble, heading):
+    """article prints "A Proofs" (LaTeXML wrote "Appendix A Proofs" for every class; babel's captions restored
+    `\\appendixname` at `\\begin{document}`); amsart "Appendix A"."""
     from pipelines.doc2md.html_to_markdown import html_to_markdown
 
     source = write_tex(tmp_path, "main.tex", "\\section{Intro}\nText.\n\\appendix\n\\section{Proofs}\nMore.",
-                       documentclass=documentclass)
+                       preamble=preamble, documentclass=documentclass)
     markdown = html_to_markdown(latex_to_html(source, "main.tex", timeout_s=60))
     assert f"\n## {heading}\n" in markdown, markdown
 
@@ -194,6 +197,29 @@ def test_an_article_figure_caption_reads_figure_colon(tmp_path):
     source = write_tex(tmp_path, "main.tex", figure)
     markdown = html_to_markdown(latex_to_html(source, "main.tex", timeout_s=60))
     assert markdown.split("\n\n")[0] == "Figure 1: Gauge drift.", markdown
+
+
+CAPTIONS_BODY = r"""\begin{document}
+\begin{figure}[h]\centering\fbox{Plot}\caption{Gauge drift.}\end{figure}
+\begin{table}[h]\centering\caption{Accuracy of the heads.}\begin{tabular}{cc}a & b\end{tabular}\end{table}
+Text.
+\end{document}"""
+
+
+@pytest.mark.parametrize("preamble", [
+    "\\usepackage[labelsep=period]{caption}",
+    "\\usepackage{caption}\n\\captionsetup[figure]{name=Fig.,labelsep=endash}",
+    "\\usepackage[font=small,labelfont=bf]{caption}\n\\captionsetup{labelsep=space}\n"
+    "\\captionsetup[table]{labelformat=empty}",
+    "\\usepackage{subcaption}"])
+def test_captions_read_as_the_caption_package_sets_them(tmp_path, preamble):
+    """The caption lines pdflatex prints are the markdown's caption blocks: the caption package's label separator,
+    float name and empty label format, from its options and `\\captionsetup` (LaTeXML ignored them all)."""
+    (tmp_path / "main.tex").write_text(f"\\documentclass{{article}}\n{preamble}\n{CAPTIONS_BODY}\n")
+    pdf, _ = compile_pdf(tmp_path, tmp_path / "main.tex", "captions-test")
+    printed = pymupdf.open(pdf)[0].get_text().split("\n")[1:3]
+    blocks = html_to_markdown(latex_to_html(tmp_path, "main.tex", timeout_s=60)).split("\n\n")
+    assert blocks[:2] == printed, (blocks, printed)
 
 
 IEEETRAN_BODY = r"""\section{Intro}
@@ -244,6 +270,24 @@ def test_ieeetran_appendices_are_numbered(tmp_path):
                        "\\section{Data}\nB.", documentclass="IEEEtran")
     markdown = html_to_markdown(latex_to_html(source, "main.tex", timeout_s=60))
     assert "\n## Appendix A Proofs\n" in markdown and "\n## Appendix B Data\n" in markdown, markdown
+
+
+@pytest.mark.parametrize("date, printed", [("", True), ("\\date{}", False), ("\\date{Spring 2020}", False)])
+def test_an_article_without_a_date_shows_the_day_its_pdf_was_made(tmp_path, date, printed):
+    """article's `\\maketitle` prints `\\today` when the paper sets no `\\date` (LaTeXML printed none): the PDF's first
+    page shows the day it was made, and so does the markdown, under the author; `\\date{}` prints no date, a given
+    date itself only."""
+    (tmp_path / "main.tex").write_text(f"\\documentclass{{article}}\n\\title{{Gauges}}\n\\author{{Ann Lee}}\n{date}\n"
+                                       "\\begin{document}\n\\maketitle\nText.\n\\end{document}\n")
+    pdf, _ = compile_pdf(tmp_path, tmp_path / "main.tex", "dated-test")
+    doc = pymupdf.open(pdf)
+    made = pdf_creation_date(doc)
+    assert first_page_prints(doc, made) == printed
+    day = f"{made:%B} {made.day}, {made.year}"
+    blocks = html_to_markdown(latex_to_html(tmp_path, "main.tex", timeout_s=60, today=made,
+                                            compile_date_printed=True)).split("\n\n")
+    assert blocks[:3] == ["# Gauges", "Ann Lee", day] if printed else day not in blocks, blocks
+    assert ("Spring 2020" in blocks) == ("Spring" in date)
 
 
 def test_today_prints_the_day_the_pdf_was_made(tmp_path):

@@ -486,3 +486,15 @@ def test_a_footnote_marks_superscript_digit_is_not_part_of_the_word():
     """The markdown writes a mark as "note¹" where the PDF has "note" and a small "1": both read "note"."""
     assert markdown_tokens("Haddad² and the note¹ here, x₂.")[0] == tokens_of("Haddad2 and the note1 here, x2.") == [
         "haddad", "and", "the", "note", "here", "x"]
+
+
+def test_the_ligatures_of_t1_bitmap_fonts_read_as_their_letters(tmp_path):
+    """pdfTeX sets `\\usepackage[T1]{fontenc}` text in Type 3 bitmap fonts where cm-super is not installed (old
+    arXiv PDFs too): their ligatures come out of PyMuPDF as character codes 0x1b-0x1f ("\\x1crst" for "first")."""
+    sentence = "The first office of the fluffy efficient baffle."
+    (tmp_path / "main.tex").write_text("\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\begin{document}\n"
+                                       f"{sentence}\n\\end{{document}}\n")
+    pdf, _ = compile_pdf(tmp_path, tmp_path / "main.tex", "t1-test")
+    doc = pymupdf.open(pdf)
+    assert read_pdf_pages(doc)[0].tokens == tokens_of(sentence)
+    assert split_markdown_into_pages(sentence, doc)[0].score == 1.0

@@ -3,16 +3,12 @@ LaTeXML bindings write what the real classes print on the first page (MNRAS's pr
 "Draft version"/"Typeset using" lines, "Submitted to", corresponding author, REVTeX's author footnotes and
 "Dated:"), so the first page of each is kept. Real pdflatex with the real classes, real LaTeXML."""
 
-import shutil
-
-import pymupdf
 import pytest
 
-from pipelines.doc2md.compile import citation_form, compile_pdf
 from pipelines.doc2md.html_to_markdown import html_to_markdown
 from pipelines.doc2md.latexml import latex_to_html
 from pipelines.doc2md.pages import split_markdown_into_pages
-from pipelines.doc2md.unpack import file_class
+from tests.doc2md_papers import convert_paper
 
 BODY = r"""
 \section{Introduction}
@@ -155,19 +151,9 @@ PAPERS = {"mnras": MNRAS, "aastex631": AASTEX, "revtex4-2": REVTEX, "revtex4-2-g
 @pytest.fixture(scope="module")
 def first_pages(tmp_path_factory):
     """Each paper's markdown and its first page's split, from its real PDF."""
-    if shutil.which("pdflatex") is None:
-        pytest.fail("pdflatex is not installed (make install installs TeX Live)")
     pages = {}
     for name, source in PAPERS.items():
-        folder = tmp_path_factory.mktemp(name)
-        main = folder / "main.tex"
-        main.write_text(source)
-        pdf, _ = compile_pdf(folder, main, name)
-        doc = pymupdf.open(pdf)
-        class_options, document_class = file_class(main)
-        markdown = html_to_markdown(latex_to_html(folder, "main.tex", timeout_s=120), citations=citation_form(main),
-                                    document_class=document_class, class_options=class_options,
-                                    page_count=doc.page_count)
+        markdown, _, doc = convert_paper(tmp_path_factory.mktemp(name), name, source)
         pages[name] = (markdown, split_markdown_into_pages(markdown, doc)[0])
     return pages
 

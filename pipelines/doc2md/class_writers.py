@@ -86,26 +86,111 @@ class ElsarticleMarkdownWriter(MarkdownWriter):
     """elsarticle prints the authors' e-mails and home pages as first-page footnotes naming their authors
     ("_Email addresses:_ a@x (A), b@y (B)", "_URL:_ …"), not under the names where LaTeXML keeps them."""
 
+    link_roles = LINK_ROLES  # the contacts printed in the footnotes, by role
+
     def __init__(self, tables: str, citations: CitationForm = CitationForm()):
         super().__init__(tables, citations)
-        self.links: dict[str, list[str]] = {role: [] for role in LINK_ROLES}
+        self.links: dict[str, list[str]] = {role: [] for role in self.link_roles}
 
     def contact_line(self, node: Tag | NavigableString, roles: set[str]) -> str | None:
-        if roles & LINK_ROLES.keys():
+        if roles & self.link_roles.keys():
             return ""  # a contact, printed in the footnote
         return super().contact_line(node, roles)
 
     def author_contacts(self, lines: list[str], notes: Tag) -> None:
+        name = self.link_name(notes)
         for role, links in self.links.items():
-            links += [f"{self.contact_text(link)} ({self.creator_name(notes)})" for link in notes.find_all(class_=role)]
+            links += [f"{self.contact_text(link)} ({name})" for link in notes.find_all(class_=role)]
         super().author_contacts(lines, notes)
+
+    def link_name(self, notes: Tag) -> str:
+        """How a footnote names the author whose contacts `notes` holds."""
+        return self.creator_name(notes)
 
     def authors(self, node: Tag) -> None:
         super().authors(node)
         for role, links in self.links.items():
-            if links:
-                label = LINK_ROLES[role] + ("es" if role == "ltx_role_email" and len(links) > 1 else "")
-                self.emit(f"Footnote: _{label}:_ " + ", ".join(links))
+            if footnote := self.link_footnote(role, links):
+                self.emit(footnote)
+
+    def link_footnote(self, role: str, links: list[str]) -> str:
+        if not links:
+            return ""
+        label = LINK_ROLES[role] + ("es" if role == "ltx_role_email" and len(links) > 1 else "")
+        return f"Footnote: _{label}:_ " + ", ".join(links)
+
+
+CAS_CLASSES = {"cas-sc", "cas-dc"}
+CAS_LINKS = {"ltx_role_email": "", "ltx_role_homepage": "", "ltx_role_orcid": "ORCID(s): "}  # footnotes' labels
+
+
+class CasMarkdownWriter(ElsarticleMarkdownWriter):
+    """Elsevier's CAS classes (cas-sc, cas-dc) print the graphical abstract and the highlights on pages of their
+    own before the title page (under their name, the title and the authors), the authors as "A, B and C", the
+    keywords one a line under "ARTICLE INFO" before the abstract (under "ABSTRACT"), and the e-mails, URLs and
+    ORCIDs as first-page footnotes naming their authors by initials ("a@x (J. Smith); b@y (K. Lee)")."""
+
+    link_roles = CAS_LINKS
+
+    def __init__(self, tables: str, citations: CitationForm, root: Tag):
+        super().__init__(tables, citations)
+        self.root = root
+
+    def block(self, node: Tag) -> None:
+        names = classes(node)
+        if names & {"ltx_cas_prelims", "ltx_classification"}:  # written before the title and the abstract
+            return
+        if "ltx_title_document" in names:
+            for prelims in self.root.find_all(class_="ltx_cas_prelims"):
+                self.prelims(prelims, node)
+        if "ltx_abstract" in names:
+            self.article_info()
+            self.emit("ABSTRACT")
+            for child in node.children:
+                if isinstance(child, Tag) and "ltx_title" not in classes(child):
+                    self.block(child)
+            return
+        super().block(node)
+
+    def prelims(self, prelims: Tag, title: Tag) -> None:
+        """A page before the title page: its name, the title in bold, the names joined by ",", its content."""
+        name = prelims.find(class_="ltx_title", recursive=False)
+        authors = self.root.find(class_="ltx_authors")
+        self.emit(squeeze(self.inline(name)) if name is not None else "")
+        self.emit(f"**{squeeze(self.inline(title))}**")
+        self.emit(",".join(name for name in self.names(authors) if name) if authors is not None else "")
+        for child in prelims.children:
+            if isinstance(child, Tag) and child is not name:
+                self.block(child)
+
+    def article_info(self) -> None:
+        """The keywords (`\\sep` breaks them into lines) and the other classifications, under "ARTICLE INFO"."""
+        blocks = []
+        for node in self.root.find_all(class_="ltx_classification"):
+            title = node.find(class_="ltx_title")
+            lines = [[f"_{squeeze(title.get_text()).rstrip(': ').capitalize()}:_"], []] if title else [[]]
+            for child in node.children:
+                if isinstance(child, Tag) and child.name == "br":
+                    lines.append([])
+                elif child is not title:
+                    lines[-1].append(self.inline(child))
+            blocks.append("\n".join(text for parts in lines if (text := squeeze("".join(parts)))))
+        if blocks:
+            self.emit("ARTICLE INFO\n" + "\n".join(blocks))
+
+    def author_names(self, node: Tag) -> str:
+        names = [name for name in self.names(node) if name]
+        return " and ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 2 else ", ".join(names)
+
+    def link_name(self, notes: Tag) -> str:
+        """"M. Rossi": the given names' initials and the family name."""
+        *given, family = self.creator_name(notes).split() or [""]
+        return " ".join(part for part in ["".join(p if "." in p else p[0] + "." for p in given), family] if part)
+
+    def link_footnote(self, role: str, links: list[str]) -> str:
+        if links or role == "ltx_role_orcid":  # the class prints the ORCID footnote even when it lists none
+            return f"Footnote: {CAS_LINKS[role]}" + "; ".join(links)
+        return ""
 
 
 class RevtexMarkdownWriter(MarkdownWriter):
@@ -137,6 +222,10 @@ class RevtexMarkdownWriter(MarkdownWriter):
         if waiting:
             groups.append((waiting, []))
         return "\n\n".join("\n".join([andify(names)] + places) for names, places in groups)
+
+    def dates(self, node: Tag) -> str:
+        """REVTeX prints "(Dated: March 3, 2025)" in parentheses."""
+        return squeeze(self.inline(node))
 
     def author_contacts(self, lines: list[str], notes: Tag) -> None:
         if not self.grouped:
@@ -225,6 +314,63 @@ class AcmMarkdownWriter(MarkdownWriter):
         self.front_matter(None)
 
 
+QUANTUM_LINKS = ("ltx_role_email", "ltx_role_homepage")  # the footnote's first parts, in its order
+
+
+class QuantumMarkdownWriter(MarkdownWriter):
+    """quantumarticle (the Quantum journal) prints the authors as "A¹, B², and C¹", each affiliation once under
+    them with its number (numbers only when there are several), and each author's e-mails, home pages and
+    `\\thanks` as a first-page footnote "Name: e-mail, home page, note". An `\\affiliation` belongs to every author
+    since the previous one (LaTeXML gives it to the last of them only)."""
+
+    def __init__(self, tables: str, citations: CitationForm = CitationForm()):
+        super().__init__(tables, citations)
+        self.extras: list[str] = []
+
+    def author_names(self, node: Tag) -> str:
+        affiliations: list[str] = []
+        authors: list[tuple[str, list[int]]] = []
+        waiting = 0
+        for creator in node.find_all(class_="ltx_creator"):
+            person = creator.find(class_="ltx_personname")
+            authors.append((squeeze(self.inline(person)) if person is not None else "", []))
+            waiting += 1
+            places = [self.contact_text(contact) for contact in creator.find_all(class_="ltx_contact")
+                      if classes(contact) & CONTACT_ROLES - {"ltx_role_email"}]
+            for place in places:
+                affiliations += [] if place in affiliations else [place]
+            if places:
+                numbers = sorted({affiliations.index(place) + 1 for place in places})
+                for _, marks in authors[-waiting:]:
+                    marks.extend(numbers)
+                waiting = 0
+        numbered = len(affiliations) > 1
+        names = [name + (f"\\({{}}^{{{','.join(map(str, marks))}}}\\)" if numbered and marks else "")
+                 for name, marks in authors if name]
+        places = [(f"\\({{}}^{{{number}}}\\)" if numbered else "") + place
+                  for number, place in enumerate(affiliations, 1)]
+        return "\n\n".join(part for part in (andify(names), "\n".join(places)) if part)
+
+    def contact_line(self, node: Tag | NavigableString, roles: set[str]) -> str | None:
+        """Nothing under the names: the affiliations are in the list above, the rest in the footnote (a `\\thanks`
+        is the notes' bare text: LaTeXML's HTML writes a `thanks` contact unwrapped)."""
+        if isinstance(node, NavigableString) or roles & (CONTACT_ROLES | set(QUANTUM_LINKS)):
+            return ""
+        return None
+
+    def author_contacts(self, lines: list[str], notes: Tag) -> None:
+        parts = [" ".join(self.contact_text(link) for link in notes.find_all(class_=role)) for role in QUANTUM_LINKS]
+        parts.append(squeeze(" ".join(str(child) for child in notes.children
+                                      if isinstance(child, NavigableString) and not isinstance(child, Comment))))
+        if any(parts):
+            self.extras.append(f"Footnote: {self.creator_name(notes)}: " + ", ".join(part for part in parts if part))
+
+    def authors(self, node: Tag) -> None:
+        super().authors(node)
+        for extra in self.extras:
+            self.emit(extra)
+
+
 def writer_for(document_class: str, class_options: str, tables: str, citations: CitationForm, root: Tag,
                page_count: int | None) -> MarkdownWriter:
     """The writer for a paper of `document_class` (with `class_options`): the class's own, else the plain one."""
@@ -232,8 +378,12 @@ def writer_for(document_class: str, class_options: str, tables: str, citations: 
         return AcmMarkdownWriter(tables, citations, root, class_options, page_count)
     if document_class == "elsarticle":
         return ElsarticleMarkdownWriter(tables, citations)
+    if document_class in CAS_CLASSES:
+        return CasMarkdownWriter(tables, citations, root)
     if document_class.startswith("revtex"):
         return RevtexMarkdownWriter(tables, citations, class_options)
     if document_class in AMS_CLASSES:
         return AmsMarkdownWriter(tables, citations)
+    if document_class == "quantumarticle":
+        return QuantumMarkdownWriter(tables, citations)
     return MarkdownWriter(tables, citations)

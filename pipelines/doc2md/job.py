@@ -19,7 +19,7 @@ from typing import Any
 
 from pipelines.doc2md.compile import check_source, choose_engine, citation_form, compile_pdf
 from pipelines.doc2md.layout import page_layout
-from pipelines.doc2md.pages import pdf_creation_date, split_markdown_into_pages
+from pipelines.doc2md.pages import first_page_prints, pdf_creation_date, split_markdown_into_pages
 from pipelines.doc2md.render import LONGEST_SIDE, page_scale, page_words, render_page_image
 from pipelines.doc2md.unpack import PaperInput, file_class, find_main_tex, find_papers, unpack_paper
 from pipelines.job import InputError, Job, Plan, SideRecord, chunk_into_tasks, code_version, safe_key
@@ -97,10 +97,11 @@ class Doc2mdJob(Job):
                 raise InputError(paper.pdf or paper.source, "open pdf",
                                  f"paper {paper.paper}: not a readable PDF ({exn})", exception=type(exn).__name__) from exn
             with doc:
+                made = pdf_creation_date(doc)
                 try:
                     html = latex_to_html(root, str(main.relative_to(root)), timeout_s=self.latexml_timeout_s,
-                                         engine_hint=choose_engine(main), work_root=tmp,
-                                         today=pdf_creation_date(doc))
+                                         engine_hint=choose_engine(main), work_root=tmp, today=made,
+                                         compile_date_printed=first_page_prints(doc, made))
                 except LatexmlError as exn:
                     raise InputError(paper.source, "latexml", f"paper {paper.paper}: {exn}",
                                      exception="LatexmlError") from exn

@@ -31,8 +31,10 @@ NATBIB_PRELOAD = "docforge-natbib.sty"  # [OPTIONS]: natbib's options from the p
 AUTHORS_PRELOAD = "docforge-authors.sty"  # \And and \AND split \author{…} as \and does
 LLNCS_PRELOAD = "docforge-llncs.sty"  # theorems numbered across the paper, as llncs without envcountsect
 APPENDIX_PRELOAD = "docforge-appendix.sty"  # appendix headings tagged "A", not "Appendix A"
-IEEETRAN_PRELOAD = "docforge-ieeetran.sty"  # figure captions "Fig. 1. …", as IEEEtran prints them
-LETTER_APPENDICES = {"article", "llncs", "acmart"}  # classes whose appendix headings print the letter alone
+IEEETRAN_PRELOAD = "docforge-ieeetran.sty"  # captions, heading numbers and the appendix as IEEEtran prints them
+COMPILE_DATE_PRELOAD = "docforge-compile-date.sty"  # \maketitle without \date prints \today (see latex_to_html)
+DATED_CLASSES = {"article", "report"}  # their \maketitle prints \today when the paper sets no \date
+LETTER_APPENDICES = {"article", "llncs", "acmart", "quantumarticle"}  # classes whose appendix headings print the letter alone
 PACKAGE_LOAD = re.compile(r"\\(?:usepackage|RequirePackage)\s*(?:\[([^\]]*)\])?\s*\{([^}]*)\}")
 PASSED_OPTIONS = re.compile(r"\\PassOptionsToPackage\s*\{([^}]*)\}\s*\{([^}]*)\}")
 BIBLIOGRAPHY_STYLE = re.compile(r"^[^%\n]*\\bibliographystyle\s*\{\s*([\w.-]+)\s*\}", re.MULTILINE)
@@ -97,11 +99,14 @@ def is_empty_document(html: str) -> bool:
 
 
 def latex_to_html(source_dir: str | Path, main_tex: str, *, timeout_s: float = 300, engine_hint: str | None = None,
-                  memory_bytes: int = 4 << 30, work_root: str | Path | None = None, today: date | None = None) -> str:
+                  memory_bytes: int = 4 << 30, work_root: str | Path | None = None, today: date | None = None,
+                  compile_date_printed: bool = False) -> str:
     """The HTML5 text LaTeXML makes of `source_dir/main_tex` (math as TeX in `ltx_Math` spans).
 
     `today` is the date `\\today` prints (the day the paper's PDF was made: `\\date{\\today}` is common; LaTeXML
-    would print the day of the conversion), through LaTeXML's `SOURCE_DATE_EPOCH`.
+    would print the day of the conversion), through LaTeXML's `SOURCE_DATE_EPOCH`. `compile_date_printed` says the
+    PDF's title block shows that day: an article's or report's `\\maketitle` prints `\\today` when the paper sets no
+    `\\date`, which LaTeXML does not write (the conference styles' `\\maketitle`s print none, hence the PDF's word).
 
     `engine_hint="xelatex"` makes `\\ifxetex` true, as xelatex would. A `.bbl` beside the main file is used
     instead of LaTeXML's own BibTeX processing, so the references read as the PDF prints them. The paper's
@@ -123,7 +128,7 @@ def latex_to_html(source_dir: str | Path, main_tex: str, *, timeout_s: float = 3
             preloads.append(f"[{style}]{BIBSTYLE_PRELOAD}")
         if natbib := package_options(workdir / main_tex).get("natbib"):
             preloads.append(f"[{','.join(natbib)}]{NATBIB_PRELOAD}")
-        preloads += class_preloads(workdir / main_tex)
+        preloads += class_preloads(workdir / main_tex, compile_date_printed)
         options = [USE_BBL] if (source_dir / main_tex).with_suffix(".bbl").is_file() else []
         env = {"SOURCE_DATE_EPOCH": str(int(datetime(today.year, today.month, today.day, 12, tzinfo=timezone.utc)
                                             .timestamp()))} if today else {}
@@ -137,12 +142,14 @@ def latex_to_html(source_dir: str | Path, main_tex: str, *, timeout_s: float = 3
                             html_name, timeout_s, memory_bytes, env)
 
 
-def class_preloads(main: Path) -> list[str]:
+def class_preloads(main: Path, compile_date_printed: bool = False) -> list[str]:
     """docforge's corrections to LaTeXML's binding of the paper's class: llncs numbers theorems within
     sections only with `envcountsect`; article, llncs and acmart print an appendix heading's letter alone;
-    IEEEtran captions figures "Fig. 1. …"."""
+    IEEEtran's captions, headings and appendix; the compile date an article's title shows (see `latex_to_html`)."""
     options, name = file_class(main)
     preloads = [APPENDIX_PRELOAD] if name in LETTER_APPENDICES else []
+    if compile_date_printed and name in DATED_CLASSES:
+        preloads.append(COMPILE_DATE_PRELOAD)
     if name == "llncs" and "envcountsect" not in options:
         preloads.append(LLNCS_PRELOAD)
     if name == "IEEEtran":

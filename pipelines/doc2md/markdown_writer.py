@@ -150,6 +150,8 @@ class MarkdownWriter:
             self.emit(squeeze(self.inline(node)))
         elif "ltx_authors" in names:
             self.authors(node)
+        elif "ltx_dates" in names:
+            self.emit(self.dates(node))
         elif node.name in ("ul", "ol") and "ltx_biblist" not in names:
             self.emit(self.list_text(node, 0))
         elif node.name == "dl":
@@ -174,6 +176,12 @@ class MarkdownWriter:
             self.emit(squeeze(self.inline(node)))
         else:
             self.walk(node)
+
+    def dates(self, node: Tag) -> str:
+        """The title block's date as the classes print it: LaTeXML's HTML wraps it in parentheses ("(March 3, 2021)",
+        "(Accepted XXX. Received YYY)") that article's, report's and MNRAS's `\\maketitle` do not print."""
+        text = squeeze(self.inline(node))
+        return text[1:-1].strip() if text.startswith("(") and text.endswith(")") else text
 
     def table_float(self, node: Tag) -> None:
         """A table float's blocks; the notes under its last tabular (threeparttable's `tablenotes`, a "Source: …"

@@ -78,8 +78,12 @@ EDGE_LINES = 2  # ... as one of its two first or two last lines
 # the identifier arXiv stamps up the left margin of a paper's first page: "arXiv:2401.01234v2  [cs.CL]  5 Mar 2024"
 ARXIV_STAMP = re.compile(r"^arXiv:\S+\s*\[[^\]]+\]\s*\d{1,2}\s*[A-Z][a-z]{2}\s*\d{4}$")
 # a class's page footer: elsarticle's "Preprint submitted to Elsevier" and the date it sets apart on the line
-PAGE_FOOTER = re.compile(r"^(?:Preprint submitted to\b.*|(?:January|February|March|April|May|June|July|August|September|"
-                         r"October|November|December) \d{1,2}, \d{4})$")
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+          "December")
+PAGE_FOOTER = re.compile(rf"^(?:Preprint submitted to\b.*|(?:{'|'.join(MONTHS)}) \d{{1,2}}, \d{{4}})$")
+# T1-encoded Type 3 (bitmap) fonts, which pdfTeX uses where cm-super is not installed (old arXiv PDFs, this
+# project's own compiles), carry no text mapping: PyMuPDF gives their ligatures' character codes
+T1_LIGATURES = str.maketrans({"\x1b": "ff", "\x1c": "fi", "\x1d": "fl", "\x1e": "ffi", "\x1f": "ffl"})
 PDF_DATE = re.compile(r"^(?:D:)?(\d{4})(\d{2})(\d{2})")
 PAGE_NUMBER = re.compile(r"^(?:page\s*)?[\divxlcdm]+(?:\s*(?:/|of)\s*\d+)?$", re.IGNORECASE)
 
@@ -153,13 +157,14 @@ def markdown_tokens(markdown: str) -> tuple[list[str], list[tuple[int, int]]]:
 
 
 def line_text(line: dict) -> tuple[str, bool]:
-    """A PyMuPDF line's text without its math-font spans, and whether it had any."""
+    """A PyMuPDF line's text without its math-font spans, and whether it had any; the T1 bitmap fonts' ligatures
+    spelled out."""
     kept, math = [], False
     for span in line["spans"]:
         if MATH_FONT.match(span["font"].split("+")[-1]):
             math = math or bool(span["text"].strip())
         else:
-            kept.append(span["text"])
+            kept.append(span["text"].translate(T1_LIGATURES))
     return "".join(kept).strip(), math
 
 
@@ -201,6 +206,13 @@ def pdf_creation_date(doc) -> date | None:
         return date(int(found.group(1)), int(found.group(2)), int(found.group(3))) if found else None
     except ValueError:
         return None
+
+
+def first_page_prints(doc, day: date | None) -> bool:
+    """Whether the PDF's first page shows `day` as LaTeX's `\\today` prints it ("March 3, 2021")."""
+    if day is None or not doc.page_count:
+        return False
+    return f"{MONTHS[day.month - 1]} {day.day}, {day.year}" in " ".join(doc[0].get_text().split())
 
 
 def read_pdf_pages(doc) -> list[PdfPage]:
