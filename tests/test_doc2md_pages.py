@@ -12,6 +12,7 @@ from pipelines.doc2md.html_to_markdown import html_to_markdown
 from pipelines.doc2md.latexml import latex_to_html
 from pipelines.doc2md.layout import page_layout
 from pipelines.doc2md.pages import MOVABLE, markdown_tokens, read_pdf_pages, split_markdown_into_pages, tokens_of
+from pipelines.doc2md.running_heads import declared_running_heads
 
 CORPUS = Path(__file__).resolve().parents[1] / "synth" / "corpora" / "en.txt"
 FOOTNOTE = "The footnote says where the sensors were mounted during the whole campaign."
@@ -498,3 +499,34 @@ def test_the_ligatures_of_t1_bitmap_fonts_read_as_their_letters(tmp_path):
     doc = pymupdf.open(pdf)
     assert read_pdf_pages(doc)[0].tokens == tokens_of(sentence)
     assert split_markdown_into_pages(sentence, doc)[0].score == 1.0
+
+
+def test_the_running_heads_a_short_paper_declares_are_not_its_text(tmp_path):
+    """A twoside paper prints its left head on even pages and its right head on odd ones: in three pages each
+    stands once, too rarely to be found recurring; the heads the source declares (`\\markboth` here) are removed
+    from the later pages' edges, the first page's title (which reads as the right head) is kept."""
+    body = paragraphs(22)
+    (tmp_path / "main.tex").write_text("\n\n".join(
+        ["\\documentclass[twoside]{article}\n\\pagestyle{myheadings}\n"
+         "\\markboth{A.~Lee and B.~Chen}{Routing \\emph{Sparse} Attention} % the heads\n\\begin{document}\n"
+         "\\title{Routing Sparse Attention}\n\\author{Ann Lee \\and Bo Chen}\n\\date{}\n\\maketitle"]
+        + body + ["\\end{document}"]))
+    pdf, _ = compile_pdf(tmp_path, tmp_path / "main.tex", "heads-test")
+    doc = pymupdf.open(pdf)
+    heads = declared_running_heads(tmp_path / "main.tex")
+    assert heads == ["A. Lee and B. Chen", "Routing Sparse Attention"]
+    before, after = read_pdf_pages(doc), read_pdf_pages(doc, heads)
+    assert len(doc) == 3
+    assert before[1].tokens[:5] == ["a", "lee", "and", "b", "chen"] and before[2].tokens[:3] == tokens_of(heads[1])
+    assert [page.tokens for page in after] == [before[0].tokens, before[1].tokens[5:], before[2].tokens[3:]]
+    markdown = "\n\n".join(["# Routing Sparse Attention", "Ann Lee Bo Chen"] + body)
+    assert all(split.score > 0.99 for split in split_markdown_into_pages(markdown, doc, running_heads=heads))
+
+
+def test_declared_running_heads_are_read_from_the_classes_commands(tmp_path):
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass[pmlr]{jmlr}\n\\title[Short {\\em Title}]{A Much Longer Title}\n"
+        "\\ShortHeadings{Routing Heads}{Lee and Chen}\n% \\titlerunning{Commented Out}\n\\titlerunning{Sparse Routing}\n"
+        "\\authorrunning{A.~Lee et al.}\n\\renewcommand{\\shortauthors}{Lee, Chen}\n\\author[1]{Ann Lee}\n")
+    assert declared_running_heads(tmp_path / "main.tex") == [
+        "Routing Heads", "Lee and Chen", "Sparse Routing", "A. Lee et al.", "Short Title", "Lee, Chen", "1"]

@@ -20,6 +20,7 @@ from typing import Any
 from pipelines.doc2md.compile import check_source, choose_engine, citation_form, compile_pdf
 from pipelines.doc2md.layout import page_layout
 from pipelines.doc2md.pages import first_page_prints, pdf_creation_date, split_markdown_into_pages
+from pipelines.doc2md.running_heads import declared_running_heads
 from pipelines.doc2md.render import LONGEST_SIDE, page_scale, page_words, render_page_image
 from pipelines.doc2md.unpack import PaperInput, file_class, find_main_tex, find_papers, unpack_paper
 from pipelines.job import InputError, Job, Plan, SideRecord, chunk_into_tasks, code_version, safe_key
@@ -109,15 +110,16 @@ class Doc2mdJob(Job):
                 markdown = html_to_markdown(html, tables=self.tables, citations=citation_form(main),
                                             document_class=document_class, class_options=class_options,
                                             page_count=doc.page_count)
-                yield from self.page_samples(paper, doc, markdown, pdf_origin, latexml_errors(html))
+                yield from self.page_samples(paper, doc, markdown, pdf_origin, latexml_errors(html),
+                                             declared_running_heads(main))
         for number, lifted in enumerate(extract_lifted(html)):
             yield SideRecord("lifted", {"paper": paper.paper, "source": paper.source, "index": number, **lifted})
 
-    def page_samples(self, paper: PaperInput, doc, markdown: str, pdf_origin: str,
-                     latexml: dict) -> Iterator[dict | InputError]:
+    def page_samples(self, paper: PaperInput, doc, markdown: str, pdf_origin: str, latexml: dict,
+                     running_heads: list[str]) -> Iterator[dict | InputError]:
         lang = detect_lang(markdown) if self.lang == "auto" else self.lang
         paper_key = safe_key(paper.paper)
-        for split in split_markdown_into_pages(markdown, doc, self.min_score):
+        for split in split_markdown_into_pages(markdown, doc, self.min_score, running_heads=running_heads):
             if not split.kept:
                 yield InputError(f"paper {paper.paper} page {split.number}", "keep page", split.reason,
                                  exception="PageDropped")

@@ -22,6 +22,7 @@ import bisect
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -215,22 +216,26 @@ def first_page_prints(doc, day: date | None) -> bool:
     return f"{MONTHS[day.month - 1]} {day.day}, {day.year}" in " ".join(doc[0].get_text().split())
 
 
-def read_pdf_pages(doc) -> list[PdfPage]:
+def read_pdf_pages(doc, running_heads: Iterable[str] = ()) -> list[PdfPage]:
     """Every page's tokens with running headers/footers removed: an edge line (see `edge_lines`) that is a
     page number or a class's page footer, or whose text (digits ignored) recurs at the edge of at least two pages
-    and a quarter of them."""
+    and a quarter of them, or that reads as one of the `running_heads` the paper declares (`running_heads.py`)
+    on a page after the first (the first page's title is not its running head)."""
     pages = [(page.rect.height, page_lines(page)) for page in doc]
     edges = [edge_lines(lines, height) for height, lines in pages]
     edge_counts: Counter[str] = Counter()
     for (height, lines), edge in zip(pages, edges):
         edge_counts.update({edge_signature(lines[i].text) for i in edge})
     recurring = {s for s, n in edge_counts.items() if n >= 2 and n >= len(pages) / 4}
+    declared = {words for head in running_heads
+                if len(words := tuple(tokens_of(head))) >= 2 and max(map(len, words)) >= 3}
     result = []
     for number, ((height, lines), edge) in enumerate(zip(pages, edges), 1):
         body, headers = [], []
         for i, line in enumerate(lines):
             if i in edge and (PAGE_NUMBER.match(line.text) or PAGE_FOOTER.match(line.text)
-                              or edge_signature(line.text) in recurring):
+                              or edge_signature(line.text) in recurring
+                              or (number > 1 and tuple(tokens_of(line.text)) in declared)):
                 headers.append(line)
             else:
                 body.append(line)
@@ -493,12 +498,12 @@ def page_score(markdown: str, page: PdfPage) -> float:
 
 
 def split_markdown_into_pages(markdown: str, doc, threshold: float = 0.9,
-                              pages: list[PdfPage] | None = None) -> list[PageSplit]:
+                              pages: list[PdfPage] | None = None, running_heads: Iterable[str] = ()) -> list[PageSplit]:
     """One `PageSplit` per PDF page: its markdown (pieces in the PDF's order), its score and whether it is
     kept (and why not). Every piece of the markdown lands on exactly one page (a continued table's header
-    rows also on each page that repeats them). `pages`: the document's
-    `read_pdf_pages`, when the caller has them already."""
-    pages = read_pdf_pages(doc) if pages is None else pages
+    rows also on each page that repeats them). `pages`: the document's `read_pdf_pages`, when the caller has
+    them already; else read with the paper's declared `running_heads`."""
+    pages = read_pdf_pages(doc, running_heads) if pages is None else pages
     pieces = split_pieces(markdown, pages)
     result = []
     for index, page in enumerate(pages):
