@@ -57,6 +57,23 @@ NEURIPS_WORKSHOP_STY = r"""\ProvidesPackage{neurips_2024}
   \fi
 \fi
 """
+# nips_2016/nips_2017's notices: \if@nipsfinal … \else … (no preprint option), the location in the final one
+NIPS_2017_STY = r"""\ProvidesPackage{nips_2017}
+\newcommand{\@nipsordinal}{31st}
+\newcommand{\@nipsyear}{2017}
+\newcommand{\@nipslocation}{Long Beach, CA, USA}
+\if@nipsfinal
+  \newcommand{\@noticestring}{%
+    \@nipsordinal\/ Conference on Neural Information Processing Systems
+    (NIPS \@nipsyear), \@nipslocation.%
+  }
+\else
+  \newcommand{\@noticestring}{%
+    Submitted to \@nipsordinal\/ Conference on Neural Information
+    Processing Systems (NIPS \@nipsyear). Do not distribute.%
+  }
+\fi
+"""
 ICML_BODY = r"""\begin{document}
 \twocolumn[
 \icmltitle{Skipping Gradient Steps}
@@ -110,6 +127,8 @@ PAPERS = {  # name: (preamble, body, the style file the paper ships)
     "neurips_final": (r"\usepackage[final]{neurips_2023}", NEURIPS_BODY, None),
     "neurips_preprint": (r"\usepackage[preprint]{neurips_2024}", NEURIPS_BODY, None),
     "neurips_submission": (r"\usepackage{neurips_2024}", NEURIPS_BODY, ("neurips_2024.sty", NEURIPS_WORKSHOP_STY)),
+    "nips_final": (r"\usepackage[final]{nips_2017}", NEURIPS_BODY, ("nips_2017.sty", NIPS_2017_STY)),
+    "nips_preprint": (r"\usepackage[preprint]{nips_2018}", NEURIPS_BODY, None),
     "icml_accepted": (r"\usepackage[accepted]{icml2024}", ICML_BODY, ("icml2024.sty", ICML_PREPRINT_STY)),
     "icml_submission": (r"\usepackage{icml2024}", ICML_BODY, None),
     # \iclrfinalcopy after \author, as the template has it
@@ -140,6 +159,9 @@ def footnotes(blocks: list[str]) -> list[str]:
     ("neurips_final", "37th Conference on Neural Information Processing Systems (NeurIPS 2023)."),
     ("neurips_preprint", "Preprint. Under review."),
     ("neurips_submission", "Submitted to the Workshop on Efficient Attention at NeurIPS 2024. Do not distribute."),
+    # the NIPS names (nips_2016 to nips_2018) read through the same binding
+    ("nips_final", "31st Conference on Neural Information Processing Systems (NIPS 2017), Long Beach, CA, USA."),
+    ("nips_preprint", "Preprint. Work in progress."),
 ])
 def test_neurips_first_page_notice_is_a_footnote_as_the_style_prints_it(markdown, name, notice):
     """The notice the style floats to the bottom of page 1, per option; where the paper ships the style (a
