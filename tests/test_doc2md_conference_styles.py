@@ -164,3 +164,13 @@ def test_package_options_are_read_from_the_main_file_and_the_papers_styles_outsi
     assert options["natbib"] == ["numbers", "compress", "sort"]
     assert options["cite"] == [] and "biblatex" not in options
     assert citation_form(main) == CitationForm(sort=True, compress=True)
+
+
+@pytest.mark.parametrize("options, form", [("pdflatex,sn-mathphys-num", CitationForm(sort=True, compress=True)),
+                                           ("sn-basic,Numbered", CitationForm(sort=True, compress=True)),
+                                           ("sn-basic", CitationForm()), ("pdflatex,sn-mathphys-ay", CitationForm())])
+def test_a_class_that_loads_natbib_gives_its_options(tmp_path, options, form):
+    """sn-jnl loads natbib with `sort&compress` for its numbered reference styles."""
+    main = tmp_path / "paper.tex"
+    main.write_text(f"\\documentclass[{options}]{{sn-jnl}}\n")
+    assert citation_form(main) == form

@@ -11,7 +11,8 @@ from pipelines.doc2md.compile import compile_pdf
 from pipelines.doc2md.html_to_markdown import html_to_markdown
 from pipelines.doc2md.latexml import latex_to_html
 from pipelines.doc2md.layout import page_layout
-from pipelines.doc2md.pages import MOVABLE, markdown_tokens, read_pdf_pages, split_markdown_into_pages, tokens_of
+from pipelines.doc2md.pages import (MOVABLE, PdfLine, line_tokens, markdown_tokens, read_pdf_pages,
+                                    split_markdown_into_pages, tokens_of)
 from pipelines.doc2md.running_heads import declared_running_heads
 
 CORPUS = Path(__file__).resolve().parents[1] / "synth" / "corpora" / "en.txt"
@@ -530,3 +531,11 @@ def test_declared_running_heads_are_read_from_the_classes_commands(tmp_path):
         "\\authorrunning{A.~Lee et al.}\n\\renewcommand{\\shortauthors}{Lee, Chen}\n\\author[1]{Ann Lee}\n")
     assert declared_running_heads(tmp_path / "main.tex") == [
         "Routing Heads", "Lee and Chen", "Sparse Routing", "A. Lee et al.", "Short Title", "Lee, Chen", "1"]
+
+
+def test_a_word_broken_at_a_line_end_is_joined_across_a_margin_line_number():
+    """A submission copy's line numbers (lineno, IJCAI's and NeurIPS's templates) are lines of their own in the
+    PDF's text, which may stand between the two halves of a hyphenated word."""
+    lines = [PdfLine((0, 0, 100, 10), "the lin-", False), PdfLine((0, 10, 5, 20), "12", False),
+             PdfLine((0, 10, 100, 20), "ear map", False)]
+    assert line_tokens(lines) == (["the", "linear", "map"], [0, 0, 2])

@@ -371,6 +371,15 @@ class QuantumMarkdownWriter(MarkdownWriter):
             self.emit(extra)
 
 
+class SnJnlMarkdownWriter(MarkdownWriter):
+    """Springer Nature's sn-jnl prints the authors as "A¹, B² and C¹" (its `\\au@and`: "and" before the last,
+    no comma); docforge's binding (`sn-jnl.cls.ltxml`) writes the rest of its title block as the class does."""
+
+    def author_names(self, node: Tag) -> str:
+        names = [name for name in self.names(node) if name]
+        return " and ".join([", ".join(names[:-1])] + names[-1:]) if len(names) > 1 else "".join(names)
+
+
 def writer_for(document_class: str, class_options: str, tables: str, citations: CitationForm, root: Tag,
                page_count: int | None) -> MarkdownWriter:
     """The writer for a paper of `document_class` (with `class_options`): the class's own, else the plain one."""
@@ -386,4 +395,6 @@ def writer_for(document_class: str, class_options: str, tables: str, citations: 
         return AmsMarkdownWriter(tables, citations)
     if document_class == "quantumarticle":
         return QuantumMarkdownWriter(tables, citations)
+    if document_class == "sn-jnl":
+        return SnJnlMarkdownWriter(tables, citations)
     return MarkdownWriter(tables, citations)

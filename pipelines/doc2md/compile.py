@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from pipelines.doc2md.markdown_writer import CitationForm
-from pipelines.doc2md.latexml import package_options
+from pipelines.doc2md.latexml import class_natbib_options, package_options
 from synth.tex_run import ToolTimeout, run_tool
 from pipelines.doc2md.unpack import strip_comments
 from pipelines.job import InputError
@@ -67,9 +67,9 @@ def citation_form(main_tex: Path) -> CitationForm:
     """How the paper prints numeric citations of several works: the `cite` package sorts them and makes
     runs of three or more a range unless told `nosort`/`nocompress`; natbib does with `sort`/`compress`/
     `sort&compress`. The options are those the main file and the paper's own `.sty` files give (`cvpr.sty`
-    loads natbib with `sort&compress`; NeurIPS papers pass it `compress`)."""
+    loads natbib with `sort&compress`; NeurIPS papers pass it `compress`) and its class gives."""
     options = package_options(main_tex)
-    cite, natbib = options.get("cite"), set(options.get("natbib", []))
+    cite, natbib = options.get("cite"), set(options.get("natbib", [])) | class_natbib_options(main_tex)
     sort = (cite is not None and "nosort" not in cite) or bool(natbib & {"sort", "sort&compress"})
     compress = (cite is not None and "nocompress" not in cite) or bool(natbib & {"compress", "sort&compress"})
     return CitationForm(sort, compress)

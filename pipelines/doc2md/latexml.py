@@ -34,6 +34,8 @@ APPENDIX_PRELOAD = "docforge-appendix.sty"  # appendix headings tagged "A", not 
 IEEETRAN_PRELOAD = "docforge-ieeetran.sty"  # captions, heading numbers and the appendix as IEEEtran prints them
 COMPILE_DATE_PRELOAD = "docforge-compile-date.sty"  # \maketitle without \date prints \today (see latex_to_html)
 DATED_CLASSES = {"article", "report"}  # their \maketitle prints \today when the paper sets no \date
+SN_NUMBERED_STYLES = {"sn-mathphys-num", "sn-aps", "sn-nature"}  # sn-jnl's reference styles that number
+SN_EITHER_STYLES = {"sn-basic", "sn-vancouver", "sn-chicago"}  # number with its `Numbered` option
 LETTER_APPENDICES = {"article", "llncs", "acmart", "quantumarticle"}  # classes whose appendix headings print the letter alone
 PACKAGE_LOAD = re.compile(r"\\(?:usepackage|RequirePackage)\s*(?:\[([^\]]*)\])?\s*\{([^}]*)\}")
 PASSED_OPTIONS = re.compile(r"\\PassOptionsToPackage\s*\{([^}]*)\}\s*\{([^}]*)\}")
@@ -126,7 +128,8 @@ def latex_to_html(source_dir: str | Path, main_tex: str, *, timeout_s: float = 3
         preloads = [AUTHORS_PRELOAD] + ([XETEX_PRELOAD] if engine_hint == "xelatex" else [])
         if style := bibliography_style(workdir, main_tex):
             preloads.append(f"[{style}]{BIBSTYLE_PRELOAD}")
-        if natbib := package_options(workdir / main_tex).get("natbib"):
+        natbib = package_options(workdir / main_tex).get("natbib", []) + sorted(class_natbib_options(workdir / main_tex))
+        if natbib:
             preloads.append(f"[{','.join(natbib)}]{NATBIB_PRELOAD}")
         preloads += class_preloads(workdir / main_tex, compile_date_printed)
         options = [USE_BBL] if (source_dir / main_tex).with_suffix(".bbl").is_file() else []
@@ -155,6 +158,16 @@ def class_preloads(main: Path, compile_date_printed: bool = False) -> list[str]:
     if name == "IEEEtran":
         preloads.append(IEEETRAN_PRELOAD)
     return preloads
+
+
+def class_natbib_options(main_tex: Path) -> set[str]:
+    """The natbib options the paper's class gives it: sn-jnl loads natbib with `sort&compress` for its numbered
+    reference styles (sn-mathphys-num, sn-aps, sn-nature; sn-basic, sn-vancouver, sn-chicago with `Numbered`)."""
+    options, name = file_class(main_tex)
+    given = {option.strip() for option in options.split(",")}
+    if name == "sn-jnl" and (given & SN_NUMBERED_STYLES or (given & SN_EITHER_STYLES and "Numbered" in given)):
+        return {"sort&compress"}
+    return set()
 
 
 def package_options(main: Path) -> dict[str, list[str]]:

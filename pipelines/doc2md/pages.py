@@ -246,12 +246,15 @@ def read_pdf_pages(doc, running_heads: Iterable[str] = ()) -> list[PdfPage]:
 
 def line_tokens(lines: list[PdfLine]) -> tuple[list[str], list[int]]:
     """The lines' tokens and the line each comes from; a word broken by a line-end hyphen (`compu-` +
-    `tation`) is joined again and counted on its first line."""
+    `tation`) is joined again and counted on its first line, also where a submission copy's margin line number
+    (lineno) stands between the two lines."""
     tokens: list[str] = []
     owners: list[int] = []
     hyphenated = False
     for index, line in enumerate(lines):
         found = tokens_of(line.text)
+        if hyphenated and line.text.isdigit():
+            continue
         if hyphenated and found and line.text[:1].islower():
             tokens[-1] += found.pop(0)
         tokens += found
