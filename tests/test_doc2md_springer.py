@@ -24,7 +24,8 @@ SN_JNL = r"""\documentclass[pdflatex,sn-mathphys-num]{sn-jnl}
 \author[1]{\fnm{Chen} \sur{Wei}}\email{chen.wei@uni-example.de}
 \equalcont{These authors contributed equally to this work.}
 \affil*[1]{\orgdiv{Institute of Applied Mathematics}, \orgname{University of Examplestadt}, \orgaddress{\street{Hauptstrasse 12}, \city{Examplestadt}, \postcode{12345}, \country{Germany}}}
-\affil[2]{\orgdiv{Department of Geosciences}, \orgname{Instituto Exemplar}, \orgaddress{\city{Lisbon}, \country{Portugal}}}
+\affil[2]{\orgdiv{Department of Geosciences}, \orgname{Instituto Exemplar},
+\orgaddress{\city{Lisbon}, \country{Portugal}}}
 \affil[3]{\orgname{Northern Research Centre}, \orgaddress{\city{Oslo}, \country{Norway}}}
 \abstract{We present an adaptive mesh refinement strategy for immiscible two-phase flow.}
 \keywords{adaptive mesh refinement, porous media}

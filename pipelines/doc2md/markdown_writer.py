@@ -35,6 +35,7 @@ SUPERSCRIPTS = str.maketrans("0123456789abcdefghijklmnoprstuvwxyz", "⁰¹²³�
 # the publisher classes' author contacts, printed under the names (an ORCID, a homepage are not written)
 CONTACT_ROLES = {"ltx_role_affiliation", "ltx_role_address", "ltx_role_email", "ltx_role_institute"}
 AUTHOR_MARKS = re.compile(r"[\d,\s]*")  # llncs's \inst marks, which LaTeXML leaves in the notes as bare digits: "1122"
+LINE_BREAK = "\u2028"  # a contact's <br> while its text is read: the source's own line ends are spaces
 # class metadata LaTeXML keeps as front-matter notes; the PDF prints it in margins, footers or not at all
 METADATA_NOTES = {"ltx_role_" + role for role in (
     "copyright", "copyrightholder", "journal", "journalyear", "journalvolume", "journalnumber", "volume", "issue",
@@ -283,8 +284,8 @@ class MarkdownWriter:
         for label in copy.find_all(class_=lambda name: name in NOTE_LABELS, recursive=False):
             label.decompose()
         for br in copy.find_all("br"):
-            br.replace_with("\n")
-        lines = "".join(self.inline(child) for child in copy.children).split("\n")
+            br.replace_with(LINE_BREAK)
+        lines = "".join(self.inline(child) for child in copy.children).split(LINE_BREAK)  # not the source's line ends
         return "\n".join(line for line in map(squeeze, lines) if line)
 
     def item_text(self, item: Tag, level: int) -> str:
