@@ -26,16 +26,18 @@ VERSION = re.compile(r"v\d+$")
 OTHER_FILE = re.compile(r"\.[A-Za-z][A-Za-z0-9]*$")
 DOCUMENTCLASS = re.compile(r"^[^%\n]*\\documentclass", re.MULTILINE)
 PREFERRED_MAIN = ("ms.tex", "main.tex", "paper.tex", "article.tex")
-DOCUMENT_CLASS = re.compile(r"^[^%\n]*\\documentclass\s*(?:\[([^\]]*)\])?\s*\{\s*([\w-]+)\s*\}", re.MULTILINE)
+# the class may be named by a path: MDPI papers load `Definitions/mdpi`
+DOCUMENT_CLASS = re.compile(r"^[^%\n]*\\documentclass\s*(?:\[([^\]]*)\])?\s*\{\s*([\w./-]+)\s*\}", re.MULTILINE)
 PART_CLASSES = {"subfiles", "standalone"}  # a part of another file (`\documentclass[../main.tex]{subfiles}`)
 # `\input{sec/a}`, `\include{a}`, `\subfile{sec/a.tex}`, `\import{dir/}{a}`, `\subimport{dir/}{a}`
 INPUTS = re.compile(r"\\(?:input|include|subfile|(?:sub)?import\*?\s*\{([^}]*)\})\s*\{([^}]+)\}")
 
 
 def document_class(text: str) -> tuple[str, str] | None:
-    """The (options, name) of a LaTeX file's `\\documentclass[options]{name}` outside comments, or None."""
+    """The (options, name) of a LaTeX file's `\\documentclass[options]{name}` outside comments, or None; a class
+    named by a path (`Definitions/mdpi`) by its file's name (`mdpi`)."""
     found = DOCUMENT_CLASS.search(text)
-    return (found.group(1) or "", found.group(2)) if found else None
+    return (found.group(1) or "", found.group(2).rsplit("/", 1)[-1]) if found else None
 
 
 def file_class(path: Path) -> tuple[str, str]:
