@@ -539,3 +539,19 @@ def test_a_word_broken_at_a_line_end_is_joined_across_a_margin_line_number():
     lines = [PdfLine((0, 0, 100, 10), "the lin-", False), PdfLine((0, 10, 5, 20), "12", False),
              PdfLine((0, 10, 100, 20), "ear map", False)]
     assert line_tokens(lines) == (["the", "linear", "map"], [0, 0, 2])
+
+
+def test_upright_capital_greek_in_formulas_counts_as_the_text_font_letter_it_prints(tmp_path):
+    """TeX sets math's upright capital Greek (`\\Phi`, `\\mathbf{\\Phi}`) in the text font (cmr, cmbx), which the
+    PDF's words keep (cmr's Delta as U+2206): the markdown's formulas count them too (`\\varPhi` is math italic, a
+    math font). The PDF's words part where a formula's math-font glyphs stood (`\\Delta h/\\Delta t`) and at a
+    subscript in a text font (`\\Gamma_{\\mathbf{k}}`, `\\mathbf{W}_{\\mathrm{q}}`), as the formula's words do."""
+    sentence = (r"The map $\Phi$ and $\mathbf{\Phi}$ and $\varPhi$ and $\Sigma_i$ end, rate $\Gamma_{\mathbf{k}}$ "
+                r"and $\Delta h/\Delta t$ and $\mathbf{W}_{\mathrm{q}}$.")
+    (tmp_path / "main.tex").write_text(f"\\documentclass{{article}}\n\\usepackage{{amsmath}}\n\\begin{{document}}\n"
+                                       f"{sentence}\n\\end{{document}}\n")
+    pdf, _ = compile_pdf(tmp_path, tmp_path / "main.tex", "greek-test")
+    doc = pymupdf.open(pdf)
+    markdown = re.sub(r"\$([^$]*)\$", r"\\(\1\\)", sentence)
+    assert read_pdf_pages(doc)[0].tokens == markdown_tokens(markdown)[0] == [
+        "the", "map", "φ", "and", "φ", "and", "and", "σ", "end", "rate", "γ", "k", "and", "δ", "δ", "and", "w", "q"]

@@ -45,8 +45,13 @@ MATH_REGION = re.compile(r"\\\(.*?\\\)|\\\[.*?\\\]|\$\$.*?\$\$", re.DOTALL)
 MATH_WORDS = re.compile(r"\\(log|ln|lg|exp|sin|cos|tan|cot|sec|csc|sinh|cosh|tanh|coth|arcsin|arccos|arctan|max|min|"
                         r"arg|lim|liminf|limsup|sup|inf|det|dim|ker|deg|gcd|hom|Pr|bmod|pmod|mod)(?![A-Za-z])"
                         r"|\\(?:text|textrm|textbf|textit|textsf|texttt|textnormal|mbox|mathrm|mathbf|mathit|mathsf|"
-                        r"mathtt|operatorname)\*?\s*\{([^{}]*)\}")
+                        r"mathtt|operatorname)\*?\s*\{([^{}]*)\}"
+                        r"|([ΓΔΘΛΞΠΣΥΦΨΩ])")  # a capital Greek letter outside those arguments (see GREEK_CAPITALS)
 OPERATOR_WORDS = {"liminf": ("lim", "inf"), "limsup": ("lim", "sup"), "bmod": ("mod",), "pmod": ("mod",)}
+# upright capital Greek, which TeX's math takes from the text font (cmr, cmbx under \mathbf): \Phi prints "Φ"
+GREEK_CAPITALS = {"Gamma": "Γ", "Delta": "Δ", "Theta": "Θ", "Lambda": "Λ", "Xi": "Ξ", "Pi": "Π", "Sigma": "Σ",
+                  "Upsilon": "Υ", "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω"}
+GREEK_CAPITAL = re.compile(r"\\(" + "|".join(GREEK_CAPITALS) + r")(?![A-Za-z])")
 MARKDOWN_MASKS = re.compile(
     MATH_REGION.pattern                                             # inline and display math
     + r"|\\begin\{tabular\*?\}(?:\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\})?|\\end\{tabular\*?\}"  # a tabular's ends, column spec
@@ -73,7 +78,8 @@ REPEATED_HEADER_ROWS = 3  # a continued table's page may repeat up to this many 
 UNRESOLVED = re.compile(r"\?\?")
 SPACING_ACCENTS = re.compile("[\u00a8\u00b4`\u02c6\u02dc\u00b8\u02c7\u02d8\u02d9\u02da\u02dd\u00af\u02c9]")
 COMBINING_ACCENTS = re.compile("[\u0300-\u036f]")  # the marks Latin, Greek and Cyrillic letters take (not kana's)
-DOTLESS = str.maketrans({"\u0131": "i", "\u0237": "j"})  # OT1's accented i and j are dotless ones under an accent
+# OT1's accented i and j are dotless ones under an accent; cmr's capital Delta reads as U+2206 INCREMENT
+PRINTED_LETTERS = str.maketrans({"\u0131": "i", "\u0237": "j", "\u2206": "\u03b4"})
 EDGE_FRACTION = 0.15  # running headers and footers live in the top and bottom 15 % of a page ...
 EDGE_LINES = 2  # ... as one of its two first or two last lines
 # the identifier arXiv stamps up the left margin of a paper's first page: "arXiv:2401.01234v2  [cs.CL]  5 Mar 2024"
@@ -127,7 +133,7 @@ def normalise(text: str) -> str:
     accents. A PDF typeset without T1 fonts draws an accent as a character of its own ("Universit¨at",
     "Nov´akov´a", "´ı"), which PyMuPDF returns beside the letter; the markdown has "Universität"."""
     text = COMBINING_ACCENTS.sub("", unicodedata.normalize("NFKD", SPACING_ACCENTS.sub("", text)))
-    return unicodedata.normalize("NFKC", text).lower().translate(DOTLESS)
+    return unicodedata.normalize("NFKC", text).lower().translate(PRINTED_LETTERS)
 
 
 def tokens_of(text: str) -> list[str]:
@@ -136,14 +142,18 @@ def tokens_of(text: str) -> list[str]:
 
 def math_words(tex: str) -> list[str]:
     """The words a formula sets in text fonts, which the PDF's text keeps (`line_text` drops only math-font
-    glyphs): `\\text{if}`, `\\mathrm{Attn}`, `\\mathbf{W}`, `\\operatorname{softmax}`, `\\max`, `\\log`."""
+    glyphs): `\\text{if}`, `\\mathrm{Attn}`, `\\mathbf{W}`, `\\operatorname{softmax}`, `\\max`, `\\log`, and
+    the upright capital Greek letters (`\\Phi`)."""
     words: list[str] = []
+    tex = GREEK_CAPITAL.sub(lambda letter: f" {GREEK_CAPITALS[letter.group(1)]} ", tex)
     for found in MATH_WORDS.finditer(tex):  # in the formula's order
-        operator, argument = found.groups()
+        operator, argument, letters = found.groups()
         if operator:
             words += OPERATOR_WORDS.get(operator, (operator.lower(),))
-        else:
+        elif argument is not None:
             words += tokens_of(re.sub(r"\\[A-Za-z]+|\\.", " ", argument))
+        else:
+            words += tokens_of(letters)
     return words
 
 
@@ -157,15 +167,28 @@ def markdown_tokens(markdown: str) -> tuple[list[str], list[tuple[int, int]]]:
     return [token for _, token in found], [span for span, _ in found]
 
 
+def is_subscript_boundary(before: dict, after: dict) -> bool:
+    """Whether one of two adjacent spans is a subscript of the other: smaller, on a lower baseline (superscripts
+    are left joined: the LaTeX logo raises its small "A")."""
+    small, big = (after, before) if after["size"] < before["size"] else (before, after)
+    return big["size"] - small["size"] > 0.5 and small["origin"][1] - big["origin"][1] > 1
+
+
 def line_text(line: dict) -> tuple[str, bool]:
     """A PyMuPDF line's text without its math-font spans, and whether it had any; the T1 bitmap fonts' ligatures
-    spelled out."""
-    kept, math = [], False
+    spelled out. Where a formula's math-font glyphs stood, or its text-font glyphs go down to a subscript or back
+    (`\\Gamma_{\\mathbf{k}}`, `\\mathbf{W}_{\\mathrm{q}}`), the words part, as the formula's do in the markdown."""
+    kept, math, last = [], False, None
     for span in line["spans"]:
         if MATH_FONT.match(span["font"].split("+")[-1]):
             math = math or bool(span["text"].strip())
-        else:
-            kept.append(span["text"].translate(T1_LIGATURES))
+            kept.append(" ")
+            last = None
+            continue
+        if last is not None and is_subscript_boundary(last, span):
+            kept.append(" ")
+        kept.append(span["text"].translate(T1_LIGATURES))
+        last = span
     return "".join(kept).strip(), math
 
 
