@@ -157,6 +157,20 @@ def test_an_absolute_bibliography_path_is_let_be_when_the_bbl_is_shipped(tmp_pat
     assert pdf.read_bytes().startswith(b"%PDF")
 
 
+def test_a_file_named_by_a_macro_the_file_defines_inside_the_folder_is_let_be(tmp_path):
+    """emulateapj.cls (shipped by most papers written with it) loads `\\LoadClass[…]{\\@revtex@cls}` after
+    `\\def\\@revtex@cls{revtex4-1}`; a macro that may name a file outside the folder is still refused."""
+    (tmp_path / "main.tex").write_text(SMALL_PAPER)
+    (tmp_path / "emulateapj.cls").write_text(
+        "\\ifx\\x\\y\\def\\@revtex@cls{revtex4-1}\\else\\def\\@revtex@cls{revtex4}\\fi\n"
+        "\\LoadClass[twocolumn,nofootinbib]{\\@revtex@cls}\n")
+    check_source(tmp_path, "2401.00012")
+    for definition in ("\\def\\@revtex@cls{/etc/passwd}", "\\def\\@revtex@cls{\\jobname}", ""):
+        (tmp_path / "emulateapj.cls").write_text(f"{definition}\n\\LoadClass[twocolumn]{{\\@revtex@cls}}\n")
+        with pytest.raises(InputError, match=r"@revtex@cls' with \\LoadClass, outside the paper's folder"):
+            check_source(tmp_path, "2401.00012")
+
+
 def test_commented_out_escapes_are_not_refused(tmp_path):
     (tmp_path / "main.tex").write_text(SMALL_PAPER.replace("\\section", "% \\input{/etc/passwd}\n\\section"))
     check_source(tmp_path, "2401.00011")

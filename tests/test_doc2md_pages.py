@@ -555,3 +555,15 @@ def test_upright_capital_greek_in_formulas_counts_as_the_text_font_letter_it_pri
     markdown = re.sub(r"\$([^$]*)\$", r"\\(\1\\)", sentence)
     assert read_pdf_pages(doc)[0].tokens == markdown_tokens(markdown)[0] == [
         "the", "map", "φ", "and", "φ", "and", "and", "σ", "end", "rate", "γ", "k", "and", "δ", "δ", "and", "w", "q"]
+
+
+def test_aa_composes_its_running_heads_from_the_authors_and_the_title(tmp_path):
+    """aa.cls prints "Authors: Title" on odd pages (the authors as "A and B" or "A et al." without
+    `\\authorrunning`) and "A&A proofs: manuscript no. <job name>" on even ones."""
+    main = tmp_path / "aa12345-25.tex"
+    main.write_text("\\documentclass{aa}\n\\title{Lithium in solar twins}\n\\titlerunning{Lithium in twins}\n"
+                    "\\author{A. Lee\\inst{1}\\fnmsep\\thanks{Corresponding.} \\and B. Chen\\inst{2} \\and C. Wu\\inst{1}}\n")
+    assert declared_running_heads(main) == ["A&A proofs: manuscript no. aa12345-25", "A. Lee et al.: Lithium in twins",
+                                            "Lithium in twins"]
+    main.write_text("\\documentclass{aa}\n\\title{Lithium in \\emph{solar} twins}\n\\author{A. Lee \\and B. Chen}\n")
+    assert declared_running_heads(main)[1] == "A. Lee and B. Chen: Lithium in solar twins"

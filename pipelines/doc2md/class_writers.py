@@ -380,6 +380,14 @@ class SnJnlMarkdownWriter(MarkdownWriter):
         return " and ".join([", ".join(names[:-1])] + names[-1:]) if len(names) > 1 else "".join(names)
 
 
+class AaMarkdownWriter(MarkdownWriter):
+    """Astronomy & Astrophysics' aa.cls joins the authors as "A and B", "A, B, and C" (its `\\andtwoname`,
+    `\\andname` and `\\andlastname`); docforge's binding (`aa.cls.ltxml`) writes the rest of its title block."""
+
+    def author_names(self, node: Tag) -> str:
+        return andify([name for name in self.names(node) if name])
+
+
 def writer_for(document_class: str, class_options: str, tables: str, citations: CitationForm, root: Tag,
                page_count: int | None) -> MarkdownWriter:
     """The writer for a paper of `document_class` (with `class_options`): the class's own, else the plain one."""
@@ -397,4 +405,6 @@ def writer_for(document_class: str, class_options: str, tables: str, citations: 
         return QuantumMarkdownWriter(tables, citations)
     if document_class == "sn-jnl":
         return SnJnlMarkdownWriter(tables, citations)
+    if document_class == "aa":
+        return AaMarkdownWriter(tables, citations)
     return MarkdownWriter(tables, citations)

@@ -27,6 +27,7 @@ FILE_COMMANDS = re.compile(
 XELATEX_HINTS = re.compile(r"\\(?:usepackage|RequirePackage)\s*(?:\[[^\]]*\])?\s*\{[^}]*\b(?:xeCJK|ctex|fontspec|unicode-math|"
                            r"xltxtra|polyglossia)\b|\\documentclass\s*(?:\[[^\]]*\])?\s*\{ctex(?:art|rep|book|beamer)\}|"
                            r"%\s*!\s*TEX\s+(?:TS-)?program\s*=\s*xelatex", re.IGNORECASE)
+CONTROL_SEQUENCE = re.compile(r"\\[A-Za-z@]+")
 RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|There were undefined references|Please rerun")
 MAX_RUNS = 4
 
@@ -34,6 +35,16 @@ MAX_RUNS = 4
 def unsafe_path(path: str) -> bool:
     path = path.strip()
     return path.startswith(("/", "~", "|", "\\")) or ".." in re.split(r"[/\\]", path) or ":" in path[:3]
+
+
+def defined_safely(text: str, name: str) -> bool:
+    """Whether `name` is one control sequence that `text` defines (`\\def`, `\\newcommand`, …) only as names inside
+    the folder: emulateapj.cls loads `\\LoadClass{\\@revtex@cls}` after `\\def\\@revtex@cls{revtex4-1}`."""
+    if not CONTROL_SEQUENCE.fullmatch(name := name.strip()):
+        return False
+    values = re.findall(r"\\(?:[gex]?def|(?:re|provide)?newcommand\*?)\s*\{?\s*" + re.escape(name)
+                        + r"(?![A-Za-z@])\s*\}?\s*\{([^{}]*)\}", text)
+    return bool(values) and not any(unsafe_path(part) or "\\" in part for value in values for part in value.split(","))
 
 
 def check_source(root: Path, paper: str, main_tex: Path | None = None) -> None:
@@ -53,7 +64,7 @@ def check_source(root: Path, paper: str, main_tex: Path | None = None) -> None:
                 continue
             argument = match.group(2) if match.group(2) is not None else match.group(3)
             for name in (argument or "").split(","):
-                if unsafe_path(name):
+                if unsafe_path(name) and not defined_safely(text, name):
                     raise InputError(paper, "check source", f"paper {paper}: {rel} reads {name.strip()!r} with "
                                      f"\\{match.group(1).split()[0]}, outside the paper's folder; refused")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pipelines.doc2md.unpack import strip_comments
+from pipelines.doc2md.unpack import document_class, strip_comments
 
 # the commands whose arguments are running heads, and how many arguments each has
 HEAD_COMMANDS = {"markboth": 2, "markright": 1, "titlerunning": 1, "authorrunning": 1, "ShortHeadings": 2,
@@ -46,10 +46,31 @@ def plain(tex: str) -> str:
     return " ".join(COMMAND.sub(" ", tex).replace("~", " ").replace("{", " ").replace("}", " ").split())
 
 
+def first_argument(text: str, command: str) -> str | None:
+    """The plain text of `\\command{…}`'s first (braced) argument in `text`, None when it has none."""
+    found = re.search(r"\\" + command + r"(?![A-Za-z@])\s*(?:\[[^\]]*\]\s*)?(?=\{)", text)
+    group = braced(text, found.end()) if found else None
+    return group[0] if group else None
+
+
+def aa_heads(text: str, main: Path) -> list[str]:
+    """A&A's (aa.cls) heads: "Authors: Title" on odd pages (`\\authorrunning`, else the authors as "A and B" or
+    "A et al."; `\\titlerunning`, else the title) and "A&A proofs: manuscript no. <job name>" on even ones."""
+    authors = first_argument(text, "authorrunning")
+    if authors is None and (given := first_argument(text, "author")) is not None:
+        names = [plain(re.sub(r"\\inst\s*\{[^{}]*\}|\\(?:thanks|fnmsep)\b(?:\s*\{[^{}]*\})?", "", name))
+                 for name in re.split(r"\\and\b", given)]
+        names = [name for name in names if name]
+        authors = " and ".join(names) if len(names) <= 2 else f"{names[0]} et al." if names else None
+    title = first_argument(text, "titlerunning") or first_argument(text, "title")
+    heads = [f"A&A proofs: manuscript no. {main.stem}"]
+    return heads + ([f"{plain(authors)}: {plain(title)}"] if authors and title else [])
+
+
 def declared_running_heads(main: Path) -> list[str]:
-    """The running heads `main` declares, as plain text, in the order given."""
+    """The running heads `main` declares, as plain text, in the order given (and those its class composes)."""
     text = strip_comments(main.read_text("utf-8", errors="replace"))
-    heads = []
+    heads = aa_heads(text, main) if (document_class(text) or ("", ""))[1] == "aa" else []
     for match in HEAD_COMMAND.finditer(text):
         at = match.end()
         for _ in range(HEAD_COMMANDS[match.group(1)]):
