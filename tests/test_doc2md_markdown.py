@@ -453,3 +453,13 @@ def test_a_paragraph_column_keeps_its_width_and_a_tabularx_column_is_valid_latex
     tables = [b for b in paragraphs(html_to_markdown(latex_to_html(tmp_path, "main.tex", timeout_s=60)))
               if b.startswith("\\begin{tabular}")]
     assert [t.splitlines()[0] for t in tables] == ["\\begin{tabular}{lp{56.9pt}}", "\\begin{tabular}{ll}"]
+
+
+def test_a_table_of_contents_is_a_line_per_entry(tmp_path):
+    """`\\tableofcontents` as the PDF prints it: its heading, then each entry's number and title on a line, nested
+    entries in order (LaTeXML's nested lists became a numbered markdown list whose numbers the PDF has not)."""
+    (tmp_path / "main.tex").write_text("\\documentclass{article}\n\\begin{document}\n\\tableofcontents\n"
+                                       "\\section{Introduction}\nText.\n\\section{Model}\n\\subsection{The soft-wall "
+                                       "background}\nMore.\n\\appendix\n\\section{Proofs}\nP.\n\\end{document}\n")
+    blocks = html_to_markdown(latex_to_html(tmp_path, "main.tex", timeout_s=60)).split("\n\n")
+    assert blocks[:2] == ["###### Contents", "1 Introduction\n2 Model\n2.1 The soft-wall background\nA Proofs"], blocks

@@ -153,6 +153,8 @@ class MarkdownWriter:
             self.authors(node)
         elif "ltx_dates" in names:
             self.emit(self.dates(node))
+        elif "ltx_TOC" in names:
+            self.table_of_contents(node)
         elif node.name in ("ul", "ol") and "ltx_biblist" not in names:
             self.emit(self.list_text(node, 0))
         elif node.name == "dl":
@@ -183,6 +185,15 @@ class MarkdownWriter:
         "(Accepted XXX. Received YYY)") that article's, report's and MNRAS's `\\maketitle` do not print."""
         text = squeeze(self.inline(node))
         return text[1:-1].strip() if text.startswith("(") and text.endswith(")") else text
+
+    def table_of_contents(self, node: Tag) -> None:
+        """`\\tableofcontents` (printed on page 1 by jheppub): its heading, then a line per entry ("2.1 The soft-wall
+        background"), nested entries in order; the PDF's page numbers are not in the HTML (nor counted as words)."""
+        for title in node.find_all(class_="ltx_title", recursive=False):
+            self.block(title)
+        entries = [squeeze(self.inline(ref)) for entry in node.find_all("li", class_="ltx_tocentry")
+                   if (ref := entry.find("a", class_="ltx_ref", recursive=False)) is not None]
+        self.emit("\n".join(entry for entry in entries if entry))
 
     def table_float(self, node: Tag) -> None:
         """A table float's blocks; the notes under its last tabular (threeparttable's `tablenotes`, a "Source: …"
