@@ -303,3 +303,11 @@ def test_today_prints_the_day_the_pdf_was_made(tmp_path):
     assert "March 3, 2021" in html_to_markdown(latex_to_html(tmp_path, "main.tex", timeout_s=60, today=made))
     doc.set_metadata({**doc.metadata, "creationDate": "not a date"})
     assert pdf_creation_date(pymupdf.open(stream=doc.tobytes(), filetype="pdf")) is None
+
+
+def test_a_tie_in_a_formula_stays_a_tie_with_babel(tmp_path):
+    """babel makes `~` active and LaTeXML wrote a formula's `~` as `\\leavevmode\\nobreak\\ `, which KaTeX and
+    MathJax cannot read (`$10^{-4}~M_\\odot$`, astro papers' habit)."""
+    source = write_tex(tmp_path, "main.tex", "Mass $10^{-4}~M_\\odot$ and\n\\[a~b\\]", "\\usepackage[english]{babel}")
+    markdown = html_to_markdown(latex_to_html(source, "main.tex", timeout_s=60))
+    assert "\\(10^{-4}~M_{\\odot}\\)" in markdown and "\\[a~b\\]" in markdown, markdown

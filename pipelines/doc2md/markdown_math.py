@@ -15,6 +15,8 @@ LINE_CONTINUATION = re.compile(r"(?<!\\)%\n\s*")
 LEADING_DISPLAYSTYLE = re.compile(r"^\s*\\displaystyle\b\s*")
 WHITESPACE = re.compile(r"\s+")
 EQUATION_NUMBER = re.compile(r"^\((.*)\)$")
+# babel makes `~` active; LaTeXML then writes a formula's `~` as its expansion, which KaTeX and MathJax cannot read
+BABEL_TIE = re.compile(r"\\leavevmode\s*\\nobreak\s*\\ ")
 ROW_SEPARATOR = " \\\\ "
 
 
@@ -25,7 +27,7 @@ def is_math(node: Tag) -> bool:
 def math_tex(node: Tag) -> str:
     """The TeX of one LaTeXML formula: `<span class="ltx_Math">` text, or a MathML `<math>`'s alttext."""
     tex = node.get("alttext") if node.name == "math" else node.get_text()
-    tex = LINE_CONTINUATION.sub("", tex or "")
+    tex = BABEL_TIE.sub("~", LINE_CONTINUATION.sub("", tex or ""))
     return WHITESPACE.sub(" ", tex).strip()
 
 
