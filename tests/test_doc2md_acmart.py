@@ -5,8 +5,7 @@ is kept; the options and commands that turn them off are honoured. Real pdflatex
 import pytest
 
 from pipelines.doc2md.acm_front_matter import AcmFacts, ccs_concepts, permission_block
-from pipelines.doc2md.pages import split_markdown_into_pages
-from tests.doc2md_papers import convert_paper
+from tests.doc2md_papers import first_pages
 
 # This TeX Live has no Type 1 Libertine (texlive-fonts-extra), and microtype cannot expand bitmap fonts.
 PREAMBLE = r"""\PassOptionsToPackage{expansion=false}{microtype}
@@ -64,15 +63,11 @@ CCS_LINE = ("• **Information systems** → **Data mining**; _Near-duplicate an
             "• **Theory of computation** → Sketching and sampling.")
 
 
-@pytest.fixture(scope="module")
-def first_pages(tmp_path_factory):
-    """Each paper's markdown and its first page's split, from its real PDF."""
-    pages = {}
-    for name, (options, rights, venue) in PAPERS.items():
-        source = PREAMBLE.replace("CLASS_OPTIONS", options).replace("RIGHTS", rights).replace("VENUE", venue) + BODY
-        markdown, _, doc = convert_paper(tmp_path_factory.mktemp(name), name, source)
-        pages[name] = (markdown, split_markdown_into_pages(markdown, doc)[0])
-    return pages
+@pytest.fixture(scope="module", name="first_pages")
+def first_pages_fixture(tmp_path_factory):
+    return first_pages(tmp_path_factory, {
+        name: PREAMBLE.replace("CLASS_OPTIONS", options).replace("RIGHTS", rights).replace("VENUE", venue) + BODY
+        for name, (options, rights, venue) in PAPERS.items()})
 
 
 def test_a_conference_papers_first_page_has_acmarts_front_matter_and_is_kept(first_pages):

@@ -7,8 +7,7 @@ import pytest
 
 from pipelines.doc2md.html_to_markdown import html_to_markdown
 from pipelines.doc2md.latexml import latex_to_html
-from pipelines.doc2md.pages import split_markdown_into_pages
-from tests.doc2md_papers import convert_paper
+from tests.doc2md_papers import first_pages
 
 BODY = r"""
 \section{Introduction}
@@ -148,14 +147,9 @@ REVTEX_GROUPED = (REVTEX.replace("reprint,superscriptaddress", "reprint")
 PAPERS = {"mnras": MNRAS, "aastex631": AASTEX, "revtex4-2": REVTEX, "revtex4-2-grouped": REVTEX_GROUPED}
 
 
-@pytest.fixture(scope="module")
-def first_pages(tmp_path_factory):
-    """Each paper's markdown and its first page's split, from its real PDF."""
-    pages = {}
-    for name, source in PAPERS.items():
-        markdown, _, doc = convert_paper(tmp_path_factory.mktemp(name), name, source)
-        pages[name] = (markdown, split_markdown_into_pages(markdown, doc)[0])
-    return pages
+@pytest.fixture(scope="module", name="first_pages")
+def first_pages_fixture(tmp_path_factory):
+    return first_pages(tmp_path_factory, PAPERS)
 
 
 def test_mnras_first_page_has_the_preprint_line_copyright_and_key_words_and_is_kept(first_pages):

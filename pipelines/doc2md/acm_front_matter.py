@@ -308,9 +308,12 @@ def cc_notice(facts: AcmFacts) -> str:
     return f"This work is licensed under a Creative Commons {CC_TYPES.get(kind, 'Attribution')} {edition} License."
 
 
-def andify(names: list[str]) -> str:
-    """"A and B", "A, B, and C", as the AMS classes' and acmart's `\\andify` join the authors."""
-    return " and ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + ", and " + names[-1]
+def andify(names: list[str], serial_comma: bool = True) -> str:
+    """"A and B", "A, B, and C", as the AMS classes' and acmart's `\\andify` join the authors ("A, B and C"
+    without the serial comma)."""
+    if len(names) < 3:
+        return " and ".join(names)
+    return ", ".join(names[:-1]) + ("," if serial_comma else "") + " and " + names[-1]
 
 
 # \acmJournal's codes: (short name, permission code), as acmart v1.88 defines them

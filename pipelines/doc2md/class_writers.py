@@ -376,8 +376,7 @@ class SnJnlMarkdownWriter(MarkdownWriter):
     no comma); docforge's binding (`sn-jnl.cls.ltxml`) writes the rest of its title block as the class does."""
 
     def author_names(self, node: Tag) -> str:
-        names = [name for name in self.names(node) if name]
-        return " and ".join([", ".join(names[:-1])] + names[-1:]) if len(names) > 1 else "".join(names)
+        return andify([name for name in self.names(node) if name], serial_comma=False)
 
 
 class AaMarkdownWriter(MarkdownWriter):

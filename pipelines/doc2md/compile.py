@@ -15,7 +15,7 @@ from pathlib import Path
 from pipelines.doc2md.markdown_writer import CitationForm
 from pipelines.doc2md.latexml import class_natbib_options, package_options
 from synth.tex_run import ToolTimeout, run_tool
-from pipelines.doc2md.unpack import strip_comments
+from pipelines.doc2md.unpack import file_class, strip_comments
 from pipelines.job import InputError
 
 SOURCE_SUFFIXES = (".tex", ".sty", ".cls", ".bbl", ".def", ".cfg", ".ltx", ".clo")
@@ -80,7 +80,8 @@ def citation_form(main_tex: Path) -> CitationForm:
     `sort&compress`. The options are those the main file and the paper's own `.sty` files give (`cvpr.sty`
     loads natbib with `sort&compress`; NeurIPS papers pass it `compress`) and its class gives."""
     options = package_options(main_tex)
-    cite, natbib = options.get("cite"), set(options.get("natbib", [])) | class_natbib_options(main_tex)
+    natbib = set(options.get("natbib", [])) | class_natbib_options(*file_class(main_tex))
+    cite = options.get("cite")
     sort = (cite is not None and "nosort" not in cite) or bool(natbib & {"sort", "sort&compress"})
     compress = (cite is not None and "nocompress" not in cite) or bool(natbib & {"compress", "sort&compress"})
     return CitationForm(sort, compress)

@@ -128,10 +128,12 @@ def latex_to_html(source_dir: str | Path, main_tex: str, *, timeout_s: float = 3
         preloads = [AUTHORS_PRELOAD] + ([XETEX_PRELOAD] if engine_hint == "xelatex" else [])
         if style := bibliography_style(workdir, main_tex):
             preloads.append(f"[{style}]{BIBSTYLE_PRELOAD}")
-        natbib = package_options(workdir / main_tex).get("natbib", []) + sorted(class_natbib_options(workdir / main_tex))
+        class_options, class_name = file_class(workdir / main_tex)
+        natbib = package_options(workdir / main_tex).get("natbib", []) + sorted(class_natbib_options(class_options,
+                                                                                                       class_name))
         if natbib:
             preloads.append(f"[{','.join(natbib)}]{NATBIB_PRELOAD}")
-        preloads += class_preloads(workdir / main_tex, compile_date_printed)
+        preloads += class_preloads(class_options, class_name, compile_date_printed)
         options = [USE_BBL] if (source_dir / main_tex).with_suffix(".bbl").is_file() else []
         env = {"SOURCE_DATE_EPOCH": str(int(datetime(today.year, today.month, today.day, 12, tzinfo=timezone.utc)
                                             .timestamp()))} if today else {}
@@ -145,11 +147,11 @@ def latex_to_html(source_dir: str | Path, main_tex: str, *, timeout_s: float = 3
                             html_name, timeout_s, memory_bytes, env)
 
 
-def class_preloads(main: Path, compile_date_printed: bool = False) -> list[str]:
+def class_preloads(options: str, name: str, compile_date_printed: bool = False) -> list[str]:
     """docforge's corrections to LaTeXML's binding of the paper's class: llncs numbers theorems within
     sections only with `envcountsect`; article, llncs and acmart print an appendix heading's letter alone;
-    IEEEtran's captions, headings and appendix; the compile date an article's title shows (see `latex_to_html`)."""
-    options, name = file_class(main)
+    IEEEtran's captions, headings and appendix; the compile date an article's title shows (see `latex_to_html`).
+    `options` and `name`: the paper's `\\documentclass` (`unpack.file_class`)."""
     preloads = [APPENDIX_PRELOAD] if name in LETTER_APPENDICES else []
     if compile_date_printed and name in DATED_CLASSES:
         preloads.append(COMPILE_DATE_PRELOAD)
@@ -160,10 +162,10 @@ def class_preloads(main: Path, compile_date_printed: bool = False) -> list[str]:
     return preloads
 
 
-def class_natbib_options(main_tex: Path) -> set[str]:
-    """The natbib options the paper's class gives it: sn-jnl loads natbib with `sort&compress` for its numbered
-    reference styles (sn-mathphys-num, sn-aps, sn-nature; sn-basic, sn-vancouver, sn-chicago with `Numbered`)."""
-    options, name = file_class(main_tex)
+def class_natbib_options(options: str, name: str) -> set[str]:
+    """The natbib options the class `name` (loaded with `options`) gives it: sn-jnl loads natbib with
+    `sort&compress` for its numbered reference styles (sn-mathphys-num, sn-aps, sn-nature; sn-basic, sn-vancouver,
+    sn-chicago with `Numbered`)."""
     given = {option.strip() for option in options.split(",")}
     if name == "sn-jnl" and (given & SN_NUMBERED_STYLES or (given & SN_EITHER_STYLES and "Numbered" in given)):
         return {"sort&compress"}

@@ -23,21 +23,21 @@ COMMAND = re.compile(r"\\[A-Za-z@]+\*?|\\.")
 
 
 def braced(text: str, start: int, opening: str = "{", closing: str = "}") -> tuple[str, int] | None:
-    """The balanced group that opens at `text[start]` (after spaces): its content and the index after it."""
+    """The balanced group that opens at `text[start]` (after spaces): its content and the index after it; an
+    escaped character (`\\{`, `\\\\`) counts for nothing."""
     while start < len(text) and text[start].isspace():
         start += 1
     if start >= len(text) or text[start] != opening:
         return None
-    depth = 0
-    for index in range(start, len(text)):
+    depth, index = 0, start
+    while index < len(text):
         if text[index] == "\\":
+            index += 2
             continue
-        if text[index] == opening and (index == start or text[index - 1] != "\\"):
-            depth += 1
-        elif text[index] == closing and text[index - 1] != "\\":
-            depth -= 1
-            if depth == 0:
-                return text[start + 1:index], index + 1
+        depth += (text[index] == opening) - (text[index] == closing)
+        if depth == 0:
+            return text[start + 1:index], index + 1
+        index += 1
     return None
 
 
